@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What a VNF program includes: the chain's prog array, its own slot in it, and
+ * sfc_vnf_finish(), which counts the VNF's verdict and moves the packet on.
+ *
+ * A VNF program looks like:
+ *
+ *   SEC("xdp") int my_vnf(struct xdp_md *ctx)
+ *   {
+ *       struct sfc_pkt *pkt = sfc_pkt_ctx();
+ *       struct my_stats *st = sfc_vnf_stats_lookup(&stats);
+ *       if (!pkt || !st) return sfc_vnf_broken();
+ *       ...decide...
+ *       return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+ *   }
+ */
+#ifndef SFC_VNF_H
+#define SFC_VNF_H
+
+#include "chain.h"
+#include "parser.h"
+
+/* This program's slot in sfc_progs; the next stage sits at sfc_slot + 1.
+ * Being read-only data, the verifier sees a constant key and turns the tail
+ * call into a direct jump. */
+const volatile __u32 sfc_slot = 0;
+/* Account time spent in the VNF (costs a bpf_ktime_get_ns() per packet). */
+const volatile __u8 sfc_timing = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, SFC_PROG_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sfc_progs SEC(".maps");
+
+enum sfc_verdict {
+	SFC_NEXT = 0, /* accepted: run the next stage */
+	SFC_DROP,     /* XDP_DROP */
+	SFC_TX,       /* the VNF rewrote the frame into a reply: XDP_TX */
+};
+
+static __always_inline void *sfc_vnf_stats_lookup(void *stats_map)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(stats_map, &zero);
+}
+
+/* A per-CPU array lookup at index 0 cannot fail; this keeps the verifier
+ * happy and still obeys the fail policy if it ever does. */
+static __always_inline int sfc_vnf_broken(void)
+{
+	return sfc_tail_call_failed();
+}
+
+static __always_inline void sfc_vnf_account_rx(struct sfc_vnf_stats *st,
+					       const struct sfc_pkt *pkt)
+{
+	st->rx_packets++;
+	st->rx_bytes += pkt->pkt_len;
+}
+
+static __always_inline int sfc_vnf_finish(struct xdp_md *ctx,
+					  struct sfc_pkt *pkt,
+					  struct sfc_vnf_stats *st,
+					  enum sfc_verdict verdict)
+{
+	if (sfc_timing) {
+		/* From the previous stage's end to ours: includes the tail call. */
+		__u64 now = bpf_ktime_get_ns();
+
+		st->run_ns += now - pkt->stage_ns;
+		pkt->stage_ns = now;
+	}
+
+	switch (verdict) {
+	case SFC_DROP:
+		st->drop++;
+		return XDP_DROP;
+	case SFC_TX:
+		st->tx++;
+		return XDP_TX;
+	case SFC_NEXT:
+	default:
+		break;
+	}
+
+	st->pass++;
+	bpf_tail_call(ctx, &sfc_progs, sfc_slot + 1);
+	st->aborted++;
+	return sfc_tail_call_failed();
+}
+
+#endif /* SFC_VNF_H */
