@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * eFM: per-flow accounting. Every packet that reaches it is counted in the
+ * flow table (an LRU hash keyed by struct efm_flow_key) and accepted; the
+ * daemon scans the table, expires flows and exports them (IPFIX, gRPC).
+ *
+ * Concurrency: a flow's packets can hit several CPUs (RSS rehash, generic
+ * mode, several ingress ports), so counters use atomic adds on a shared entry
+ * rather than a per-CPU LRU hash, whose memory grows with the CPU count
+ * (1M flows x 64 CPUs does not fit). A flow usually stays on one CPU, so the
+ * atomics rarely contend.
+ */
+#include <sfc/vnf.h>
+
+#include "efm.h"
+
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct efm_stats);
+} stats SEC(".maps");
+
+/* Resized by the daemon before load ("max_flows"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EFM_DEFAULT_MAX_FLOWS);
+	__type(key, struct efm_flow_key);
+	__type(value, struct efm_flow);
+} flows SEC(".maps");
+
+/*
+ * Length of the IP datagram from its own header: the frame may carry Ethernet
+ * padding (short frames) that IPFIX octet counts must not include.
+ */
+static __always_inline __u32 efm_ip_len(struct xdp_md *ctx, const struct sfc_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = pkt->l3_off;
+
+	/* The parser bounded l3_off already; bound it again so the verifier
+	 * knows the range of the pointer arithmetic below. */
+	if (off > SFC_MAX_L4_OFF)
+		return 0;
+	if (pkt->l3_proto == ETH_P_IP) {
+		struct iphdr *iph = data + off;
+
+		if ((void *)(iph + 1) > data_end)
+			return 0;
+		return bpf_ntohs(iph->tot_len);
+	}
+	{
+		struct ipv6hdr *ip6h = data + off;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return 0;
+		return sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+	}
+}
+
+static __always_inline void efm_fill_key(struct efm_flow_key *key, const struct sfc_pkt *pkt)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->saddr, pkt->saddr, sizeof(key->saddr));
+	__builtin_memcpy(key->daddr, pkt->daddr, sizeof(key->daddr));
+	key->ifindex = pkt->ifindex;
+	key->vlan_outer = pkt->vlan_outer;
+	key->vlan_inner = pkt->vlan_inner;
+	key->family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+	key->proto = pkt->l4_proto;
+
+	if (!(pkt->flags & SFC_PKT_F_L4))
+		return; /* later fragment or a protocol without ports */
+	if (pkt->l4_proto == IPPROTO_ICMP || pkt->l4_proto == IPPROTO_ICMPV6) {
+		key->dport = (__u16)pkt->icmp_type << 8 | pkt->icmp_code;
+		return;
+	}
+	if (pkt->l4_proto == IPPROTO_TCP || pkt->l4_proto == IPPROTO_UDP) {
+		key->sport = pkt->sport;
+		key->dport = pkt->dport;
+	}
+}
+
+static __always_inline void efm_update(struct efm_flow *f, __u64 bytes, __u64 now, __u8 tcp_flags)
+{
+	__sync_fetch_and_add(&f->packets, 1);
+	__sync_fetch_and_add(&f->bytes, bytes);
+	/* Unordered across CPUs, so last_seen may trail the newest packet by the
+	 * few nanoseconds two CPUs raced in; never lost. */
+	if (now > f->last_seen_ns)
+		f->last_seen_ns = now;
+	if ((f->tcp_flags | tcp_flags) != f->tcp_flags) {
+#ifdef SFC_BPF_ATOMICS
+		__sync_fetch_and_or(&f->tcp_flags, tcp_flags);
+#else
+		/* Without BPF atomic OR (-mcpu=v3) a bit set by another CPU in
+		 * the same instant can be lost; flags change rarely per flow. */
+		f->tcp_flags |= tcp_flags;
+#endif
+	}
+}
+
+static __always_inline void efm_account(struct xdp_md *ctx, const struct sfc_pkt *pkt,
+					struct efm_stats *st)
+{
+	struct efm_flow_key key;
+	struct efm_flow *f;
+	__u8 tcp_flags = pkt->l4_proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
+	__u64 bytes = efm_ip_len(ctx, pkt);
+	__u64 now = pkt->ts_ns;
+
+	if (pkt->l3_proto == ETH_P_IP)
+		st->ipv4_packets++;
+	else
+		st->ipv6_packets++;
+	if (pkt->flags & SFC_PKT_F_FRAG_LATER)
+		st->fragments++;
+
+	efm_fill_key(&key, pkt);
+	f = bpf_map_lookup_elem(&flows, &key);
+	if (f) {
+		efm_update(f, bytes, now, tcp_flags);
+		return;
+	}
+
+	{
+		struct efm_flow init = {
+			.packets = 1,
+			.bytes = bytes,
+			.first_seen_ns = now,
+			.last_seen_ns = now,
+			.tcp_flags = tcp_flags,
+		};
+		int err = bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST);
+
+		if (!err) {
+			st->flows_created++;
+			return;
+		}
+		if (err != -17 /* EEXIST */) {
+			st->flow_insert_fail++;
+			return;
+		}
+	}
+	/* Another CPU created the flow between our lookup and insert. */
+	st->flow_insert_races++;
+	f = bpf_map_lookup_elem(&flows, &key);
+	if (f)
+		efm_update(f, bytes, now, tcp_flags);
+	else
+		st->flow_insert_fail++; /* and evicted already: the table thrashes */
+}
+
+SEC("xdp")
+int sfc_efm(struct xdp_md *ctx)
+{
+	struct efm_stats *st = sfc_vnf_stats_lookup(&stats);
+	struct sfc_pkt *pkt = sfc_pkt_ctx();
+
+	if (!st || !pkt)
+		return sfc_vnf_broken();
+	sfc_vnf_account_rx((struct sfc_vnf_stats *)st, pkt);
+	efm_account(ctx, pkt, st);
+	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * eFM (flow monitor) types shared by the data plane (efm.bpf.c) and the
+ * daemon's exporter (daemon/efm/). Layouts are fixed-size, explicitly padded,
+ * and carried in BTF so `bpftool map dump pinned .../flows` shows them named.
+ */
+#ifndef SFC_EFM_H
+#define SFC_EFM_H
+
+#include <linux/types.h>
+
+#include <sfc/abi.h>
+
+/* Default size of the flow table ("max_flows"). */
+#define EFM_DEFAULT_MAX_FLOWS 1048576
+
+/*
+ * One unidirectional flow. Addresses and ports are in network byte order as
+ * sfc_pkt has them; IPv4 uses word 0 of each address. ICMP and ICMPv6 carry
+ * no ports: dport holds type << 8 | code (host order), the convention NetFlow
+ * and IPFIX collectors use, and sport is 0. Non-first fragments carry no L4
+ * header, so they count towards the flow with both ports 0.
+ * The ingress interface and VLAN tags are part of the key: the same 5-tuple on
+ * two VLANs is two flows.
+ */
+struct efm_flow_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 ifindex;    /* ingress interface */
+	__u16 sport;
+	__u16 dport;
+	__u16 vlan_outer; /* 0 when untagged */
+	__u16 vlan_inner; /* inner (customer) tag of QinQ, else 0 */
+	__u8 family;      /* 4 or 6 */
+	__u8 proto;       /* IPPROTO_*, after IPv6 extension headers */
+	__u8 pad[2];      /* always zero: keys are hashed bytewise */
+};
+
+/*
+ * Counters of one flow. packets and bytes are updated with atomic adds, so no
+ * update is lost when the flow's packets hit several CPUs at once. bytes count
+ * the IP datagram (IP header and payload, no L2), as IPFIX octetDeltaCount
+ * defines it. Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the chain
+ * entry.
+ */
+struct efm_flow {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u32 tcp_flags;  /* OR of the TCP flags byte of every packet */
+	__u32 pad;
+};
+
+/*
+ * Counters of one eFM instance, in its `stats` map. Table-full evictions are
+ * not here: an LRU hash evicts silently, so the daemon derives them from
+ * flows_created (see daemon/efm/flow_tracker.h).
+ */
+struct efm_stats {
+	SFC_VNF_COMMON_STATS;
+	__u64 flows_created;     /* entries this program inserted into `flows` */
+	__u64 flow_insert_races; /* another CPU inserted the same flow first */
+	__u64 flow_insert_fail;  /* insert failed: packet accounted nowhere */
+	__u64 ipv4_packets;
+	__u64 ipv6_packets;
+	__u64 fragments;         /* non-first fragments, counted in port-less flows */
+};
+
+#endif /* SFC_EFM_H */
