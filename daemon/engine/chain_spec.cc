@@ -157,16 +157,13 @@ json ChainSpec::ToJson() const {
   return j;
 }
 
-Result<ChainSpec> ParseChainSpec(std::string_view text, const VnfRegistry& registry) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    // Re-parse with exceptions for the position of the error.
-    try {
-      (void)json::parse(text);
-    } catch (const json::parse_error& e) {
-      return InvalidArgument(std::string("not valid JSON: ") + e.what());
-    }
-    return InvalidArgument("not valid JSON");
+Result<ChainSpec> ParseChainSpecText(std::string_view text, const VnfRegistry& registry) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.what() carries the byte position: "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    return InvalidArgument(std::string("not valid JSON: ") + e.what());
   }
   return ParseChainSpec(doc, registry);
 }

@@ -75,7 +75,7 @@ bool IsSafeName(std::string_view name);
 
 // Parses a chain file. Every error names the JSON pointer of what is wrong:
 //   "/vnfs/2/type: unknown VNF type \"nat\" (known: firewall, noop)".
-Result<ChainSpec> ParseChainSpec(std::string_view text, const VnfRegistry& registry);
+Result<ChainSpec> ParseChainSpecText(std::string_view text, const VnfRegistry& registry);
 Result<ChainSpec> ParseChainSpec(const nlohmann::json& doc, const VnfRegistry& registry);
 
 }  // namespace sfc

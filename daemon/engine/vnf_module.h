@@ -83,6 +83,9 @@ class VnfModule {
     (void)config;
   }
   virtual void OnInstanceDown(const VnfInstanceInfo& info) { (void)info; }
+  // sfcd is exiting: stop background work and join its threads. The data
+  // plane keeps running, so do not touch maps or instances here.
+  virtual void Stop() {}
 };
 
 }  // namespace sfc

@@ -1,0 +1,45 @@
+// The public bpffs layout of sfc (DESIGN.md §2). Every path the daemon pins
+// or opens comes from here.
+//
+//   <root>/<chain>/progs              prog array of the live generation
+//   <root>/<chain>/root               1-slot prog array the entry programs jump through
+//   <root>/<chain>/stats              chain counters (struct sfc_chain_stats)
+//   <root>/<chain>/pktctx             per-CPU parse result handed between stages
+//   <root>/<chain>/entry-<ifname>     the entry program attached to <ifname>
+//   <root>/<chain>/<vnf>/<map>        every map of a VNF instance; <vnf>/stats its counters
+//   <root>/<chain>/.gen-<n>/...       staging area of a generation being prepared
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sfc {
+
+class PinLayout {
+ public:
+  explicit PinLayout(std::string root) : root_(std::move(root)) {}
+
+  const std::string& root() const { return root_; }
+  std::string ChainDir(const std::string& chain) const { return root_ + "/" + chain; }
+  std::string Progs(const std::string& chain) const { return ChainDir(chain) + "/progs"; }
+  std::string Root(const std::string& chain) const { return ChainDir(chain) + "/root"; }
+  std::string ChainStats(const std::string& chain) const { return ChainDir(chain) + "/stats"; }
+  std::string PktCtx(const std::string& chain) const { return ChainDir(chain) + "/pktctx"; }
+  std::string Entry(const std::string& chain, const std::string& ifname) const {
+    return ChainDir(chain) + "/entry-" + ifname;
+  }
+  std::string VnfDir(const std::string& chain, const std::string& vnf) const {
+    return ChainDir(chain) + "/" + vnf;
+  }
+  std::string VnfMap(const std::string& chain, const std::string& vnf, const std::string& map) const {
+    return VnfDir(chain, vnf) + "/" + map;
+  }
+  std::string Staging(const std::string& chain, uint64_t generation) const {
+    return ChainDir(chain) + "/.gen-" + std::to_string(generation);
+  }
+
+ private:
+  std::string root_;
+};
+
+}  // namespace sfc
