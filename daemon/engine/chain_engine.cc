@@ -161,7 +161,7 @@ class ChainEngine::Generation {
     for (const auto& entry : fs::directory_iterator(engine_.pins_.ChainDir(spec_.name), ec)) {
       if (!entry.is_directory()) continue;
       std::string name = entry.path().filename();
-      if (name.starts_with(".gen-")) continue;
+      if (name.starts_with(PinLayout::kStagingPrefix)) continue;
       if (!keep_dirs.count(name)) {
         (void)RemoveTree(entry.path());
         continue;
@@ -393,7 +393,7 @@ Status ChainEngine::Adopt(const std::string& name, Chain chain) {
   // Leftovers of an Apply the previous daemon did not finish.
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(pins_.ChainDir(name), ec))
-    if (entry.path().filename().string().starts_with(".gen-")) (void)RemoveTree(entry.path());
+    if (entry.path().filename().string().starts_with(PinLayout::kStagingPrefix)) (void)RemoveTree(entry.path());
 
   bool complete = PathExists(pins_.Root(name)) && PathExists(pins_.Progs(name)) &&
                   PathExists(pins_.ChainStats(name));

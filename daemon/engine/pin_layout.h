@@ -7,7 +7,10 @@
 //   <root>/<chain>/pktctx             per-CPU parse result handed between stages
 //   <root>/<chain>/entry-<ifname>     the entry program attached to <ifname>
 //   <root>/<chain>/<vnf>/<map>        every map of a VNF instance; <vnf>/stats its counters
-//   <root>/<chain>/.gen-<n>/...       staging area of a generation being prepared
+//   <root>/<chain>/_gen<n>/...        staging area of a generation being prepared
+//
+// bpffs refuses names with a dot, so staging uses a leading '_', which no
+// chain or VNF name may start with.
 #pragma once
 
 #include <cstdint>
@@ -34,8 +37,14 @@ class PinLayout {
   std::string VnfMap(const std::string& chain, const std::string& vnf, const std::string& map) const {
     return VnfDir(chain, vnf) + "/" + map;
   }
+  static constexpr const char* kStagingPrefix = "_gen";
   std::string Staging(const std::string& chain, uint64_t generation) const {
-    return ChainDir(chain) + "/.gen-" + std::to_string(generation);
+    return ChainDir(chain) + "/" + kStagingPrefix + std::to_string(generation);
+  }
+  // Names a VNF may not take: they are chain-level pins.
+  static bool IsReservedVnfName(const std::string& name) {
+    return name == "progs" || name == "root" || name == "stats" || name == "pktctx" ||
+           name == "tx_port" || name == "entry" || name.starts_with("entry-");
   }
 
  private:

@@ -1,0 +1,153 @@
+#include "elb/plan.h"
+
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace sfc::elb {
+
+bool SvcKeyBytes::operator<(const SvcKeyBytes& o) const {
+  return std::memcmp(&key, &o.key, sizeof(key)) < 0;
+}
+bool SvcKeyBytes::operator==(const SvcKeyBytes& o) const {
+  return std::memcmp(&key, &o.key, sizeof(key)) == 0;
+}
+bool VipKeyBytes::operator<(const VipKeyBytes& o) const {
+  return std::memcmp(&key, &o.key, sizeof(key)) < 0;
+}
+
+static void CopyAddr(__u32 out[4], const IpAddr& a) {
+  std::memset(out, 0, 16);
+  std::memcpy(out, a.bytes.data(), a.family == 4 ? 4 : 16);
+}
+
+elb_svc_key MakeSvcKey(const ServiceSpec& s) {
+  elb_svc_key k{};
+  CopyAddr(k.vip, s.vip);
+  k.port = htons(s.port);
+  k.proto = static_cast<uint8_t>(s.proto);
+  k.family = static_cast<uint8_t>(s.vip.family);
+  return k;
+}
+
+elb_vip_key MakeVipKey(const IpAddr& vip) {
+  elb_vip_key k{};
+  CopyAddr(k.addr, vip);
+  k.family = static_cast<uint8_t>(vip.family);
+  return k;
+}
+
+std::string SvcKeyString(const elb_svc_key& key) {
+  ServiceSpec s;
+  s.vip.family = key.family;
+  std::memcpy(s.vip.bytes.data(), key.vip, key.family == 4 ? 4 : 16);
+  s.port = ntohs(key.port);
+  s.proto = static_cast<L4Proto>(key.proto);
+  return s.Key();
+}
+
+std::map<std::pair<std::string, std::string>, uint32_t> AssignBackendIds(const LbConfig& config) {
+  std::vector<std::pair<std::string, std::string>> all;
+  for (const auto& s : config.services)
+    for (const auto& b : s.backends) all.emplace_back(s.Key(), b.Key());
+  std::sort(all.begin(), all.end());  // probing order independent of config order
+
+  std::map<std::pair<std::string, std::string>, uint32_t> ids;
+  std::set<uint32_t> taken;
+  for (auto& sb : all) {
+    uint32_t id = static_cast<uint32_t>(StableHash64(sb.first + "|" + sb.second) >> 32);
+    while (id == kNoBackend || taken.count(id)) id++;
+    taken.insert(id);
+    ids.emplace(std::move(sb), id);
+  }
+  return ids;
+}
+
+std::string_view ToString(BackendState s) {
+  switch (s) {
+    case BackendState::kUp: return "up";
+    case BackendState::kDown: return "down";
+    case BackendState::kNoMac: return "no-mac";
+  }
+  return "?";
+}
+
+uint32_t LbPlan::BackendId(const ServiceSpec& s, const BackendSpec& b) const {
+  for (const auto& [id, pb] : backends)
+    if (pb.service->Key() == s.Key() && pb.spec->Key() == b.Key()) return id;
+  return 0;
+}
+
+std::map<std::string, uint32_t> LbPlan::ServiceIndices() const {
+  std::map<std::string, uint32_t> out;
+  for (const auto& s : services) out[s.spec->Key()] = s.value.index;
+  return out;
+}
+
+static uint64_t Fingerprint(uint32_t table_size, std::vector<MaglevBackend> in) {
+  std::sort(in.begin(), in.end(),
+            [](const MaglevBackend& a, const MaglevBackend& b) { return a.key < b.key; });
+  std::string s = std::to_string(table_size);
+  for (const auto& b : in)
+    s += "|" + b.key + "#" + std::to_string(b.id) + "#" + std::to_string(b.weight);
+  return StableHash64(s);
+}
+
+LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
+                 const std::map<std::string, uint32_t>& prior_index) {
+  LbPlan plan;
+  auto ids = AssignBackendIds(config);
+
+  std::set<uint32_t> used;
+  for (const auto& s : config.services) {
+    auto it = prior_index.find(s.Key());
+    if (it != prior_index.end()) used.insert(it->second);
+  }
+  uint32_t next_free = 0;
+  for (const auto& s : config.services) {
+    PlannedService ps;
+    ps.spec = &s;
+    ps.key = MakeSvcKey(s);
+    auto it = prior_index.find(s.Key());
+    if (it != prior_index.end()) {
+      ps.value.index = it->second;
+    } else {
+      while (used.count(next_free)) next_free++;
+      ps.value.index = next_free;
+      used.insert(next_free);
+    }
+    ps.value.table_size = s.table_size;
+    ps.value.mode = s.mode == ForwardMode::kDsr ? ELB_MODE_DSR : ELB_MODE_DNAT;
+    ps.value.flags = (s.mode == ForwardMode::kDsr && s.dsr_tx) ? ELB_SVC_F_DSR_TX : 0;
+
+    for (const auto& b : s.backends) {
+      uint32_t id = ids.at({s.Key(), b.Key()});
+      PlannedBackend pb;
+      pb.service = &s;
+      pb.spec = &b;
+      std::optional<MacAddr> mac = b.mac;
+      if (auto h = health.find(id); h != health.end()) {
+        if (!h->second.healthy) pb.state = BackendState::kDown;
+        if (!mac) mac = h->second.resolved_mac;
+      }
+      if (s.mode == ForwardMode::kDsr && !mac && pb.state == BackendState::kUp)
+        pb.state = BackendState::kNoMac;  // cannot forward until resolved
+      CopyAddr(pb.value.addr, b.address);
+      pb.value.port = htons(b.port);
+      pb.value.family = static_cast<uint8_t>(b.address.family);
+      pb.value.flags = pb.state == BackendState::kUp ? 0 : ELB_BE_F_DOWN;
+      if (mac) std::memcpy(pb.value.mac, mac->data(), 6);
+      pb.value.svc_index = ps.value.index;
+      ps.table_input.push_back(
+          {b.Key(), id, pb.state == BackendState::kUp ? b.weight : 0});
+      plan.backends.emplace(id, pb);
+    }
+    ps.fingerprint = Fingerprint(s.table_size, ps.table_input);
+    plan.vips.insert(VipKeyBytes{MakeVipKey(s.vip)});
+    plan.services.push_back(std::move(ps));
+  }
+  return plan;
+}
+
+}  // namespace sfc::elb

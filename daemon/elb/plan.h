@@ -1,0 +1,83 @@
+// From config (and backend health) to the contents of the eLB maps. Pure:
+// the daemon computes the desired state here and the data-plane code only
+// writes the difference, in an order packets can never see half-done.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "elb/elb.h"
+#include "elb/lb_config.h"
+#include "elb/maglev.h"
+
+namespace sfc::elb {
+
+// Map keys as ordered byte strings, so they can index std::map.
+struct SvcKeyBytes {
+  elb_svc_key key{};
+  bool operator<(const SvcKeyBytes& o) const;
+  bool operator==(const SvcKeyBytes& o) const;
+};
+struct VipKeyBytes {
+  elb_vip_key key{};
+  bool operator<(const VipKeyBytes& o) const;
+};
+
+elb_svc_key MakeSvcKey(const ServiceSpec& s);
+elb_vip_key MakeVipKey(const IpAddr& vip);
+// "tcp/10.0.0.100:80" from a map key: matches ServiceSpec::Key().
+std::string SvcKeyString(const elb_svc_key& key);
+
+// What the health checker and neighbour resolution know about a backend.
+// Backends not judged yet are usable.
+struct BackendStatus {
+  bool healthy = true;
+  std::optional<MacAddr> resolved_mac;  // dsr backends configured without a MAC
+};
+using HealthView = std::map<uint32_t, BackendStatus>;  // by backend id
+
+enum class BackendState { kUp, kDown, kNoMac };
+std::string_view ToString(BackendState s);
+
+struct PlannedService {
+  const ServiceSpec* spec = nullptr;
+  elb_svc_key key{};
+  elb_service value{};
+  std::vector<MaglevBackend> table_input;  // every backend; weight 0 when not usable
+  uint64_t fingerprint = 0;                // of table_size and table_input
+};
+
+struct PlannedBackend {
+  const ServiceSpec* service = nullptr;
+  const BackendSpec* spec = nullptr;
+  elb_backend value{};
+  BackendState state = BackendState::kUp;
+};
+
+struct LbPlan {
+  std::vector<PlannedService> services;          // in config order
+  std::map<uint32_t, PlannedBackend> backends;   // by id
+  std::set<VipKeyBytes> vips;
+
+  // The id of a service's backend; 0 when not in the plan.
+  uint32_t BackendId(const ServiceSpec& s, const BackendSpec& b) const;
+  std::map<std::string, uint32_t> ServiceIndices() const;  // by ServiceSpec::Key()
+};
+
+// Stable backend id: a hash of the service key and the backend key, never 0,
+// probing on the (rare) collision in a deterministic order. The same config
+// yields the same ids in every generation and after a daemon restart, so the
+// connection table (which stores ids) stays valid across chain edits.
+std::map<std::pair<std::string, std::string>, uint32_t> AssignBackendIds(const LbConfig& config);
+
+// `prior_index`: service key -> table index in the running data plane; kept
+// for services that stay, so their table slot never changes under traffic.
+// New services take the lowest free index. `config` must outlive the plan.
+LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
+                 const std::map<std::string, uint32_t>& prior_index);
+
+}  // namespace sfc::elb
