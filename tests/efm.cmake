@@ -1,0 +1,8 @@
+# eFM tests, included from tests/CMakeLists.txt (uses its sfc_add_test).
+# Paths are relative to this file so it works from any including directory.
+set(EFM_TESTS ${CMAKE_CURRENT_LIST_DIR})
+
+sfc_add_test(efm_unit_tests unit
+  ${EFM_TESTS}/unit/efm_config_test.cc ${EFM_TESTS}/unit/efm_tracker_test.cc
+  ${EFM_TESTS}/unit/efm_query_test.cc ${EFM_TESTS}/unit/efm_ipfix_test.cc)
+target_link_libraries(efm_unit_tests PRIVATE sfc_efm_core)
