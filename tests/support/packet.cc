@@ -34,7 +34,7 @@ uint8_t L4Proto(bool v6, int l4, uint8_t raw) {
   switch (l4) {
     case 1: return IPPROTO_TCP;
     case 2: return IPPROTO_UDP;
-    case 3: return v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+    case 3: return v6 ? uint8_t{IPPROTO_ICMPV6} : uint8_t{IPPROTO_ICMP};
     case 4: return raw;
   }
   return 59;  // IPv6 "no next header"; for IPv4 a harmless unassigned use

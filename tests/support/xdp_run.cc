@@ -15,7 +15,7 @@ Result<XdpRun> RunXdp(int prog_fd, const Bytes& frame, uint32_t ifindex, uint32_
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_out = run.out.data(),
               .data_size_in = static_cast<uint32_t>(frame.size()),
               .data_size_out = static_cast<uint32_t>(run.out.size()), .ctx_in = &ctx_in,
-              .ctx_size_in = sizeof(ctx_in), .repeat = repeat);
+              .ctx_size_in = sizeof(ctx_in), .repeat = static_cast<int>(repeat));
   int err = bpf_prog_test_run_opts(prog_fd, &opts);
   if (err) return ErrnoStatus("BPF_PROG_TEST_RUN", err);
   run.action = static_cast<int>(opts.retval);
