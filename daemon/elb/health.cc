@@ -45,8 +45,8 @@ namespace {
 enum class Phase { kConnecting, kSending, kReading, kDone };
 
 struct Probe {
-  const ProbeTarget* target;
-  ProbeResult* result;
+  const ProbeTarget* target = nullptr;
+  ProbeResult* result = nullptr;
   UniqueFd fd;
   Phase phase = Phase::kConnecting;
   std::string request;
@@ -150,9 +150,11 @@ std::vector<ProbeResult> ProbeAll(std::span<const ProbeTarget> targets,
   const auto start = Clock::now();
   const auto deadline = start + timeout;
   for (size_t i = 0; i < targets.size(); i++) {
-    probes.push_back(Probe{&targets[i], &results[i], UniqueFd()});
-    Start(probes.back());
-    if (probes.back().phase == Phase::kDone)
+    Probe& p = probes.emplace_back();
+    p.target = &targets[i];
+    p.result = &results[i];
+    Start(p);
+    if (p.phase == Phase::kDone)
       results[i].latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   }
 

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * eLB: L4 load balancer. Traffic to a service (VIP, protocol, port) gets a
+ * backend from the service's Maglev table, keeps it for the life of the
+ * connection (LRU connection table) and is either DNAT-ed to the backend
+ * (replies coming back through the chain get their source turned back into
+ * the VIP) or, in DSR mode, sent to the backend's MAC untouched above L2.
+ * Everything else passes untouched.
+ */
+#include <sfc/vnf.h>
+#include <sfc/csum.h>
+
+#include "elb.h"
+
+/* Sized by the daemon from the config (max_connections) before load. */
+#define ELB_DEFAULT_CONNS 1048576
+/* Refresh a connection's reverse-NAT entry (and its timestamp) at most this often. */
+#define ELB_REFRESH_NS 1000000000ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct elb_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ELB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct elb_svc_key);
+	__type(value, struct elb_service);
+} services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ELB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct elb_vip_key);
+	__type(value, __u32); /* number of services on the VIP */
+} vips SEC(".maps");
+
+/* Tables of different (prime) sizes share one template: BPF_F_INNER_MAP lets
+ * the daemon swap in arrays whose max_entries differ from the template's. */
+struct elb_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u32); /* backend id, 0: none */
+};
+
+/* Service index -> its Maglev table; replaced whole, with one update, whenever
+ * the backend set, a weight or a backend's health changes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, ELB_MAX_SERVICES);
+	__type(key, __u32);
+	__array(values, struct elb_table);
+} maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ELB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct elb_backend);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, ELB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct elb_backend_stats);
+} backend_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ELB_DEFAULT_CONNS);
+	__type(key, struct elb_flow_key);
+	__type(value, struct elb_conn);
+} conntrack SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ELB_DEFAULT_CONNS);
+	__type(key, struct elb_flow_key);
+	__type(value, struct elb_rnat);
+} reverse_nat SEC(".maps");
+
+static __always_inline __u32 elb_rotl(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+/* Flow hash over the client-side 5-tuple. Fixed seed: every LB instance (and
+ * every restart) maps a flow to the same table slot. */
+static __always_inline __u32 elb_flow_hash(const struct sfc_pkt *pkt)
+{
+	__u32 h = 0x5bd1e995u ^ pkt->l4_proto;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		h = elb_rotl(h ^ pkt->saddr[i], 7) * 0x9e3779b1u;
+		h = elb_rotl(h ^ pkt->daddr[i], 7) * 0x9e3779b1u;
+	}
+	h = elb_rotl(h ^ (((__u32)pkt->sport << 16) | pkt->dport), 7) * 0x9e3779b1u;
+	/* Avalanche, so that the modulo by the table size sees every input bit. */
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline void elb_flow_key_of(struct elb_flow_key *k, const struct sfc_pkt *pkt)
+{
+	__builtin_memcpy(k->saddr, pkt->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, pkt->daddr, sizeof(k->daddr));
+	k->sport = pkt->sport;
+	k->dport = pkt->dport;
+	k->proto = pkt->l4_proto;
+	k->family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+}
+
+/*
+ * Rewrites the destination (dst != 0) or source address, and the port unless
+ * `port` is 0, and patches the IPv4 header checksum and the TCP/UDP checksum
+ * (its pseudo-header covers the addresses) incrementally. Returns 0, or -1
+ * when a header is out of reach.
+ */
+static __always_inline int elb_nat(struct xdp_md *ctx, const struct sfc_pkt *pkt, int dst,
+				   const __u32 *addr, __be16 port)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l3_off = pkt->l3_off;
+	__u32 l4_off = pkt->l4_off;
+	__sum16 *csum_p;
+	__be16 *port_p;
+	__sum16 csum;
+	int udp = pkt->l4_proto == IPPROTO_UDP;
+
+	if (l3_off > SFC_MAX_L4_OFF || l4_off > SFC_MAX_L4_OFF)
+		return -1;
+	if (udp) {
+		struct udphdr *uh = data + l4_off;
+
+		if ((void *)(uh + 1) > data_end)
+			return -1;
+		csum_p = &uh->check;
+		port_p = dst ? &uh->dest : &uh->source;
+	} else {
+		struct tcphdr *th = data + l4_off;
+
+		if ((void *)(th + 1) > data_end)
+			return -1;
+		csum_p = &th->check;
+		port_p = dst ? &th->dest : &th->source;
+	}
+	csum = *csum_p;
+
+	if (pkt->l3_proto == ETH_P_IP) {
+		struct iphdr *iph = data + l3_off;
+		__be32 old;
+
+		if ((void *)(iph + 1) > data_end)
+			return -1;
+		old = dst ? iph->daddr : iph->saddr;
+		iph->check = sfc_csum_replace4(iph->check, old, addr[0]);
+		csum = sfc_csum_replace4(csum, old, addr[0]);
+		if (dst)
+			iph->daddr = addr[0];
+		else
+			iph->saddr = addr[0];
+		/* IPv4 UDP may go without a checksum; keep it that way. */
+		if (udp && *csum_p == 0)
+			goto ports_only;
+	} else {
+		struct ipv6hdr *ip6h = data + l3_off;
+		__u32 old[4];
+		__u32 *a;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return -1;
+		a = dst ? (__u32 *)&ip6h->daddr : (__u32 *)&ip6h->saddr;
+		__builtin_memcpy(old, a, sizeof(old));
+		csum = sfc_csum_replace16(csum, old, addr);
+		__builtin_memcpy(a, addr, sizeof(old));
+	}
+
+	if (port && port != *port_p)
+		csum = sfc_csum_replace2(csum, *port_p, port);
+	/* In UDP a computed 0 is sent as 0xffff; 0 means "no checksum". */
+	if (udp && csum == 0)
+		csum = 0xffff;
+	*csum_p = csum;
+ports_only:
+	if (port)
+		*port_p = port;
+	return 0;
+}
+
+/* L2 DSR: the frame goes to the backend's MAC, from ours (the MAC the client
+ * addressed); IP and L4 stay as they are, the backend holds the VIP. */
+static __always_inline int elb_dsr(struct xdp_md *ctx, const struct elb_backend *be)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
+	return 0;
+}
+
+static __always_inline void elb_count_backend(__u32 id, const struct sfc_pkt *pkt, int new_conn)
+{
+	struct elb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &id);
+
+	if (!bs)
+		return; /* the daemon creates it with the backend; gone with it */
+	bs->packets++;
+	bs->bytes += pkt->pkt_len;
+	if (new_conn)
+		bs->connections++;
+}
+
+/* Maglev pick for a connection the table does not know (or must re-balance). */
+static __always_inline struct elb_backend *elb_pick(const struct sfc_pkt *pkt,
+						    const struct elb_service *svc, __u32 *id_out)
+{
+	__u32 slot, *id;
+	void *table;
+
+	table = bpf_map_lookup_elem(&maglev, &svc->index);
+	if (!table || !svc->table_size)
+		return NULL;
+	slot = elb_flow_hash(pkt) % svc->table_size;
+	id = bpf_map_lookup_elem(table, &slot);
+	if (!id || !*id)
+		return NULL;
+	*id_out = *id;
+	return bpf_map_lookup_elem(&backends, id);
+}
+
+static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
+				       struct elb_stats *st, const struct elb_service *svc)
+{
+	struct elb_flow_key fk = {};
+	struct elb_backend *be = NULL;
+	struct elb_conn *ct;
+	__u32 id = 0;
+	int new_conn = 0;
+
+	st->vip_packets++;
+	elb_flow_key_of(&fk, pkt);
+
+	ct = bpf_map_lookup_elem(&conntrack, &fk);
+	if (ct) {
+		id = ct->backend_id;
+		be = bpf_map_lookup_elem(&backends, &id);
+		/* Removed (or moved to another service) and failed backends lose
+		 * their connections to a fresh pick; drained ones (weight 0) keep them. */
+		if (be && be->svc_index == svc->index && !(be->flags & ELB_BE_F_DOWN) &&
+		    ct->svc_index == svc->index) {
+			st->reused_conns++;
+		} else {
+			be = NULL;
+			st->repicked_conns++;
+		}
+	}
+	if (!be) {
+		struct elb_conn nc = {};
+
+		be = elb_pick(pkt, svc, &id);
+		if (!be || be->svc_index != svc->index) {
+			st->no_backend++;
+			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+		}
+		nc.backend_id = id;
+		nc.svc_index = svc->index;
+		nc.seen_ns = pkt->ts_ns;
+		if (bpf_map_update_elem(&conntrack, &fk, &nc, BPF_ANY))
+			st->ct_full++;
+		st->new_conns++;
+		new_conn = 1;
+	}
+	elb_count_backend(id, pkt, new_conn);
+
+	if (svc->mode == ELB_MODE_DSR) {
+		if (elb_dsr(ctx, be)) {
+			st->bad_header++;
+			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+		}
+		st->dsr++;
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st,
+				      (svc->flags & ELB_SVC_F_DSR_TX) ? SFC_TX : SFC_NEXT);
+	}
+
+	/* DNAT. The reply (backend:port -> client) finds its way back to the VIP
+	 * through reverse_nat; re-assert that entry with the connection, and at
+	 * most once a second after, in case the LRU evicted it. */
+	if (new_conn || (ct && pkt->ts_ns - ct->seen_ns > ELB_REFRESH_NS)) {
+		struct elb_flow_key rk = {};
+		struct elb_rnat rn = {};
+
+		__builtin_memcpy(rk.saddr, be->addr, sizeof(rk.saddr));
+		__builtin_memcpy(rk.daddr, pkt->saddr, sizeof(rk.daddr));
+		rk.sport = be->port ? be->port : pkt->dport;
+		rk.dport = pkt->sport;
+		rk.proto = pkt->l4_proto;
+		rk.family = fk.family;
+		__builtin_memcpy(rn.vip, pkt->daddr, sizeof(rn.vip));
+		rn.vport = pkt->dport;
+		bpf_map_update_elem(&reverse_nat, &rk, &rn, BPF_ANY);
+		if (ct)
+			ct->seen_ns = pkt->ts_ns;
+	}
+	if (elb_nat(ctx, pkt, 1, be->addr, be->port)) {
+		st->bad_header++;
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+	}
+	/* Later stages (fib egress, other VNFs) read the parse result. */
+	__builtin_memcpy(pkt->daddr, be->addr, sizeof(pkt->daddr));
+	if (be->port)
+		pkt->dport = be->port;
+	st->dnat++;
+	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+}
+
+/* A reply of a DNAT-ed connection: its source becomes the VIP again. */
+static __always_inline int elb_reverse(struct xdp_md *ctx, struct sfc_pkt *pkt,
+				       struct elb_stats *st, const struct elb_rnat *rn)
+{
+	if (elb_nat(ctx, pkt, 0, rn->vip, rn->vport)) {
+		st->bad_header++;
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+	}
+	__builtin_memcpy(pkt->saddr, rn->vip, sizeof(pkt->saddr));
+	pkt->sport = rn->vport;
+	st->snat++;
+	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+}
+
+SEC("xdp")
+int sfc_elb(struct xdp_md *ctx)
+{
+	struct elb_stats *st = sfc_vnf_stats_lookup(&stats);
+	struct sfc_pkt *pkt = sfc_pkt_ctx();
+	struct elb_svc_key sk = {};
+	struct elb_flow_key rk = {};
+	struct elb_service *svc;
+	struct elb_rnat *rn;
+
+	if (!st || !pkt)
+		return sfc_vnf_broken();
+	sfc_vnf_account_rx((struct sfc_vnf_stats *)st, pkt);
+
+	if (pkt->l3_proto != ETH_P_IP && pkt->l3_proto != ETH_P_IPV6)
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+
+	/* Fragments carry ports in the first piece only, so no piece can be
+	 * given a backend consistently: those addressed to a VIP are dropped. */
+	if (pkt->flags & SFC_PKT_F_FRAG) {
+		struct elb_vip_key vk = {};
+
+		__builtin_memcpy(vk.addr, pkt->daddr, sizeof(vk.addr));
+		vk.family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+		if (bpf_map_lookup_elem(&vips, &vk)) {
+			st->frag_drop++;
+			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+		}
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+	}
+	if (!(pkt->flags & SFC_PKT_F_L4) ||
+	    (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP))
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+
+	__builtin_memcpy(sk.vip, pkt->daddr, sizeof(sk.vip));
+	sk.port = pkt->dport;
+	sk.proto = pkt->l4_proto;
+	sk.family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (!svc) {
+		sk.port = 0;
+		svc = bpf_map_lookup_elem(&services, &sk);
+	}
+	if (svc)
+		return elb_forward(ctx, pkt, st, svc);
+
+	elb_flow_key_of(&rk, pkt);
+	rn = bpf_map_lookup_elem(&reverse_nat, &rk);
+	if (rn)
+		return elb_reverse(ctx, pkt, st, rn);
+	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

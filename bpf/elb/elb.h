@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * eLB map layouts, shared by elb.bpf.c and the daemon (daemon/elb/). Keys and
+ * values are fixed-size and explicitly padded: they cross the kernel/user
+ * boundary and stay pinned across daemon restarts.
+ *
+ * Addresses and ports are in network byte order; IPv4 uses word 0 of an
+ * address and leaves 1..3 zero (as struct sfc_pkt does).
+ */
+#ifndef SFC_ELB_H
+#define SFC_ELB_H
+
+#include <linux/types.h>
+
+#include <sfc/abi.h>
+
+#define ELB_MAX_SERVICES 1024
+#define ELB_MAX_BACKENDS 16384
+
+/* Forwarding modes (struct elb_service.mode). */
+enum elb_mode {
+	ELB_MODE_DNAT = 0, /* rewrite dst to the backend, reverse-translate replies */
+	ELB_MODE_DSR = 1,  /* rewrite the dst MAC only; the backend holds the VIP */
+};
+
+/* struct elb_service.flags */
+#define ELB_SVC_F_DSR_TX (1U << 0) /* dsr: XDP_TX out of the ingress port */
+
+/* struct elb_backend.flags */
+#define ELB_BE_F_DOWN (1U << 0) /* failed its health check: connections are re-balanced */
+
+/* services: which traffic is load-balanced. A lookup tries the exact port,
+ * then port 0 (a service for every port of the VIP). */
+struct elb_svc_key {
+	__u32 vip[4];
+	__be16 port;
+	__u8 proto;  /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family; /* 4 or 6 */
+};
+
+struct elb_service {
+	__u32 index;      /* slot of this service's table in `maglev` */
+	__u32 table_size; /* prime; the inner table's max_entries */
+	__u8 mode;        /* enum elb_mode */
+	__u8 flags;       /* ELB_SVC_F_* */
+	__u16 pad;
+};
+
+/* vips: every VIP address with at least one service; lets the program
+ * recognise fragments (which carry no ports) addressed to a VIP. */
+struct elb_vip_key {
+	__u32 addr[4];
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* backends: id (stable hash of service + address + port, never 0) -> where to send. */
+struct elb_backend {
+	__u32 addr[4];
+	__be16 port;  /* 0: keep the client's destination port */
+	__u8 flags;   /* ELB_BE_F_* */
+	__u8 family;
+	__u8 mac[6];  /* dsr: the backend's MAC */
+	__u16 pad;
+	__u32 svc_index; /* owning service: a connection never moves across services */
+};
+
+/* backend_stats (per-CPU hash, id -> counters): created by the daemon with
+ * the backend, read by the API. */
+struct elb_backend_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 connections; /* new connections assigned to this backend */
+};
+
+/* conntrack (LRU): client-side 5-tuple -> the backend the connection uses. */
+struct elb_flow_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+struct elb_conn {
+	__u32 backend_id;
+	__u32 svc_index;
+	__u64 seen_ns; /* last refresh of the reverse entry (at most once a second) */
+};
+
+/* reverse_nat (LRU, dnat only): backend-side 5-tuple of the reply
+ * (backend -> client) -> the VIP and port to put back as its source. */
+struct elb_rnat {
+	__u32 vip[4];
+	__be16 vport;
+	__u16 pad;
+	__u32 pad2;
+};
+
+/* Counters in map `stats` (one PERCPU_ARRAY entry). */
+struct elb_stats {
+	SFC_VNF_COMMON_STATS;
+	__u64 vip_packets;   /* packets that matched a service */
+	__u64 new_conns;     /* connections given a backend by the Maglev table */
+	__u64 reused_conns;  /* packets of known connections */
+	__u64 repicked_conns; /* known connection whose backend is gone or down: re-balanced */
+	__u64 no_backend;    /* service has no usable backend: dropped */
+	__u64 dnat;          /* destination rewritten to a backend */
+	__u64 snat;          /* reply source rewritten back to the VIP */
+	__u64 dsr;           /* MAC rewritten towards a backend */
+	__u64 frag_drop;     /* IP fragment addressed to a VIP: dropped (carries no ports) */
+	__u64 ct_full;       /* connection table insert failed: forwarded untracked */
+	__u64 bad_header;    /* L3/L4 header out of reach: dropped */
+};
+
+#endif /* SFC_ELB_H */
