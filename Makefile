@@ -1,0 +1,36 @@
+# The two commands of the README, and the benchmark:
+#   make demo    install deps, build, run a demo chain on a namespaced veth topology with live traffic
+#   make test    install deps, build, run every test (ctest labels unit, bpf, e2e)
+#   make bench   install deps, build, run the benchmarks side by side with the kernel path
+# Run as root (BPF, XDP and network namespaces need it).
+
+BUILD ?= build
+JOBS  ?= $(shell nproc)
+CTEST_LABELS ?= unit|bpf|e2e
+
+.PHONY: all deps build test unit demo bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -L '$(CTEST_LABELS)'
+
+# Tests that need no privileges.
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+demo: build
+	BUILD=$(BUILD) ./scripts/demo.sh
+
+bench: build
+	BUILD=$(BUILD) ./bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
