@@ -1,0 +1,132 @@
+#include "efm/module.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/service_type.h>
+
+#include <map>
+#include <mutex>
+
+#include "common/log.h"
+#include "efm.skel.h"
+#include "efm/config.h"
+#include "efm/exporter.h"
+#include "efm/flow_service.h"
+
+namespace sfc {
+namespace {
+
+using efm::FlowExporter;
+using efm::FlowmonConfig;
+
+class EfmObject : public VnfObject {
+ public:
+  explicit EfmObject(sfc_efm* skel) : skel_(skel) {}
+  ~EfmObject() override { sfc_efm__destroy(skel_); }
+  bpf_object* object() override { return skel_->obj; }
+  bpf_program* program() override { return skel_->progs.sfc_efm; }
+  // `flows` and `stats` are both state: a re-applied chain keeps counting
+  // into the same table (unless max_flows changed, which needs a new one).
+  bool KeepsState(std::string_view) const override { return true; }
+
+ private:
+  sfc_efm* skel_;
+};
+
+class EfmModule : public VnfModule, public efm::ExporterDirectory {
+ public:
+  ~EfmModule() override { Stop(); }
+
+  std::string_view type() const override { return "flowmon"; }
+
+  Status Validate(const nlohmann::json& config, const std::string& path) const override {
+    return efm::ParseFlowmonConfig(config, path).status();
+  }
+
+  Result<std::unique_ptr<VnfObject>> Open(const VnfInstanceInfo& info,
+                                          const nlohmann::json& config) const override {
+    SFC_ASSIGN_OR_RETURN(FlowmonConfig cfg, efm::ParseFlowmonConfig(config, "config"));
+    sfc_efm* skel = sfc_efm__open();
+    if (!skel) return ErrnoStatus("opening flowmon object for " + info.chain + "/" + info.name, errno);
+    auto obj = std::make_unique<EfmObject>(skel);
+    if (int err = bpf_map__set_max_entries(skel->maps.flows, cfg.max_flows))
+      return ErrnoStatus("sizing flow table to " + std::to_string(cfg.max_flows), err);
+    return std::unique_ptr<VnfObject>(std::move(obj));
+  }
+
+  void RegisterServices(grpc::ServerBuilder& builder, ChainEngine& engine) override {
+    service_ = efm::MakeFlowService(engine, *this);
+    builder.RegisterService(service_.get());
+  }
+
+  void OnInstanceUp(const VnfInstanceInfo& info, const nlohmann::json& config) override {
+    auto cfg = efm::ParseFlowmonConfig(config, "config");
+    if (!cfg.ok()) {  // validated before apply; only a corrupt saved spec gets here
+      log::Error("efm.bad_config", {{"chain", info.chain}, {"vnf", info.name},
+                                    {"error", cfg.status().message()}});
+      return;
+    }
+    std::shared_ptr<FlowExporter> exporter;
+    {
+      std::lock_guard lock(mu_);
+      auto& slot = exporters_[Key(info.chain, info.name)];
+      if (slot && slot->info().pin_dir == info.pin_dir) {
+        exporter = slot;
+      } else {
+        if (slot) slot->Stop(/*flush=*/false);
+        slot = std::make_shared<FlowExporter>(info, *cfg);
+        slot->Start();
+        log::Info("efm.exporter_started",
+                  {{"chain", info.chain}, {"vnf", info.name},
+                   {"collectors", std::to_string(cfg->ipfix.collectors.size())}});
+        return;
+      }
+    }
+    exporter->Reconfigure(*cfg);
+  }
+
+  void OnInstanceDown(const VnfInstanceInfo& info) override {
+    std::shared_ptr<FlowExporter> exporter;
+    {
+      std::lock_guard lock(mu_);
+      auto it = exporters_.find(Key(info.chain, info.name));
+      if (it == exporters_.end()) return;
+      exporter = std::move(it->second);
+      exporters_.erase(it);
+    }
+    // Whatever the table still holds is exported as forced-end.
+    exporter->Stop(/*flush=*/true);
+    log::Info("efm.exporter_stopped", {{"chain", info.chain}, {"vnf", info.name}});
+  }
+
+  void Stop() override {
+    std::map<std::string, std::shared_ptr<FlowExporter>> all;
+    {
+      std::lock_guard lock(mu_);
+      all.swap(exporters_);
+    }
+    // sfcd exits, the data plane stays: leave the table for the next sfcd.
+    for (auto& [_, e] : all) e->Stop(/*flush=*/false);
+  }
+
+  std::shared_ptr<FlowExporter> Find(const std::string& chain,
+                                     const std::string& vnf) const override {
+    std::lock_guard lock(mu_);
+    auto it = exporters_.find(Key(chain, vnf));
+    return it == exporters_.end() ? nullptr : it->second;
+  }
+
+ private:
+  static std::string Key(const std::string& chain, const std::string& vnf) {
+    return chain + "/" + vnf;
+  }
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<FlowExporter>> exporters_;
+  std::unique_ptr<grpc::Service> service_;
+};
+
+}  // namespace
+
+std::unique_ptr<VnfModule> MakeEfmModule() { return std::make_unique<EfmModule>(); }
+
+}  // namespace sfc
