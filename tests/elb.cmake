@@ -1,8 +1,7 @@
 # eLB tests; included from tests/CMakeLists.txt.
-add_executable(elb_unit_tests
+sfc_add_test(elb_unit_tests unit
   unit/elb_maglev_test.cc
   unit/elb_config_test.cc
   unit/elb_plan_test.cc
   unit/elb_health_test.cc)
-target_link_libraries(elb_unit_tests PRIVATE sfc_elb_core GTest::gtest_main)
-gtest_discover_tests(elb_unit_tests PROPERTIES LABELS unit)
+target_link_libraries(elb_unit_tests PRIVATE sfc_elb_core)
