@@ -11,7 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
-  curl nftables iptables nfdump
+  curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux
 )
 
 if [ "$(id -u)" -ne 0 ]; then

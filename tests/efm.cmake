@@ -6,3 +6,6 @@ sfc_add_test(efm_unit_tests unit
   ${EFM_TESTS}/unit/efm_config_test.cc ${EFM_TESTS}/unit/efm_tracker_test.cc
   ${EFM_TESTS}/unit/efm_query_test.cc ${EFM_TESTS}/unit/efm_ipfix_test.cc)
 target_link_libraries(efm_unit_tests PRIVATE sfc_efm_core)
+
+sfc_add_test(efm_bpf_tests bpf ${EFM_TESTS}/bpf/efm_flow_test.cc)
+target_link_libraries(efm_bpf_tests PRIVATE sfc_vnf_efm)

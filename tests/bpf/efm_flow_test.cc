@@ -1,0 +1,384 @@
+// eFM through a whole loaded chain (entry -> flowmon -> egress): what lands in
+// the flow table for each protocol and family, VLANs, fragments, truncated
+// frames; exact counts under concurrency; LRU eviction accounting; and the
+// exporter's IPFIX output for a flow that idles out.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
+
+#include "efm/exporter.h"
+#include "efm/flow_record.h"
+#include "efm/ipfix.h"
+#include "support/chain_fixture.h"
+#include "support/packet.h"
+
+namespace sfc::test {
+namespace {
+
+using efm::FlowKey;
+
+// Timeouts long enough that the instance's own exporter never interferes.
+std::string FlowChain(const std::string& config = "") {
+  std::string cfg = config.empty()
+                        ? R"({"idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
+                        : config;
+  return R"({"name": "fm", "interfaces": ["lo"], "vnfs": [{"name": "mon", "type": "flowmon", "config": )" +
+         cfg + "}]}";
+}
+
+std::unique_ptr<LoadedChain> Load(const std::string& spec = FlowChain()) {
+  auto c = LoadedChain::Load(spec);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+FlowKey Key(const std::string& src, const std::string& dst, uint8_t proto, uint16_t sport,
+            uint16_t dport, uint16_t vlan = 0, uint16_t inner = 0) {
+  FlowKey k{};
+  EXPECT_TRUE(efm::MakeFlowKey(src, dst, proto, sport, dport, &k));
+  k.ifindex = 1;
+  k.vlan_outer = vlan;
+  k.vlan_inner = inner;
+  return k;
+}
+
+// The entry for `key`, or nullopt.
+std::optional<efm_flow> Lookup(LoadedChain& c, const FlowKey& key) {
+  auto fd = c.OpenMap("mon", "flows");
+  EXPECT_TRUE(fd.ok()) << fd.status().ToString();
+  if (!fd.ok()) return std::nullopt;
+  efm_flow v{};
+  if (bpf_map_lookup_elem(fd->get(), &key, &v) != 0) return std::nullopt;
+  return v;
+}
+
+size_t TableSize(LoadedChain& c) {
+  auto fd = c.OpenMap("mon", "flows");
+  if (!fd.ok()) return ~size_t{0};
+  FlowKey k{}, next{};
+  size_t n = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd->get(), prev, &next) == 0) {
+    ++n;
+    k = next;
+    prev = &k;
+  }
+  return n;
+}
+
+uint64_t Counter(LoadedChain& c, const char* name) {
+  auto v = c.VnfCounter("mon", name);
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  return v.ok() ? *v : ~0ull;
+}
+
+void Send(LoadedChain& c, const Bytes& frame, int expect = XDP_PASS) {
+  auto run = c.Run(frame);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->action, expect) << XdpActionName(run->action);
+}
+
+TEST(EfmBpf, TcpIpv4FlowCountsPacketsBytesFlagsAndTimes) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  const Bytes syn = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpSyn).Build();
+  const Bytes data =
+      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpAck | kTcpPsh).Payload(100).Build();
+  const Bytes fin = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpFin | kTcpAck).Build();
+  Send(*c, syn);
+  Send(*c, data);
+  Send(*c, fin);
+  auto f = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 40000, 80));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->packets, 3u);
+  EXPECT_EQ(f->bytes, (syn.size() - 14) + (data.size() - 14) + (fin.size() - 14));
+  EXPECT_EQ(f->tcp_flags, kTcpSyn | kTcpAck | kTcpPsh | kTcpFin);
+  EXPECT_GT(f->first_seen_ns, 0u);
+  EXPECT_GE(f->last_seen_ns, f->first_seen_ns);
+  EXPECT_EQ(Counter(*c, "flows_created"), 1u);
+  EXPECT_EQ(Counter(*c, "ipv4_packets"), 3u);
+  EXPECT_EQ(Counter(*c, "pass"), 3u);
+  // The reverse direction is its own flow.
+  Send(*c, PacketBuilder().Ipv4("10.0.0.2", "10.0.0.1").Tcp(80, 40000, kTcpSyn | kTcpAck).Build());
+  EXPECT_TRUE(Lookup(*c, Key("10.0.0.2", "10.0.0.1", IPPROTO_TCP, 80, 40000)));
+  EXPECT_EQ(Counter(*c, "flows_created"), 2u);
+}
+
+TEST(EfmBpf, UdpIpv6BehindExtensionHeaders) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  const Bytes frame = PacketBuilder()
+                          .Ipv6("2001:db8::1", "2001:db8::2")
+                          .Ipv6Ext(0)
+                          .Ipv6Ext(60, 1)
+                          .Udp(5353, 53)
+                          .Payload(33)
+                          .Build();
+  Send(*c, frame);
+  Send(*c, frame);
+  auto f = Lookup(*c, Key("2001:db8::1", "2001:db8::2", IPPROTO_UDP, 5353, 53));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->packets, 2u);
+  EXPECT_EQ(f->bytes, 2 * (frame.size() - 14));
+  EXPECT_EQ(f->tcp_flags, 0u);
+  EXPECT_EQ(Counter(*c, "ipv6_packets"), 2u);
+}
+
+TEST(EfmBpf, IcmpFlowsKeyOnTypeAndCode) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(8, 0, 77, 1).Payload(56).Build());
+  Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(8, 0, 78, 2).Payload(56).Build());
+  Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(3, 1).Payload(28).Build());
+  Send(*c, PacketBuilder().Ipv6("2001:db8::1", "2001:db8::2").Icmp(128, 0, 5, 1).Build());
+  auto echo = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_ICMP, 0, 8 << 8));
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->packets, 2u) << "echo identifiers do not split ICMP flows";
+  auto unreach = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_ICMP, 0, 3 << 8 | 1));
+  ASSERT_TRUE(unreach);
+  EXPECT_EQ(unreach->packets, 1u);
+  EXPECT_TRUE(Lookup(*c, Key("2001:db8::1", "2001:db8::2", IPPROTO_ICMPV6, 0, 128 << 8)));
+}
+
+TEST(EfmBpf, OtherProtocolsHaveNoPorts) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  const Bytes gre = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Proto(47).Payload(40).Build();
+  Send(*c, gre);
+  auto f = Lookup(*c, Key("10.0.0.1", "10.0.0.2", 47, 0, 0));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->bytes, gre.size() - 14);
+}
+
+TEST(EfmBpf, VlanTagsAreSeparateFlows) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  auto frame = [](std::vector<uint16_t> tags) {
+    PacketBuilder b;
+    b.Eth("02:00:00:00:00:01", "02:00:00:00:00:02");
+    for (size_t i = 0; i < tags.size(); ++i) b.Vlan(tags[i], tags.size() == 2 && i == 0 ? 0x88a8 : 0x8100);
+    return b.Ipv4("10.0.0.1", "10.0.0.2").Udp(1000, 2000).Payload(10).Build();
+  };
+  Send(*c, frame({}));
+  Send(*c, frame({100}));
+  Send(*c, frame({100}));
+  Send(*c, frame({200, 300}));
+  EXPECT_EQ(Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 1000, 2000))->packets, 1u);
+  auto tagged = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 1000, 2000, 100));
+  ASSERT_TRUE(tagged);
+  EXPECT_EQ(tagged->packets, 2u);
+  EXPECT_EQ(tagged->bytes, 2 * (frame({100}).size() - 18)) << "IP bytes, not the tags";
+  EXPECT_TRUE(Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 1000, 2000, 200, 300)));
+  EXPECT_EQ(Counter(*c, "flows_created"), 3u);
+}
+
+TEST(EfmBpf, FragmentsCountTowardsPortlessFlow) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  const Bytes first =
+      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(0, true).Udp(4000, 53).Payload(64).Build();
+  const Bytes later =
+      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(72, false).Proto(IPPROTO_UDP).Payload(40).Build();
+  const Bytes later6 = PacketBuilder()
+                           .Ipv6("2001:db8::1", "2001:db8::2")
+                           .Ipv6Fragment(1232, false)
+                           .Proto(IPPROTO_UDP)
+                           .Payload(100)
+                           .Build();
+  Send(*c, first);
+  Send(*c, later);
+  Send(*c, later6);
+  auto head = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 4000, 53));
+  ASSERT_TRUE(head) << "the first fragment carries the ports";
+  EXPECT_EQ(head->packets, 1u);
+  auto rest = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 0, 0));
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->bytes, later.size() - 14);
+  EXPECT_TRUE(Lookup(*c, Key("2001:db8::1", "2001:db8::2", IPPROTO_UDP, 0, 0)));
+  EXPECT_EQ(Counter(*c, "fragments"), 2u);
+}
+
+TEST(EfmBpf, EthernetPaddingIsNotCounted) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  Bytes ack = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(1, 2, kTcpAck).Build();
+  ASSERT_EQ(ack.size(), 54u);
+  ack.resize(60, 0);  // minimum Ethernet frame
+  Send(*c, ack);
+  auto f = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 1, 2));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->bytes, 40u);
+  EXPECT_EQ(Counter(*c, "rx_bytes"), 60u) << "the VNF's own counter is per frame";
+}
+
+TEST(EfmBpf, TruncatedFramesNeverReachTheTable) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  Bytes tcp = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(1, 2).Build();
+  tcp.resize(14 + 20 + 10);  // half a TCP header
+  Send(*c, tcp, XDP_DROP);
+  Bytes v6 = PacketBuilder().Ipv6("2001:db8::1", "2001:db8::2").Udp(1, 2).Build();
+  v6.resize(14 + 30);
+  Send(*c, v6, XDP_DROP);
+  EXPECT_EQ(Counter(*c, "rx_packets"), 0u);
+  EXPECT_EQ(TableSize(*c), 0u);
+}
+
+// Two CPUs hammering the same flow: atomic adds lose nothing.
+TEST(EfmBpf, CountsAreExactAcrossCpus) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs two CPUs";
+  auto c = Load();
+  ASSERT_TRUE(c);
+  const Bytes frame = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(7, 9).Payload(18).Build();
+  constexpr uint32_t kRepeat = 200000;
+  auto worker = [&](int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof(set), &set);
+    auto run = RunXdp(c->entry_fd(), frame, 1, kRepeat);
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+  };
+  std::thread a(worker, 0), b(worker, 1);
+  a.join();
+  b.join();
+  auto f = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 7, 9));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->packets, 2ull * kRepeat);
+  EXPECT_EQ(f->bytes, 2ull * kRepeat * (frame.size() - 14));
+  EXPECT_EQ(Counter(*c, "flows_created"), 1u) << "a racing insert must not create a second entry";
+}
+
+// A full table evicts; the exporter counts what the LRU dropped silently.
+TEST(EfmBpf, FullTableEvictsAndEvictionsAreCounted) {
+  auto c = Load(FlowChain(R"({"max_flows": 512, "idle_timeout_s": 3600, "active_timeout_s": 3600,
+                              "scan_interval_ms": 60000})"));
+  ASSERT_TRUE(c);
+  VnfInstanceInfo info{"fm", "mon", "flowmon", c->PinPath("mon", ""), 0};
+  info.pin_dir.pop_back();  // PinPath(vnf, "") ends in '/'
+  efm::FlowmonConfig cfg;
+  cfg.idle_timeout_s = cfg.active_timeout_s = 3600;
+  efm::FlowExporter exporter(info, cfg);
+  ASSERT_TRUE(exporter.ScanOnce().ok());  // baseline: empty table
+
+  constexpr int kFlows = 5000;
+  for (int i = 0; i < kFlows; ++i)
+    Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(static_cast<uint16_t>(1024 + i), 53).Build());
+  const size_t live = TableSize(*c);
+  EXPECT_LE(live, 512u);
+  EXPECT_GT(live, 0u);
+  EXPECT_EQ(Counter(*c, "flows_created"), static_cast<uint64_t>(kFlows));
+  EXPECT_EQ(Counter(*c, "flow_insert_fail"), 0u);
+  ASSERT_TRUE(exporter.ScanOnce().ok());
+  auto s = exporter.Summary();
+  EXPECT_EQ(s.totals.active_flows, live);
+  EXPECT_EQ(s.totals.evictions, kFlows - live);
+  EXPECT_EQ(s.max_flows, 512u);
+}
+
+// Re-applying the chain with new timeouts keeps the table.
+TEST(EfmBpf, ReapplyKeepsFlows) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(1, 2).Build());
+  ASSERT_TRUE(c->Reapply(FlowChain(R"({"idle_timeout_s": 1800, "scan_interval_ms": 60000})")).ok());
+  Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(1, 2).Build());
+  auto f = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 1, 2));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->packets, 2u);
+}
+
+// --- the instance's own exporter, end to end over UDP -----------------------
+
+class Collector {
+ public:
+  Collector() : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+    socklen_t len = sizeof(sin);
+    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+  }
+  uint16_t port() const { return port_; }
+
+  // Receives messages until `done` says so or the deadline passes.
+  template <typename Fn>
+  bool ReceiveUntil(Fn&& done, std::chrono::milliseconds deadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      std::vector<uint8_t> buf(65536);
+      ssize_t n = recv(fd_.get(), buf.data(), buf.size(), 0);
+      if (n <= 0) continue;
+      buf.resize(n);
+      if (done(buf)) return true;
+    }
+    return false;
+  }
+
+ private:
+  UniqueFd fd_;
+  uint16_t port_ = 0;
+};
+
+uint16_t Get16(const std::vector<uint8_t>& b, size_t o) { return static_cast<uint16_t>(b[o] << 8 | b[o + 1]); }
+uint64_t Get64(const std::vector<uint8_t>& b, size_t o) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | b[o + i];
+  return v;
+}
+
+TEST(EfmBpf, IdleFlowIsExportedOnceOverIpfix) {
+  Collector collector;
+  auto c = Load(FlowChain(R"({"idle_timeout_s": 1, "active_timeout_s": 60, "scan_interval_ms": 100,
+      "ipfix": {"collectors": ["127.0.0.1:)" + std::to_string(collector.port()) + R"("], "observation_domain": 9}})"));
+  ASSERT_TRUE(c);
+  const Bytes frame = PacketBuilder().Ipv4("10.1.1.1", "10.2.2.2").Tcp(33333, 443, kTcpAck).Payload(60).Build();
+  for (int i = 0; i < 7; ++i) Send(*c, frame);
+
+  bool saw_templates = false;
+  uint64_t packets = 0, octets = 0, records = 0;
+  uint8_t reason = 0;
+  bool got = collector.ReceiveUntil(
+      [&](const std::vector<uint8_t>& m) {
+        EXPECT_EQ(Get16(m, 0), 10);
+        EXPECT_EQ(Get16(m, 2), m.size());
+        for (size_t off = 16; off + 4 <= m.size();) {
+          const uint16_t id = Get16(m, off), len = Get16(m, off + 2);
+          if (len < 4) break;
+          if (id == efm::kIpfixTemplateSetId) saw_templates = true;
+          if (id == efm::kIpfixTemplateV4)
+            for (size_t r = off + 4; r + 58 <= off + len; r += 58) {
+              ++records;
+              octets += Get64(m, r + 25);
+              packets += Get64(m, r + 33);
+              reason = m[r + 57];
+            }
+          off += len;
+        }
+        return records > 0;
+      },
+      std::chrono::seconds(5));
+  ASSERT_TRUE(got) << "no data record within 5 s";
+  EXPECT_TRUE(saw_templates);
+  EXPECT_EQ(records, 1u);
+  EXPECT_EQ(packets, 7u);
+  EXPECT_EQ(octets, 7 * (frame.size() - 14));
+  EXPECT_EQ(reason, static_cast<uint8_t>(efm::EndReason::kIdleTimeout));
+  EXPECT_FALSE(Lookup(*c, Key("10.1.1.1", "10.2.2.2", IPPROTO_TCP, 33333, 443)))
+      << "the expired flow left the table";
+}
+
+}  // namespace
+}  // namespace sfc::test
