@@ -67,6 +67,32 @@ try:
 finally:
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=10)
+
+# TCP needs TLS: refused without certificates, served with them.
+try:
+    r = subprocess.run([f"{build}/daemon/sfcd", "--bpffs-root", root, "--state-dir", tmp,
+                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=10)
+    check("TCP listener without TLS is refused", r.returncode != 0 and "--tls-cert" in r.stderr, r.stderr)
+
+    key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    port = 20000 + os.getpid() % 20000
+    daemon = subprocess.Popen([f"{build}/daemon/sfcd", "--bpffs-root", root, "--state-dir", tmp,
+                               "--listen", f"127.0.0.1:{port}", "--tls-cert", cert, "--tls-key", key],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    creds = grpc.ssl_channel_credentials(root_certificates=open(cert, "rb").read())
+    channel = grpc.secure_channel(f"127.0.0.1:{port}", creds)
+    grpc.channel_ready_future(channel).result(timeout=10)
+    resp = raw(channel, "/grpc.health.v1.Health/Check")(b"", timeout=5)
+    check("health over TLS answers SERVING", resp == b"\x08\x01", resp.hex())
+    r = subprocess.run([f"{build}/cli/sfcctl", "--server", f"127.0.0.1:{port}", "--tls-ca", cert,
+                        "get", "chains"], capture_output=True, text=True, timeout=10)
+    check("sfcctl over TLS", r.returncode == 0 and "NAME" in r.stdout, r.stderr)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=10)
+finally:
     subprocess.run(["rm", "-rf", tmp, root])
 
 print(f"{failures} failed")
