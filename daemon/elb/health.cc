@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "common/fd.h"
@@ -47,6 +48,7 @@ enum class Phase { kConnecting, kSending, kReading, kDone };
 struct Probe {
   const ProbeTarget* target = nullptr;
   ProbeResult* result = nullptr;
+  std::chrono::steady_clock::time_point deadline;
   UniqueFd fd;
   Phase phase = Phase::kConnecting;
   std::string request;
@@ -148,11 +150,11 @@ std::vector<ProbeResult> ProbeAll(std::span<const ProbeTarget> targets,
   std::vector<Probe> probes;
   probes.reserve(targets.size());
   const auto start = Clock::now();
-  const auto deadline = start + timeout;
   for (size_t i = 0; i < targets.size(); i++) {
     Probe& p = probes.emplace_back();
     p.target = &targets[i];
     p.result = &results[i];
+    p.deadline = start + (targets[i].timeout.count() > 0 ? targets[i].timeout : timeout);
     Start(p);
     if (p.phase == Phase::kDone)
       results[i].latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
@@ -163,18 +165,22 @@ std::vector<ProbeResult> ProbeAll(std::span<const ProbeTarget> targets,
   for (;;) {
     pfds.clear();
     owners.clear();
+    const auto now = Clock::now();
+    auto next_deadline = Clock::time_point::max();
     for (auto& p : probes) {
       if (p.phase == Phase::kDone) continue;
+      if (now >= p.deadline) {
+        Finish(p, false, "timeout");
+        p.result->latency = std::chrono::duration_cast<std::chrono::microseconds>(now - start);
+        continue;
+      }
+      next_deadline = std::min(next_deadline, p.deadline);
       short events = p.phase == Phase::kReading ? POLLIN : POLLOUT;
       pfds.push_back({p.fd.get(), events, 0});
       owners.push_back(&p);
     }
     if (pfds.empty()) break;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      for (Probe* p : owners) Finish(*p, false, "timeout");
-      break;
-    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_deadline - now);
     int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(left.count()) + 1);
     if (n < 0 && errno != EINTR) {
       int err = errno;

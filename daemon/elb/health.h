@@ -18,6 +18,7 @@ namespace sfc::elb {
 // freshly applied service forwards at once (its first probes can take it out).
 class HealthTracker {
  public:
+  explicit HealthTracker(bool up = true) : up_(up) {}
   // Returns true when the state flipped.
   bool Record(bool success, uint32_t rise, uint32_t fall);
   bool up() const { return up_; }
@@ -38,6 +39,8 @@ struct ProbeTarget {
   std::string host;  // HTTP Host header; the address when empty
   std::string path = "/";
   uint32_t expect_status = 200;
+  // This probe's own limit; 0: ProbeAll's.
+  std::chrono::milliseconds timeout{0};
 };
 
 struct ProbeResult {
@@ -46,8 +49,9 @@ struct ProbeResult {
   std::chrono::microseconds latency{0};
 };
 
-// Runs every probe at once; returns when all finished or `timeout` passed
-// (the late ones fail with "timeout"). Results are in the order of `targets`.
+// Runs every probe at once; returns when all finished, each within its own
+// timeout (or `timeout`); late ones fail with "timeout". Results are in the
+// order of `targets`.
 std::vector<ProbeResult> ProbeAll(std::span<const ProbeTarget> targets,
                                   std::chrono::milliseconds timeout);
 

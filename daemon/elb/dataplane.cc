@@ -1,0 +1,240 @@
+#include "elb/dataplane.h"
+
+#include <bpf/libbpf.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "engine/bpf_util.h"
+
+namespace sfc::elb {
+namespace {
+
+bool SameBytes(const void* a, const void* b, size_t n) { return std::memcmp(a, b, n) == 0; }
+
+Status Update(int fd, const void* key, const void* value, const char* what,
+              uint64_t flags = BPF_ANY) {
+  if (bpf_map_update_elem(fd, key, value, flags) != 0)
+    return ErrnoStatus(std::string("updating ") + what, errno);
+  return Status::Ok();
+}
+
+Status Delete(int fd, const void* key, const char* what) {
+  if (bpf_map_delete_elem(fd, key) != 0 && errno != ENOENT)
+    return ErrnoStatus(std::string("deleting from ") + what, errno);
+  return Status::Ok();
+}
+
+// A new inner table holding `table`, ready to be swapped in.
+Result<UniqueFd> MakeTable(const std::vector<uint32_t>& table, uint32_t index) {
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+  std::string name = "elb_tbl_" + std::to_string(index);
+  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name.c_str(), sizeof(uint32_t),
+                             sizeof(uint32_t), table.size(), &opts));
+  if (!fd) return ErrnoStatus("creating Maglev table of " + std::to_string(table.size()), errno);
+  std::vector<uint32_t> keys(table.size());
+  std::iota(keys.begin(), keys.end(), 0);
+  uint32_t count = table.size();
+  LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+  if (bpf_map_update_batch(fd.get(), keys.data(), table.data(), &count, &bopts) != 0) {
+    // Kernels without batch ops on arrays: one slot at a time.
+    for (uint32_t i = 0; i < table.size(); i++)
+      if (table[i] != kNoBackend && bpf_map_update_elem(fd.get(), &i, &table[i], BPF_ANY) != 0)
+        return ErrnoStatus("filling Maglev table", errno);
+  }
+  return fd;
+}
+
+Result<UniqueFd> DupMapFd(bpf_object* obj, const char* name) {
+  bpf_map* m = bpf_object__find_map_by_name(obj, name);
+  if (!m || bpf_map__fd(m) < 0) return Internal(std::string("elb object has no loaded map ") + name);
+  UniqueFd fd(::fcntl(bpf_map__fd(m), F_DUPFD_CLOEXEC, 0));
+  if (!fd) return ErrnoStatus(std::string("duplicating fd of map ") + name, errno);
+  return fd;
+}
+
+}  // namespace
+
+Result<ElbMaps> ElbMaps::OpenPinned(const std::string& dir) {
+  ElbMaps m;
+  SFC_ASSIGN_OR_RETURN(m.services, sfc::OpenPinned(dir + "/" + kServicesMap));
+  SFC_ASSIGN_OR_RETURN(m.vips, sfc::OpenPinned(dir + "/" + kVipsMap));
+  SFC_ASSIGN_OR_RETURN(m.maglev, sfc::OpenPinned(dir + "/" + kMaglevMap));
+  SFC_ASSIGN_OR_RETURN(m.backends, sfc::OpenPinned(dir + "/" + kBackendsMap));
+  SFC_ASSIGN_OR_RETURN(m.backend_stats, sfc::OpenPinned(dir + "/" + kBackendStatsMap));
+  return m;
+}
+
+Result<ElbMaps> ElbMaps::FromObject(bpf_object* obj) {
+  ElbMaps m;
+  SFC_ASSIGN_OR_RETURN(m.services, DupMapFd(obj, kServicesMap));
+  SFC_ASSIGN_OR_RETURN(m.vips, DupMapFd(obj, kVipsMap));
+  SFC_ASSIGN_OR_RETURN(m.maglev, DupMapFd(obj, kMaglevMap));
+  SFC_ASSIGN_OR_RETURN(m.backends, DupMapFd(obj, kBackendsMap));
+  SFC_ASSIGN_OR_RETURN(m.backend_stats, DupMapFd(obj, kBackendStatsMap));
+  return m;
+}
+
+uint32_t ElbMaps::maglev_id() const {
+  auto info = MapInfo(maglev.get());
+  return info.ok() ? info->id : 0;
+}
+
+Result<AppliedState> ReadApplied(const ElbMaps& maps) {
+  AppliedState a;
+  a.maglev_id = maps.maglev_id();
+  {
+    elb_svc_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(maps.services.get(), prev, &next) == 0) {
+      elb_service v{};
+      if (bpf_map_lookup_elem(maps.services.get(), &next, &v) == 0)
+        a.services[SvcKeyBytes{next}] = v;
+      key = next;
+      prev = &key;
+    }
+  }
+  {
+    uint32_t key = 0, next = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(maps.backends.get(), prev, &next) == 0) {
+      elb_backend v{};
+      if (bpf_map_lookup_elem(maps.backends.get(), &next, &v) == 0) a.backends[next] = v;
+      key = next;
+      prev = &key;
+    }
+  }
+  {
+    elb_vip_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(maps.vips.get(), prev, &next) == 0) {
+      a.vips.insert(VipKeyBytes{next});
+      key = next;
+      prev = &key;
+    }
+  }
+  return a;
+}
+
+Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
+  std::map<SvcKeyBytes, const PlannedService*> want_services;
+  std::set<uint32_t> want_tables;
+  for (const auto& ps : plan.services) {
+    want_services[SvcKeyBytes{ps.key}] = &ps;
+    want_tables.insert(ps.value.index);
+  }
+
+  // 1. Services that go away, or whose table moves, stop matching first.
+  for (auto it = applied.services.begin(); it != applied.services.end();) {
+    auto w = want_services.find(it->first);
+    if (w != want_services.end() && w->second->value.index == it->second.index) {
+      ++it;
+      continue;
+    }
+    SFC_RETURN_IF_ERROR(Delete(maps.services.get(), &it->first.key, kServicesMap));
+    it = applied.services.erase(it);
+  }
+
+  // 2. Backends, before any table can name them.
+  for (const auto& [id, pb] : plan.backends) {
+    auto it = applied.backends.find(id);
+    if (it != applied.backends.end() && SameBytes(&it->second, &pb.value, sizeof(pb.value)))
+      continue;
+    SFC_RETURN_IF_ERROR(Update(maps.backends.get(), &id, &pb.value, kBackendsMap));
+    if (it == applied.backends.end()) {
+      // Counters survive chain edits: create only when missing.
+      std::vector<elb_backend_stats> zero(libbpf_num_possible_cpus());
+      if (bpf_map_update_elem(maps.backend_stats.get(), &id, zero.data(), BPF_NOEXIST) != 0 &&
+          errno != EEXIST)
+        return ErrnoStatus("creating counters of backend " + std::to_string(id), errno);
+    }
+    applied.backends[id] = pb.value;
+  }
+
+  // 3. Tables: built whole, swapped in with one update.
+  for (const auto& ps : plan.services) {
+    auto t = applied.tables.find(ps.value.index);
+    if (t != applied.tables.end() && t->second == ps.fingerprint) continue;
+    SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> table,
+                         BuildMaglevTable(ps.table_input, ps.value.table_size));
+    bool empty = true;
+    for (uint32_t id : table) empty &= id == kNoBackend;
+    uint32_t index = ps.value.index;
+    if (empty) {
+      // No usable backend: no table, and the program counts no_backend.
+      SFC_RETURN_IF_ERROR(Delete(maps.maglev.get(), &index, kMaglevMap));
+    } else {
+      SFC_ASSIGN_OR_RETURN(UniqueFd inner, MakeTable(table, index));
+      int inner_fd = inner.get();
+      SFC_RETURN_IF_ERROR(Update(maps.maglev.get(), &index, &inner_fd, kMaglevMap));
+      // The outer map holds the table now; our fd goes.
+    }
+    applied.tables[index] = ps.fingerprint;
+  }
+
+  // 4. Services start (or keep) matching; VIPs for fragments.
+  for (const auto& ps : plan.services) {
+    SvcKeyBytes k{ps.key};
+    auto it = applied.services.find(k);
+    if (it != applied.services.end() && SameBytes(&it->second, &ps.value, sizeof(ps.value)))
+      continue;
+    SFC_RETURN_IF_ERROR(Update(maps.services.get(), &ps.key, &ps.value, kServicesMap));
+    applied.services[k] = ps.value;
+  }
+  for (const auto& v : plan.vips) {
+    if (applied.vips.count(v)) continue;
+    uint32_t one = 1;
+    SFC_RETURN_IF_ERROR(Update(maps.vips.get(), &v.key, &one, kVipsMap));
+    applied.vips.insert(v);
+  }
+
+  // 5. What nothing refers to any more.
+  for (auto it = applied.tables.begin(); it != applied.tables.end();) {
+    if (want_tables.count(it->first)) {
+      ++it;
+      continue;
+    }
+    uint32_t index = it->first;
+    SFC_RETURN_IF_ERROR(Delete(maps.maglev.get(), &index, kMaglevMap));
+    it = applied.tables.erase(it);
+  }
+  for (auto it = applied.backends.begin(); it != applied.backends.end();) {
+    if (plan.backends.count(it->first)) {
+      ++it;
+      continue;
+    }
+    uint32_t id = it->first;
+    SFC_RETURN_IF_ERROR(Delete(maps.backends.get(), &id, kBackendsMap));
+    SFC_RETURN_IF_ERROR(Delete(maps.backend_stats.get(), &id, kBackendStatsMap));
+    it = applied.backends.erase(it);
+  }
+  for (auto it = applied.vips.begin(); it != applied.vips.end();) {
+    if (plan.vips.count(*it)) {
+      ++it;
+      continue;
+    }
+    SFC_RETURN_IF_ERROR(Delete(maps.vips.get(), &it->key, kVipsMap));
+    it = applied.vips.erase(it);
+  }
+  return Status::Ok();
+}
+
+elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t id) {
+  elb_backend_stats sum{};
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return sum;
+  std::vector<elb_backend_stats> per_cpu(ncpus);
+  if (bpf_map_lookup_elem(maps.backend_stats.get(), &id, per_cpu.data()) != 0) return sum;
+  for (const auto& c : per_cpu) {
+    sum.packets += c.packets;
+    sum.bytes += c.bytes;
+    sum.connections += c.connections;
+  }
+  return sum;
+}
+
+}  // namespace sfc::elb

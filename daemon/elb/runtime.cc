@@ -1,0 +1,305 @@
+#include "elb/runtime.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/log.h"
+#include "elb/neigh.h"
+
+namespace sfc::elb {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kIdlePass = std::chrono::seconds(1);        // pass interval with nothing due
+constexpr auto kNeighbourRefresh = std::chrono::seconds(1);
+
+}  // namespace
+
+HealthView Instance::ViewFor(const LbConfig& cfg) const {
+  HealthView view;
+  auto ids = AssignBackendIds(cfg);
+  for (const auto& s : cfg.services)
+    for (const auto& b : s.backends) {
+      uint32_t id = ids.at({s.Key(), b.Key()});
+      auto it = health.find(id);
+      if (it == health.end()) continue;
+      view[id] = {s.health.type == HealthType::kNone || it->second.tracker.up(),
+                  b.mac ? std::nullopt : it->second.resolved_mac};
+    }
+  return view;
+}
+
+Status Instance::SyncPinned() {
+  SFC_ASSIGN_OR_RETURN(ElbMaps maps, ElbMaps::OpenPinned(info.pin_dir));
+  if (maps.maglev_id() != applied.maglev_id) {
+    // Not the maps we wrote (adopted, or replaced): learn what they hold.
+    SFC_ASSIGN_OR_RETURN(applied, ReadApplied(maps));
+  }
+  std::map<std::string, uint32_t> prior;
+  for (const auto& [k, v] : applied.services) prior[SvcKeyString(k.key)] = v.index;
+  LbPlan plan = BuildPlan(config, View(), prior);
+  SFC_RETURN_IF_ERROR(Sync(maps, plan, applied));
+  dirty = false;
+  return Status::Ok();
+}
+
+void Instance::PruneHealth() {
+  Instance& inst = *this;
+  auto ids = AssignBackendIds(inst.config);
+  std::set<uint32_t> keep;
+  for (const auto& s : inst.config.services)
+    for (const auto& b : s.backends) {
+      uint32_t id = ids.at({s.Key(), b.Key()});
+      auto it = inst.health.find(id);
+      if (it == inst.health.end()) continue;
+      keep.insert(id);
+      if (s.health.type == HealthType::kNone) it->second.tracker = HealthTracker(true);
+      if (b.mac) it->second.resolved_mac.reset();
+    }
+  std::erase_if(inst.health, [&](const auto& kv) { return !keep.count(kv.first); });
+  std::set<std::string> names;
+  for (const auto& s : inst.config.services) names.insert(s.name);
+  std::erase_if(inst.next_probe, [&](const auto& kv) { return !names.count(kv.first); });
+}
+
+std::shared_ptr<Instance> ElbRuntime::Find(const std::string& chain, const std::string& vnf) {
+  std::lock_guard lock(mu_);
+  auto it = instances_.find(Key(chain, vnf));
+  return it == instances_.end() ? nullptr : it->second;
+}
+
+void ElbRuntime::StorePending(const std::string& chain, const std::string& vnf,
+                              AppliedState state, uint64_t epoch) {
+  std::lock_guard lock(mu_);
+  pending_[Key(chain, vnf)] = {std::move(state), epoch};
+}
+
+void ElbRuntime::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void ElbRuntime::InstanceUp(const VnfInstanceInfo& info, LbConfig config) {
+  std::shared_ptr<Instance> inst;
+  std::optional<std::pair<AppliedState, uint64_t>> pending;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = instances_[Key(info.chain, info.name)];
+    if (!slot) slot = std::make_shared<Instance>();
+    inst = slot;
+    if (auto it = pending_.find(Key(info.chain, info.name)); it != pending_.end()) {
+      pending = std::move(it->second);
+      pending_.erase(it);
+    }
+  }
+  {
+    std::lock_guard lock(inst->mu);
+    const bool adopted = inst->info.pin_dir.empty();  // first sight of it in this daemon
+    inst->info = info;
+    inst->config = std::move(config);
+    inst->removed = false;
+    auto maps = ElbMaps::OpenPinned(info.pin_dir);
+    if (!maps.ok()) {
+      log::Error("lb.maps_missing", {{"chain", info.chain}, {"vnf", info.name},
+                                     {"error", maps.status().message()}});
+      inst->dirty = true;
+    } else if (pending && pending->first.maglev_id == maps->maglev_id()) {
+      inst->applied = std::move(pending->first);  // what Populate() wrote, live now
+      // Health may have changed between Populate and the switch.
+      if (pending->second != inst->health_epoch) inst->dirty = true;
+    } else if (auto applied = ReadApplied(*maps); applied.ok()) {
+      inst->applied = std::move(*applied);
+      if (adopted) {
+        // A restarted daemon resumes the health the last one saw, so that a
+        // failed backend does not come back until it passes its checks.
+        auto ids = AssignBackendIds(inst->config);
+        for (const auto& s : inst->config.services) {
+          if (s.health.type == HealthType::kNone) continue;
+          for (const auto& b : s.backends) {
+            uint32_t id = ids.at({s.Key(), b.Key()});
+            auto it = inst->applied.backends.find(id);
+            bool down = it != inst->applied.backends.end() && (it->second.flags & ELB_BE_F_DOWN) &&
+                        !(s.mode == ForwardMode::kDsr && !b.mac);
+            if (down) inst->health[id].tracker = HealthTracker(false);
+          }
+        }
+      }
+      inst->dirty = true;
+    } else {
+      inst->dirty = true;
+    }
+    inst->PruneHealth();
+  }
+  EnsureThread();
+  Wake();
+}
+
+void ElbRuntime::InstanceDown(const VnfInstanceInfo& info) {
+  std::shared_ptr<Instance> inst;
+  {
+    std::lock_guard lock(mu_);
+    auto it = instances_.find(Key(info.chain, info.name));
+    if (it == instances_.end()) return;
+    inst = it->second;
+    instances_.erase(it);
+    pending_.erase(Key(info.chain, info.name));
+  }
+  std::lock_guard lock(inst->mu);
+  inst->removed = true;
+}
+
+void ElbRuntime::EnsureThread() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stop_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ElbRuntime::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ElbRuntime::Run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    Clock::time_point next = Pass();
+    lock.lock();
+    cv_.wait_until(lock, next, [&] { return stop_ || wake_; });
+    wake_ = false;
+  }
+}
+
+void ElbRuntime::SyncInstance(const std::shared_ptr<Instance>& inst) {
+  auto sync = [&]() -> Status {
+    std::lock_guard lock(inst->mu);
+    if (inst->removed || !inst->dirty) return Status::Ok();
+    return inst->SyncPinned();
+  };
+  VnfInstanceInfo info;
+  {
+    std::lock_guard lock(inst->mu);
+    info = inst->info;
+  }
+  // Under the chain lock, so an Apply cannot swap the maps mid-sync.
+  Status st = engine_ ? engine_->WithVnf(info.chain, info.name, "loadbalancer",
+                                         [&](VnfRef&) { return sync(); })
+                      : sync();
+  if (!st.ok() && st.code() != Code::kNotFound)
+    log::Error("lb.sync_failed", {{"chain", info.chain}, {"vnf", info.name}, {"error", st.message()}});
+}
+
+Clock::time_point ElbRuntime::Pass() {
+  const auto now = Clock::now();
+  auto next = now + kIdlePass;
+  std::vector<std::shared_ptr<Instance>> snapshot;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [_, inst] : instances_) snapshot.push_back(inst);
+  }
+
+  struct Job {
+    std::shared_ptr<Instance> inst;
+    uint32_t id, rise, fall;
+    std::string service, backend;
+  };
+  std::vector<ProbeTarget> targets;
+  std::vector<Job> jobs;
+  bool need_neigh = false;
+  for (const auto& inst : snapshot) {
+    std::lock_guard lock(inst->mu);
+    if (inst->removed) continue;
+    auto ids = AssignBackendIds(inst->config);
+    for (const auto& s : inst->config.services) {
+      if (s.mode == ForwardMode::kDsr)
+        for (const auto& b : s.backends) need_neigh |= !b.mac;
+      const HealthSpec& h = s.health;
+      if (h.type == HealthType::kNone) continue;
+      auto& due = inst->next_probe[s.name];
+      if (due > now) {
+        next = std::min(next, due);
+        continue;
+      }
+      due = now + std::chrono::milliseconds(h.interval_ms);
+      next = std::min(next, due);
+      for (const auto& b : s.backends) {
+        ProbeTarget t;
+        t.address = b.address;
+        t.port = h.port ? h.port : b.port;
+        t.type = h.type;
+        t.path = h.path;
+        t.expect_status = h.expect_status;
+        t.timeout = std::chrono::milliseconds(h.timeout_ms);
+        targets.push_back(std::move(t));
+        jobs.push_back({inst, ids.at({s.Key(), b.Key()}), h.rise, h.fall, s.name, b.Key()});
+      }
+    }
+  }
+
+  if (!targets.empty()) {
+    auto results = ProbeAll(targets, std::chrono::milliseconds(60000));
+    for (size_t i = 0; i < jobs.size(); i++) {
+      Job& j = jobs[i];
+      std::lock_guard lock(j.inst->mu);
+      if (j.inst->removed) continue;
+      BackendHealth& h = j.inst->health[j.id];
+      if (!results[i].ok) h.last_error = results[i].error;
+      if (!h.tracker.Record(results[i].ok, j.rise, j.fall)) continue;
+      j.inst->dirty = true;
+      j.inst->health_epoch++;
+      log::Warn(h.tracker.up() ? "lb.backend_up" : "lb.backend_down",
+                {{"chain", j.inst->info.chain}, {"vnf", j.inst->info.name},
+                 {"service", j.service}, {"backend", j.backend},
+                 {"error", h.tracker.up() ? std::string() : results[i].error}});
+    }
+  }
+
+  if (need_neigh && now - last_neigh_ >= kNeighbourRefresh) {
+    last_neigh_ = now;
+    auto neigh = ReadNeighbours();
+    if (!neigh.ok()) {
+      log::Warn("lb.neighbours_unreadable", {{"error", neigh.status().message()}});
+    } else {
+      for (const auto& inst : snapshot) {
+        std::lock_guard lock(inst->mu);
+        if (inst->removed) continue;
+        auto ids = AssignBackendIds(inst->config);
+        for (const auto& s : inst->config.services) {
+          if (s.mode != ForwardMode::kDsr) continue;
+          for (const auto& b : s.backends) {
+            if (b.mac) continue;
+            std::optional<MacAddr> mac;
+            if (auto it = neigh->find(b.address); it != neigh->end()) mac = it->second;
+            BackendHealth& h = inst->health[ids.at({s.Key(), b.Key()})];
+            if (h.resolved_mac == mac) continue;
+            h.resolved_mac = mac;
+            inst->dirty = true;
+            inst->health_epoch++;
+            log::Info("lb.backend_mac", {{"chain", inst->info.chain}, {"vnf", inst->info.name},
+                                         {"service", s.name}, {"backend", b.Key()},
+                                         {"mac", mac ? MacToString(*mac) : "unresolved"}});
+          }
+        }
+      }
+    }
+  }
+
+  for (const auto& inst : snapshot) {
+    bool dirty;
+    {
+      std::lock_guard lock(inst->mu);
+      dirty = inst->dirty && !inst->removed;
+    }
+    if (dirty) SyncInstance(inst);
+  }
+  return next;
+}
+
+}  // namespace sfc::elb

@@ -1,0 +1,358 @@
+#include "elb/service.h"
+
+#include <map>
+
+#include "api/convert.h"
+#include "common/log.h"
+#include "elb/maglev.h"
+#include "sfc/v1/loadbalancer.grpc.pb.h"
+
+namespace sfc::elb {
+namespace {
+
+using nlohmann::json;
+namespace v1 = sfc::v1;
+
+constexpr std::string_view kType = "loadbalancer";
+
+std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// Request messages become config JSON, so the one parser validates both and
+// its errors name the request field ("/service/backends/1/weight: ...").
+json BackendToJson(const v1::LbBackendSpec& b) {
+  json j = {{"address", b.address()}};
+  if (b.port()) j["port"] = b.port();
+  if (b.has_weight()) j["weight"] = b.weight();
+  if (!b.mac().empty()) j["mac"] = b.mac();
+  return j;
+}
+
+json ServiceToJson(const v1::LbServiceSpec& s) {
+  json j = {{"name", s.name()}, {"vip", s.vip()}, {"port", s.port()}};
+  if (!s.proto().empty()) j["proto"] = s.proto();
+  if (!s.mode().empty()) j["mode"] = s.mode();
+  if (s.table_size()) j["table_size"] = s.table_size();
+  if (s.has_dsr_tx()) j["dsr_tx"] = s.dsr_tx();
+  if (s.has_health() && !s.health().type().empty()) {
+    const v1::LbHealthSpec& h = s.health();
+    json hj = {{"type", h.type()}};
+    if (h.interval_ms()) hj["interval_ms"] = h.interval_ms();
+    if (h.timeout_ms()) hj["timeout_ms"] = h.timeout_ms();
+    if (h.rise()) hj["rise"] = h.rise();
+    if (h.fall()) hj["fall"] = h.fall();
+    if (h.port()) hj["port"] = h.port();
+    if (!h.path().empty()) hj["path"] = h.path();
+    if (h.expect_status()) hj["expect_status"] = h.expect_status();
+    j["health"] = hj;
+  }
+  j["backends"] = json::array();
+  for (const auto& b : s.backends()) j["backends"].push_back(BackendToJson(b));
+  return j;
+}
+
+void ToProto(const ServiceSpec& s, v1::LbServiceSpec* out) {
+  out->set_name(s.name);
+  out->set_vip(s.vip.ToString());
+  out->set_proto(std::string(ToString(s.proto)));
+  out->set_port(s.port);
+  out->set_mode(std::string(ToString(s.mode)));
+  out->set_table_size(s.table_size);
+  if (s.mode == ForwardMode::kDsr) out->set_dsr_tx(s.dsr_tx);
+  v1::LbHealthSpec* h = out->mutable_health();
+  h->set_type(std::string(ToString(s.health.type)));
+  if (s.health.type != HealthType::kNone) {
+    h->set_interval_ms(s.health.interval_ms);
+    h->set_timeout_ms(s.health.timeout_ms);
+    h->set_rise(s.health.rise);
+    h->set_fall(s.health.fall);
+    h->set_port(s.health.port);
+    if (s.health.type == HealthType::kHttp) {
+      h->set_path(s.health.path);
+      h->set_expect_status(s.health.expect_status);
+    }
+  }
+  for (const auto& b : s.backends) {
+    v1::LbBackendSpec* bs = out->add_backends();
+    bs->set_address(b.address.ToString());
+    bs->set_port(b.port);
+    bs->set_weight(static_cast<int32_t>(b.weight));
+    if (b.mac) bs->set_mac(MacToString(*b.mac));
+  }
+}
+
+// Status of one service: spec, and per backend its state, health, Maglev
+// share and data-plane counters. Caller holds inst.mu.
+void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan,
+              const ElbMaps* maps, v1::LbService* out) {
+  out->set_chain(inst.info.chain);
+  out->set_vnf(inst.info.name);
+  ToProto(s, out->mutable_spec());
+  const PlannedService* ps = nullptr;
+  for (const auto& p : plan.services)
+    if (p.spec->name == s.name) ps = &p;
+  std::map<uint32_t, uint32_t> slots;
+  if (ps) {
+    out->set_table_index(ps->value.index);
+    auto table = BuildMaglevTable(ps->table_input, ps->value.table_size);
+    if (table.ok())
+      for (uint32_t id : *table) slots[id]++;
+  }
+  for (const auto& b : s.backends) {
+    uint32_t id = plan.BackendId(s, b);
+    v1::LbBackendStatus* st = out->add_backends();
+    st->set_id(id);
+    st->set_address(b.address.ToString());
+    st->set_port(b.port);
+    st->set_weight(b.weight);
+    st->set_slots(slots[id]);
+    auto pb = plan.backends.find(id);
+    BackendState state = pb == plan.backends.end() ? BackendState::kUp : pb->second.state;
+    std::string name(ToString(state));
+    if (state == BackendState::kUp && b.weight == 0) name = "draining";
+    st->set_state(name);
+    if (s.mode == ForwardMode::kDsr && pb != plan.backends.end() && state != BackendState::kNoMac) {
+      MacAddr mac;
+      std::copy(std::begin(pb->second.value.mac), std::end(pb->second.value.mac), mac.begin());
+      st->set_mac(MacToString(mac));
+    }
+    if (auto h = inst.health.find(id); h != inst.health.end()) {
+      st->set_last_error(h->second.last_error);
+      st->set_health_checks(h->second.tracker.checks());
+      st->set_health_failures(h->second.tracker.failures());
+    }
+    if (maps) {
+      elb_backend_stats c = ReadBackendStats(*maps, id);
+      st->set_packets(c.packets);
+      st->set_bytes(c.bytes);
+      st->set_connections(c.connections);
+    }
+  }
+}
+
+class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
+ public:
+  LoadBalancerServiceImpl(ChainEngine& engine, ElbRuntime& runtime)
+      : engine_(engine), runtime_(runtime) {}
+
+  grpc::Status ListServices(grpc::ServerContext*, const v1::ListLbServicesRequest* req,
+                            v1::ListLbServicesResponse* resp) override {
+    return api::ToGrpc(Read(req->chain(), req->vnf(), [&](const Instance& inst, const LbPlan& plan,
+                                                           const ElbMaps* maps) {
+      for (const auto& s : inst.config.services) Describe(inst, s, plan, maps, resp->add_services());
+      return Status::Ok();
+    }));
+  }
+
+  grpc::Status GetService(grpc::ServerContext*, const v1::GetLbServiceRequest* req,
+                          v1::LbService* resp) override {
+    return api::ToGrpc(Read(req->chain(), req->vnf(), [&](const Instance& inst, const LbPlan& plan,
+                                                           const ElbMaps* maps) {
+      const ServiceSpec* s = inst.config.FindService(req->service());
+      if (!s) return NoService(req->service());
+      Describe(inst, *s, plan, maps, resp);
+      return Status::Ok();
+    }));
+  }
+
+  grpc::Status AddService(grpc::ServerContext*, const v1::AddLbServiceRequest* req,
+                          v1::LbService* resp) override {
+    std::string name = req->service().name();
+    return api::ToGrpc(Mutate(req->chain(), req->vnf(), name, resp, [&](LbConfig& cfg) -> Status {
+      SFC_ASSIGN_OR_RETURN(ServiceSpec s, ParseService(ServiceToJson(req->service()), "/service"));
+      if (cfg.FindService(s.name))
+        return AlreadyExists("/service/name: service " + Quoted(s.name) + " already exists");
+      for (const auto& o : cfg.services)
+        if (o.Key() == s.Key())
+          return AlreadyExists("/service: service " + Quoted(o.name) + " already serves " + s.Key());
+      cfg.services.push_back(std::move(s));
+      return Status::Ok();
+    }));
+  }
+
+  grpc::Status UpdateService(grpc::ServerContext*, const v1::UpdateLbServiceRequest* req,
+                             v1::LbService* resp) override {
+    std::string name = req->service().name();
+    return api::ToGrpc(Mutate(req->chain(), req->vnf(), name, resp, [&](LbConfig& cfg) -> Status {
+      ServiceSpec* cur = cfg.FindService(name);
+      if (!cur) return NotFound("/service/name: no service " + Quoted(name));
+      SFC_ASSIGN_OR_RETURN(ServiceSpec s, ParseService(ServiceToJson(req->service()), "/service"));
+      for (const auto& o : cfg.services)
+        if (o.name != name && o.Key() == s.Key())
+          return AlreadyExists("/service: service " + Quoted(o.name) + " already serves " + s.Key());
+      *cur = std::move(s);
+      return Status::Ok();
+    }));
+  }
+
+  grpc::Status DeleteService(grpc::ServerContext*, const v1::DeleteLbServiceRequest* req,
+                             v1::DeleteLbServiceResponse*) override {
+    return api::ToGrpc(Mutate(req->chain(), req->vnf(), "", nullptr, [&](LbConfig& cfg) -> Status {
+      auto n = std::erase_if(cfg.services,
+                             [&](const ServiceSpec& s) { return s.name == req->service(); });
+      if (!n) return NoService(req->service());
+      return Status::Ok();
+    }));
+  }
+
+  grpc::Status AddBackend(grpc::ServerContext*, const v1::AddLbBackendRequest* req,
+                          v1::LbService* resp) override {
+    return api::ToGrpc(
+        Mutate(req->chain(), req->vnf(), req->service(), resp, [&](LbConfig& cfg) -> Status {
+          ServiceSpec* s = cfg.FindService(req->service());
+          if (!s) return NoService(req->service());
+          SFC_ASSIGN_OR_RETURN(BackendSpec b, ParseBackend(BackendToJson(req->backend()), "/backend", *s));
+          if (s->FindBackend(b.address, b.port))
+            return AlreadyExists("/backend: " + b.Key() + " is already a backend of service " +
+                                 Quoted(s->name));
+          if (s->backends.size() + 1 > s->table_size)
+            return FailedPrecondition("/backend: service " + Quoted(s->name) + " has " +
+                                      std::to_string(s->backends.size()) +
+                                      " backends, as many as its table has slots");
+          s->backends.push_back(std::move(b));
+          return Status::Ok();
+        }));
+  }
+
+  grpc::Status RemoveBackend(grpc::ServerContext*, const v1::RemoveLbBackendRequest* req,
+                             v1::LbService* resp) override {
+    return api::ToGrpc(
+        Mutate(req->chain(), req->vnf(), req->service(), resp, [&](LbConfig& cfg) -> Status {
+          SFC_ASSIGN_OR_RETURN(auto found, FindBackend(cfg, req->service(), req->address(), req->port()));
+          auto& list = found.first->backends;
+          list.erase(list.begin() + (found.second - list.data()));
+          return Status::Ok();
+        }));
+  }
+
+  grpc::Status SetWeight(grpc::ServerContext*, const v1::SetLbWeightRequest* req,
+                         v1::LbService* resp) override {
+    if (req->weight() < 0)
+      return api::ToGrpc(InvalidArgument("/weight: must not be negative (got " +
+                                         std::to_string(req->weight()) + ")"));
+    if (static_cast<uint32_t>(req->weight()) > kMaxWeight)
+      return api::ToGrpc(InvalidArgument("/weight: " + std::to_string(req->weight()) +
+                                         " is out of range [0, " + std::to_string(kMaxWeight) + "]"));
+    return api::ToGrpc(SetBackendWeight(req->chain(), req->vnf(), req->service(), req->address(),
+                                        req->port(), req->weight(), resp));
+  }
+
+  grpc::Status Drain(grpc::ServerContext*, const v1::DrainLbBackendRequest* req,
+                     v1::LbService* resp) override {
+    return api::ToGrpc(SetBackendWeight(req->chain(), req->vnf(), req->service(), req->address(),
+                                        req->port(), 0, resp));
+  }
+
+ private:
+  using ReadFn = std::function<Status(const Instance&, const LbPlan&, const ElbMaps*)>;
+  using EditFn = std::function<Status(LbConfig&)>;
+
+  static Status NoService(const std::string& name) {
+    return NotFound("/service: no service " + Quoted(name));
+  }
+
+  static Status CheckTarget(const std::string& chain, const std::string& vnf) {
+    if (chain.empty()) return InvalidArgument("/chain: required");
+    if (vnf.empty()) return InvalidArgument("/vnf: required");
+    return Status::Ok();
+  }
+
+  Result<std::shared_ptr<Instance>> Running(const std::string& chain, const std::string& vnf) {
+    auto inst = runtime_.Find(chain, vnf);
+    if (!inst) return FailedPrecondition("loadbalancer " + chain + "/" + vnf + " is not running");
+    return inst;
+  }
+
+  Status Read(const std::string& chain, const std::string& vnf, const ReadFn& fn) {
+    SFC_RETURN_IF_ERROR(CheckTarget(chain, vnf));
+    return engine_.WithVnf(chain, vnf, kType, [&](VnfRef&) -> Status {
+      SFC_ASSIGN_OR_RETURN(auto inst, Running(chain, vnf));
+      std::lock_guard lock(inst->mu);
+      std::map<std::string, uint32_t> prior;
+      for (const auto& [k, v] : inst->applied.services) prior[SvcKeyString(k.key)] = v.index;
+      LbPlan plan = BuildPlan(inst->config, inst->View(), prior);
+      auto maps = ElbMaps::OpenPinned(inst->info.pin_dir);
+      return fn(*inst, plan, maps.ok() ? &*maps : nullptr);
+    });
+  }
+
+  // Edits the instance's config, syncs its maps, saves the config in the
+  // chain's spec and describes `service` (when not empty) into `out`.
+  Status Mutate(const std::string& chain, const std::string& vnf, const std::string& service,
+                v1::LbService* out, const EditFn& edit) {
+    SFC_RETURN_IF_ERROR(CheckTarget(chain, vnf));
+    return engine_.WithVnf(chain, vnf, kType, [&](VnfRef& ref) -> Status {
+      SFC_ASSIGN_OR_RETURN(auto inst, Running(chain, vnf));
+      std::lock_guard lock(inst->mu);
+      LbConfig old = inst->config;
+      LbConfig cfg = old;
+      SFC_RETURN_IF_ERROR(edit(cfg));
+      SFC_RETURN_IF_ERROR(ValidateLbConfig(cfg, ""));
+      inst->config = cfg;
+      Status st = inst->SyncPinned();
+      if (!st.ok()) {
+        inst->config = old;
+        Status back = inst->SyncPinned();
+        if (!back.ok()) {
+          inst->dirty = true;
+          log::Error("lb.rollback_failed", {{"chain", chain}, {"vnf", vnf}, {"error", back.message()}});
+        }
+        return st;
+      }
+      inst->PruneHealth();
+      SFC_RETURN_IF_ERROR(engine_.StoreVnfConfig(ref, ToJson(cfg)));
+      log::Info("lb.config_changed", {{"chain", chain}, {"vnf", vnf},
+                                      {"services", std::to_string(cfg.services.size())}});
+      if (out && !service.empty()) {
+        const ServiceSpec* s = inst->config.FindService(service);
+        if (!s) return Status::Ok();
+        std::map<std::string, uint32_t> prior;
+        for (const auto& [k, v] : inst->applied.services) prior[SvcKeyString(k.key)] = v.index;
+        LbPlan plan = BuildPlan(inst->config, inst->View(), prior);
+        auto maps = ElbMaps::OpenPinned(inst->info.pin_dir);
+        Describe(*inst, *s, plan, maps.ok() ? &*maps : nullptr, out);
+      }
+      return Status::Ok();
+    });
+  }
+
+  static Result<std::pair<ServiceSpec*, BackendSpec*>> FindBackend(LbConfig& cfg,
+                                                                   const std::string& service,
+                                                                   const std::string& address,
+                                                                   uint32_t port) {
+    ServiceSpec* s = cfg.FindService(service);
+    if (!s) return NoService(service);
+    auto addr = IpAddr::Parse(address);
+    if (!addr) return InvalidArgument("/address: " + Quoted(address) + " is not an IP address");
+    if (port > 65535) return InvalidArgument("/port: " + std::to_string(port) + " is out of range");
+    uint16_t p = port ? static_cast<uint16_t>(port) : s->port;
+    BackendSpec* b = s->FindBackend(*addr, p);
+    if (!b) {
+      BackendSpec probe;
+      probe.address = *addr;
+      probe.port = p;
+      return NotFound("/address: no backend " + probe.Key() + " in service " + Quoted(service));
+    }
+    return std::make_pair(s, b);
+  }
+
+  Status SetBackendWeight(const std::string& chain, const std::string& vnf,
+                          const std::string& service, const std::string& address, uint32_t port,
+                          uint32_t weight, v1::LbService* out) {
+    return Mutate(chain, vnf, service, out, [&](LbConfig& cfg) -> Status {
+      SFC_ASSIGN_OR_RETURN(auto found, FindBackend(cfg, service, address, port));
+      found.second->weight = weight;
+      return Status::Ok();
+    });
+  }
+
+  ChainEngine& engine_;
+  ElbRuntime& runtime_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeLoadBalancerService(ChainEngine& engine, ElbRuntime& runtime) {
+  return std::make_unique<LoadBalancerServiceImpl>(engine, runtime);
+}
+
+}  // namespace sfc::elb

@@ -1,0 +1,17 @@
+// sfc.v1.LoadBalancerService: live CRUD of services and backends, weights,
+// draining, and status (health, Maglev share, counters) of running
+// "loadbalancer" instances.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "elb/runtime.h"
+#include "engine/chain_engine.h"
+
+namespace sfc::elb {
+
+std::unique_ptr<grpc::Service> MakeLoadBalancerService(ChainEngine& engine, ElbRuntime& runtime);
+
+}  // namespace sfc::elb
