@@ -1,0 +1,268 @@
+#include "efw/compiler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+namespace sfc::efw {
+namespace {
+
+uint32_t ProtoSlot(Proto p) {
+  switch (p) {
+    case Proto::kTcp: return EFW_PROTO_TCP;
+    case Proto::kUdp: return EFW_PROTO_UDP;
+    case Proto::kIcmp: return EFW_PROTO_ICMP;
+    case Proto::kIcmpv6: return EFW_PROTO_ICMPV6;
+    case Proto::kAny: break;
+  }
+  return EFW_PROTO_OTHER;
+}
+
+// The fields of a rule MiscCovers() looks at; rules equal here share misc regions.
+using MiscPredicate = std::tuple<Proto, bool, uint8_t, uint8_t, bool, uint8_t, uint8_t, bool>;
+
+MiscPredicate PredicateOf(const Rule& r) {
+  return {r.proto,
+          r.tcp_flags.has_value(),
+          r.tcp_flags ? r.tcp_flags->mask : uint8_t{0},
+          r.tcp_flags ? r.tcp_flags->value : uint8_t{0},
+          r.icmp_type.has_value(),
+          r.icmp_type.value_or(0),
+          r.states,
+          r.sport || r.dport};
+}
+
+// Contiguous run [first, last) of sorted `prefixes` inside `p`.
+std::pair<size_t, size_t> CoveredPrefixes(const std::vector<Prefix>& prefixes, const Prefix& p) {
+  size_t lo = std::lower_bound(prefixes.begin(), prefixes.end(), p) - prefixes.begin();
+  size_t hi = lo;
+  while (hi < prefixes.size() && p.Contains(prefixes[hi])) ++hi;
+  return {lo, hi};
+}
+
+// Cuts 0..65535 into the elementary intervals of `ranges`; ids (1-based) go
+// to intervals some range covers. Fails if there are more than 65535.
+Result<std::vector<uint16_t>> PortRegions(const std::vector<PortRange>& ranges) {
+  std::vector<int32_t> delta(65537, 0);
+  std::vector<uint32_t> bounds = {0, 65536};
+  for (const auto& r : ranges) {
+    delta[r.lo]++;
+    delta[r.hi + 1]--;
+    bounds.push_back(r.lo);
+    bounds.push_back(r.hi + 1u);
+  }
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  std::vector<int32_t> cover(65536);
+  int32_t run = 0;
+  for (uint32_t p = 0; p < 65536; ++p) cover[p] = (run += delta[p]);
+
+  std::vector<uint16_t> regions(65536, 0);
+  uint32_t next = 1;
+  for (size_t k = 0; k + 1 < bounds.size(); ++k) {
+    if (cover[bounds[k]] == 0) continue;
+    if (next > 0xffff) return InvalidArgument("more than 65535 distinct port intervals in one rule group");
+    std::fill(regions.begin() + bounds[k], regions.begin() + bounds[k + 1], static_cast<uint16_t>(next));
+    ++next;
+  }
+  return regions;
+}
+
+bool KeyLess(const std::pair<efw_match_key, efw_match>& a, const std::pair<efw_match_key, efw_match>& b) {
+  return std::memcmp(&a.first, &b.first, sizeof(efw_match_key)) < 0;
+}
+
+bool KeyEqual(const std::pair<efw_match_key, efw_match>& a, const std::pair<efw_match_key, efw_match>& b) {
+  return std::memcmp(&a.first, &b.first, sizeof(efw_match_key)) == 0;
+}
+
+std::string GroupName(uint8_t g) {
+  std::string out;
+  const char* names[] = {"src", "dst", "sport", "dport", "iif"};
+  for (int i = 0; i < 5; ++i)
+    if (g & (1 << i)) out += (out.empty() ? "" : "+") + std::string(names[i]);
+  return out.empty() ? "protocol/state only" : out;
+}
+
+}  // namespace
+
+uint8_t RuleGroup(const Rule& r) {
+  uint8_t g = 0;
+  if (r.src) g |= EFW_G_SRC;
+  if (r.dst) g |= EFW_G_DST;
+  if (r.sport) g |= EFW_G_SPORT;
+  if (r.dport) g |= EFW_G_DPORT;
+  if (!r.iif.empty()) g |= EFW_G_IIF;
+  return g;
+}
+
+bool MiscCovers(const Rule& r, uint32_t proto_slot, uint32_t state, uint32_t aux) {
+  const bool frag = proto_slot >= EFW_PROTO_FRAG;
+  const uint32_t base = frag ? proto_slot - EFW_PROTO_FRAG : proto_slot;
+  if (r.proto != Proto::kAny && ProtoSlot(r.proto) != base) return false;
+  if (r.states) {
+    if (state >= EFW_CT_UNTRACKED || !(r.states & (1u << state))) return false;
+  }
+  if (frag) return !r.sport && !r.dport && !r.tcp_flags && !r.icmp_type;
+  if (r.tcp_flags && (aux & r.tcp_flags->mask) != r.tcp_flags->value) return false;
+  if (r.icmp_type && aux != *r.icmp_type) return false;
+  return true;
+}
+
+efw_set_cfg CompiledRuleSet::SetConfig() const {
+  efw_set_cfg cfg{};
+  cfg.ngroups = static_cast<uint8_t>(groups.size());
+  cfg.default_action = static_cast<uint8_t>(default_action);
+  std::memset(cfg.pslot, 0xff, sizeof(cfg.pslot));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& g = groups[i];
+    cfg.groups[i] = g.group;
+    cfg.gmin[i] = g.gmin;
+    cfg.pslot[g.group] = g.pslot;
+    if (g.group & EFW_G_IIF) cfg.has_iif = 1;
+  }
+  return cfg;
+}
+
+Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action default_action,
+                                     const std::vector<uint32_t>& slots, const CompileOptions& options) {
+  if (slots.size() != rules.size()) return Internal("compiling rules: one counter slot per rule needed");
+  CompiledRuleSet out;
+  out.default_action = default_action;
+
+  // Interfaces: one id per distinct ifindex.
+  std::map<std::string, uint32_t> iif_id;  // name -> id, 0: unresolved
+  std::map<uint32_t, uint32_t> ifindex_id;
+  for (const auto& r : rules) {
+    if (r.iif.empty() || iif_id.count(r.iif)) continue;
+    uint32_t ifindex = options.resolve_iif ? options.resolve_iif(r.iif) : 0;
+    if (!ifindex) {
+      iif_id[r.iif] = 0;
+      out.unresolved_iifs.push_back(r.iif);
+      continue;
+    }
+    auto [it, fresh] = ifindex_id.emplace(ifindex, static_cast<uint32_t>(ifindex_id.size() + 1));
+    iif_id[r.iif] = it->second;
+    (void)fresh;
+  }
+  for (const auto& [ifindex, id] : ifindex_id) out.iifs.emplace_back(ifindex, id);
+
+  std::vector<std::vector<uint32_t>> members(EFW_NGROUPS);
+  for (uint32_t i = 0; i < rules.size(); ++i) {
+    if (!rules[i].iif.empty() && iif_id[rules[i].iif] == 0) continue;  // can never match
+    members[RuleGroup(rules[i])].push_back(i);
+  }
+
+  uint8_t next_pslot = 0;
+  for (uint8_t g = 0; g < EFW_NGROUPS; ++g) {
+    const auto& idx = members[g];
+    if (idx.empty()) continue;
+    CompiledGroup cg;
+    cg.group = g;
+    cg.gmin = idx.front();
+
+    // Misc regions: misc keys with the same set of covering predicates.
+    std::map<MiscPredicate, uint32_t> pred_id;
+    std::vector<const Rule*> preds;
+    std::vector<uint32_t> rule_pred(idx.size());
+    for (size_t k = 0; k < idx.size(); ++k) {
+      auto [it, fresh] = pred_id.emplace(PredicateOf(rules[idx[k]]), static_cast<uint32_t>(preds.size()));
+      if (fresh) preds.push_back(&rules[idx[k]]);
+      rule_pred[k] = it->second;
+    }
+    cg.misc.assign(EFW_MISC_SIZE, 0);
+    std::map<std::vector<uint32_t>, uint16_t> region_of_set;
+    std::vector<std::vector<uint16_t>> pred_regions(preds.size());
+    std::vector<uint32_t> covering;
+    for (uint32_t slot = 0; slot < EFW_PROTO_SLOTS; ++slot) {
+      for (uint32_t state = 0; state < EFW_CT_STATES; ++state) {
+        for (uint32_t aux = 0; aux < 256; ++aux) {
+          covering.clear();
+          for (uint32_t p = 0; p < preds.size(); ++p)
+            if (MiscCovers(*preds[p], slot, state, aux)) covering.push_back(p);
+          if (covering.empty()) continue;
+          auto [it, fresh] = region_of_set.emplace(covering, static_cast<uint16_t>(region_of_set.size() + 1));
+          if (fresh)
+            for (uint32_t p : covering) pred_regions[p].push_back(it->second);
+          cg.misc[efw_misc_index(slot, state, aux)] = it->second;
+        }
+      }
+    }
+
+    // Address regions: the distinct prefixes of the group, per direction.
+    std::vector<Prefix> srcs, dsts;
+    for (uint32_t i : idx) {
+      if (rules[i].src) srcs.push_back(*rules[i].src);
+      if (rules[i].dst) dsts.push_back(*rules[i].dst);
+    }
+    for (auto* v : {&srcs, &dsts}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    for (size_t k = 0; k < srcs.size(); ++k) out.lpm.push_back({true, g, srcs[k], static_cast<uint32_t>(k + 1)});
+    for (size_t k = 0; k < dsts.size(); ++k) out.lpm.push_back({false, g, dsts[k], static_cast<uint32_t>(k + 1)});
+
+    // Port regions.
+    if (g & (EFW_G_SPORT | EFW_G_DPORT)) {
+      std::vector<PortRange> sp, dp;
+      for (uint32_t i : idx) {
+        if (rules[i].sport) sp.push_back(*rules[i].sport);
+        if (rules[i].dport) dp.push_back(*rules[i].dport);
+      }
+      auto s = PortRegions(sp);
+      if (!s.ok()) return s.status().Wrap("rule group " + GroupName(g));
+      auto d = PortRegions(dp);
+      if (!d.ok()) return d.status().Wrap("rule group " + GroupName(g));
+      cg.sport = std::move(s).value();
+      cg.dport = std::move(d).value();
+      cg.pslot = next_pslot++;
+    }
+
+    // The cross product, first rule first: the first entry of a key wins.
+    const size_t group_start = out.matches.size();
+    for (size_t k = 0; k < idx.size(); ++k) {
+      const Rule& r = rules[idx[k]];
+      auto [s_lo, s_hi] = r.src ? CoveredPrefixes(srcs, *r.src) : std::pair<size_t, size_t>{0, 1};
+      auto [d_lo, d_hi] = r.dst ? CoveredPrefixes(dsts, *r.dst) : std::pair<size_t, size_t>{0, 1};
+      uint32_t sp_lo = 0, sp_hi = 0, dp_lo = 0, dp_hi = 0;
+      if (r.sport) sp_lo = cg.sport[r.sport->lo], sp_hi = cg.sport[r.sport->hi];
+      if (r.dport) dp_lo = cg.dport[r.dport->lo], dp_hi = cg.dport[r.dport->hi];
+      const auto& mregs = pred_regions[rule_pred[k]];
+      const size_t count = mregs.size() * (s_hi - s_lo) * (d_hi - d_lo) * (sp_hi - sp_lo + 1) * (dp_hi - dp_lo + 1);
+      if (out.matches.size() + count > options.max_match_entries)
+        return InvalidArgument("rule set needs more than " + std::to_string(options.max_match_entries) +
+                               " classifier entries (rule group " + GroupName(g) + ", at rule \"" + r.id +
+                               "\"); raise max_rules or split overlapping prefixes/ranges");
+      efw_match val{};
+      val.prio = idx[k];
+      val.slot = slots[idx[k]];
+      val.action = static_cast<uint8_t>(r.action);
+      const uint32_t iif = r.iif.empty() ? 0 : iif_id[r.iif];
+      for (uint16_t m : mregs)
+        for (size_t s = s_lo; s < s_hi; ++s)
+          for (size_t d = d_lo; d < d_hi; ++d)
+            for (uint32_t sp = sp_lo; sp <= sp_hi; ++sp)
+              for (uint32_t dp = dp_lo; dp <= dp_hi; ++dp) {
+                efw_match_key key{};
+                key.gs = efw_gs(0, g);
+                key.misc = m;
+                key.src = r.src ? static_cast<uint32_t>(s + 1) : 0;
+                key.dst = r.dst ? static_cast<uint32_t>(d + 1) : 0;
+                key.sport = static_cast<uint16_t>(sp);
+                key.dport = static_cast<uint16_t>(dp);
+                key.iif = iif;
+                out.matches.emplace_back(key, val);
+              }
+    }
+    auto first = out.matches.begin() + static_cast<std::ptrdiff_t>(group_start);
+    std::stable_sort(first, out.matches.end(), KeyLess);
+    out.matches.erase(std::unique(first, out.matches.end(), KeyEqual), out.matches.end());
+    out.groups.push_back(std::move(cg));
+  }
+  std::sort(out.groups.begin(), out.groups.end(),
+            [](const CompiledGroup& a, const CompiledGroup& b) { return a.gmin < b.gmin; });
+  return out;
+}
+
+}  // namespace sfc::efw

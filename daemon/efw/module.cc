@@ -1,0 +1,108 @@
+#include "efw/module.h"
+
+#include "common/log.h"
+#include "efw.skel.h"
+#include "efw/rules.h"
+#include "efw/service.h"
+#include "efw/tables.h"
+
+namespace sfc {
+namespace {
+
+using efw::FirewallConfig;
+using efw::FirewallTables;
+
+// Capacity of the classifier match table per rule set: about one entry per
+// rule, plus room for nested prefixes and overlapping ranges.
+uint32_t MatchCapacity(uint32_t max_rules) { return 2 * max_rules + 1024; }
+
+class EfwObject : public VnfObject {
+ public:
+  EfwObject(sfc_efw* skel, VnfInstanceInfo info, FirewallConfig cfg)
+      : skel_(skel), info_(std::move(info)), cfg_(std::move(cfg)) {}
+  ~EfwObject() override { sfc_efw__destroy(skel_); }
+  bpf_object* object() override { return skel_->obj; }
+  bpf_program* program() override { return skel_->progs.sfc_efw; }
+  // Rule tables are rebuilt by Populate(); conntrack, counters and the rule
+  // id -> counter slot map carry over.
+  bool KeepsState(std::string_view map_name) const override { return FirewallTables::IsStateMap(map_name); }
+
+  Status Populate() override {
+    SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromObject(skel_->obj));
+    SFC_ASSIGN_OR_RETURN(efw::InstallStats st, tables.Install(cfg_.rules, cfg_.default_action));
+    for (const auto& name : st.unresolved_iifs)
+      log::Warn("efw.iif_unknown", {{"chain", info_.chain}, {"vnf", info_.name}, {"iif", name}});
+    log::Info("efw.rules_installed", {{"chain", info_.chain},
+                                      {"vnf", info_.name},
+                                      {"rules", std::to_string(st.rules)},
+                                      {"groups", std::to_string(st.groups)},
+                                      {"match_entries", std::to_string(st.match_entries)}});
+    return Status::Ok();
+  }
+
+ private:
+  sfc_efw* skel_;
+  VnfInstanceInfo info_;
+  FirewallConfig cfg_;
+};
+
+class EfwModule : public VnfModule {
+ public:
+  std::string_view type() const override { return "firewall"; }
+
+  Status Validate(const nlohmann::json& config, const std::string& path) const override {
+    return efw::ParseFirewallConfig(config, path).status();
+  }
+
+  Result<std::unique_ptr<VnfObject>> Open(const VnfInstanceInfo& info,
+                                          const nlohmann::json& config) const override {
+    SFC_ASSIGN_OR_RETURN(FirewallConfig cfg, efw::ParseFirewallConfig(config, "/config"));
+    sfc_efw* skel = sfc_efw__open();
+    if (!skel) return ErrnoStatus("opening firewall object for " + info.chain + "/" + info.name, errno);
+    auto obj = std::make_unique<EfwObject>(skel, info, cfg);
+
+    constexpr uint64_t kSec = 1000000000ULL;
+    const auto& ct = cfg.conntrack;
+    skel->rodata->efw_ct_tcp_syn_ns = ct.tcp_syn_timeout_s * kSec;
+    skel->rodata->efw_ct_tcp_est_ns = ct.tcp_established_timeout_s * kSec;
+    skel->rodata->efw_ct_tcp_close_ns = ct.tcp_close_timeout_s * kSec;
+    skel->rodata->efw_ct_udp_ns = ct.udp_timeout_s * kSec;
+    skel->rodata->efw_ct_icmp_ns = ct.icmp_timeout_s * kSec;
+    skel->rodata->efw_ct_max = ct.max_entries;
+
+    const uint32_t rules = cfg.max_rules;
+    struct {
+      bpf_map* map;
+      uint32_t entries;
+      const char* what;
+    } sizes[] = {
+        {skel->maps.conntrack, ct.max_entries, "conntrack table"},
+        {skel->maps.rule_stats, rules, "rule counters"},
+        {skel->maps.rule_ids, rules, "rule ids"},
+        // Two rule sets (A/B) live in each table during a switch.
+        {skel->maps.src4, 2 * rules, "IPv4 source prefixes"},
+        {skel->maps.dst4, 2 * rules, "IPv4 destination prefixes"},
+        {skel->maps.src6, 2 * rules, "IPv6 source prefixes"},
+        {skel->maps.dst6, 2 * rules, "IPv6 destination prefixes"},
+        {skel->maps.matches, 2 * MatchCapacity(rules), "classifier table"},
+    };
+    for (const auto& s : sizes)
+      if (int err = bpf_map__set_max_entries(s.map, s.entries))
+        return ErrnoStatus("sizing " + std::string(s.what) + " to " + std::to_string(s.entries), err);
+    return std::unique_ptr<VnfObject>(std::move(obj));
+  }
+
+  void RegisterServices(grpc::ServerBuilder& builder, ChainEngine& engine) override {
+    service_ = efw::MakeFirewallService(engine);
+    builder.RegisterService(service_.get());
+  }
+
+ private:
+  std::unique_ptr<grpc::Service> service_;
+};
+
+}  // namespace
+
+std::unique_ptr<VnfModule> MakeEfwModule() { return std::make_unique<EfwModule>(); }
+
+}  // namespace sfc

@@ -1,0 +1,163 @@
+#include "efw/service.h"
+
+#include "api/convert.h"
+#include "common/log.h"
+#include "efw/edits.h"
+#include "efw/rules.h"
+#include "efw/tables.h"
+#include "sfc/v1/firewall.grpc.pb.h"
+
+namespace sfc::efw {
+namespace {
+
+using nlohmann::json;
+constexpr std::string_view kType = "firewall";
+
+// A rule message as chain-file JSON, so one parser validates both.
+json RuleToJson(const v1::FirewallRule& m) {
+  json j = json::object();
+  auto put = [&](const char* key, const std::string& v) {
+    if (!v.empty()) j[key] = v;
+  };
+  put("id", m.id());
+  put("src", m.src());
+  put("dst", m.dst());
+  put("proto", m.proto());
+  put("sport", m.sport());
+  put("dport", m.dport());
+  put("tcp_flags", m.tcp_flags());
+  if (m.has_icmp_type()) j["icmp_type"] = m.icmp_type();
+  if (m.state_size()) j["state"] = std::vector<std::string>(m.state().begin(), m.state().end());
+  put("iif", m.iif());
+  put("action", m.action());
+  return j;
+}
+
+void RuleToProto(const Rule& r, v1::FirewallRule* m) {
+  json j = r.ToJson();
+  m->set_id(r.id);
+  if (j.contains("src")) m->set_src(j["src"].get<std::string>());
+  if (j.contains("dst")) m->set_dst(j["dst"].get<std::string>());
+  if (j.contains("proto")) m->set_proto(j["proto"].get<std::string>());
+  for (const char* f : {"sport", "dport"}) {
+    if (!j.contains(f)) continue;
+    std::string v = j[f].is_string() ? j[f].get<std::string>() : std::to_string(j[f].get<int>());
+    std::string_view(f) == "sport" ? m->set_sport(v) : m->set_dport(v);
+  }
+  if (r.tcp_flags) m->set_tcp_flags(j["tcp_flags"].is_string() ? j["tcp_flags"].get<std::string>()
+                                                                : "/" + j["tcp_flags"]["mask"].get<std::string>());
+  if (r.icmp_type) m->set_icmp_type(*r.icmp_type);
+  if (j.contains("state"))
+    for (const auto& s : j["state"]) m->add_state(s.get<std::string>());
+  m->set_iif(r.iif);
+  m->set_action(std::string(ToString(r.action)));
+}
+
+Result<std::vector<Rule>> ParseRuleMessages(const google::protobuf::RepeatedPtrField<v1::FirewallRule>& msgs) {
+  std::vector<Rule> rules;
+  rules.reserve(msgs.size());
+  for (int i = 0; i < msgs.size(); ++i) {
+    SFC_ASSIGN_OR_RETURN(Rule r, ParseRule(RuleToJson(msgs[i]), "rules/" + std::to_string(i)));
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
+class FirewallServiceImpl final : public v1::FirewallService::Service {
+ public:
+  explicit FirewallServiceImpl(ChainEngine& engine) : engine_(engine) {}
+
+  grpc::Status AddRules(grpc::ServerContext*, const v1::AddRulesRequest* req, v1::RulesChanged* resp) override {
+    auto rules = ParseRuleMessages(req->rules());
+    if (!rules.ok()) return api::ToGrpc(rules.status());
+    return Edit(req->chain(), req->vnf(), "add", resp, [&](FirewallConfig& cfg) {
+      return efw::AddRules(cfg, std::move(rules).value(), req->before());
+    });
+  }
+
+  grpc::Status DeleteRules(grpc::ServerContext*, const v1::DeleteRulesRequest* req,
+                           v1::RulesChanged* resp) override {
+    std::vector<std::string> ids(req->ids().begin(), req->ids().end());
+    return Edit(req->chain(), req->vnf(), "delete", resp,
+                [&](FirewallConfig& cfg) { return efw::DeleteRules(cfg, ids); });
+  }
+
+  grpc::Status ReplaceRules(grpc::ServerContext*, const v1::ReplaceRulesRequest* req,
+                            v1::RulesChanged* resp) override {
+    auto rules = ParseRuleMessages(req->rules());
+    if (!rules.ok()) return api::ToGrpc(rules.status());
+    Action def = Action::kDrop;
+    bool set_default = !req->default_action().empty();
+    if (set_default) {
+      auto a = ParseDefaultAction(req->default_action(), "default_action");
+      if (!a.ok()) return api::ToGrpc(a.status());
+      def = *a;
+    }
+    return Edit(req->chain(), req->vnf(), "replace", resp, [&](FirewallConfig& cfg) {
+      if (set_default) cfg.default_action = def;
+      return efw::ReplaceRules(cfg, std::move(rules).value());
+    });
+  }
+
+  grpc::Status SetDefault(grpc::ServerContext*, const v1::SetDefaultRequest* req, v1::RulesChanged* resp) override {
+    auto a = ParseDefaultAction(req->action(), "action");
+    if (!a.ok()) return api::ToGrpc(a.status());
+    return Edit(req->chain(), req->vnf(), "set_default", resp, [&](FirewallConfig& cfg) {
+      cfg.default_action = *a;
+      return Status::Ok();
+    });
+  }
+
+  grpc::Status ListRules(grpc::ServerContext*, const v1::ListRulesRequest* req,
+                         v1::ListRulesResponse* resp) override {
+    Status st = engine_.WithVnf(req->chain(), req->vnf(), kType, [&](VnfRef& ref) -> Status {
+      SFC_ASSIGN_OR_RETURN(FirewallConfig cfg, ParseFirewallConfig(ref.config, "config"));
+      SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromPins(ref.info.pin_dir));
+      SFC_ASSIGN_OR_RETURN(std::vector<RuleCounters> counters, tables.Counters(cfg.rules));
+      resp->set_default_action(std::string(ToString(cfg.default_action)));
+      for (size_t i = 0; i < cfg.rules.size(); ++i) {
+        auto* s = resp->add_rules();
+        RuleToProto(cfg.rules[i], s->mutable_rule());
+        s->set_index(static_cast<uint32_t>(i));
+        s->set_packets(counters[i].packets);
+        s->set_bytes(counters[i].bytes);
+      }
+      return Status::Ok();
+    });
+    return api::ToGrpc(st);
+  }
+
+ private:
+  // Applies `edit` to the instance's current config, installs the result
+  // (inactive set, then the switch) and records it in the saved spec. Any
+  // failure before the switch leaves packets on the old rules.
+  template <typename Fn>
+  grpc::Status Edit(const std::string& chain, const std::string& vnf, const char* op, v1::RulesChanged* resp,
+                    Fn&& edit) {
+    Status st = engine_.WithVnf(chain, vnf, kType, [&](VnfRef& ref) -> Status {
+      SFC_ASSIGN_OR_RETURN(FirewallConfig cfg, ParseFirewallConfig(ref.config, "config"));
+      SFC_RETURN_IF_ERROR(edit(cfg));
+      SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromPins(ref.info.pin_dir));
+      SFC_ASSIGN_OR_RETURN(InstallStats is, tables.Install(cfg.rules, cfg.default_action));
+      SFC_RETURN_IF_ERROR(engine_.StoreVnfConfig(ref, cfg.ToJson()));
+      resp->set_rule_count(static_cast<uint32_t>(is.rules));
+      resp->set_match_entries(is.match_entries);
+      for (const auto& n : is.unresolved_iifs) resp->add_unknown_interfaces(n);
+      log::Info("efw.rules_changed", {{"chain", chain}, {"vnf", vnf}, {"op", op},
+                                      {"rules", std::to_string(is.rules)},
+                                      {"match_entries", std::to_string(is.match_entries)}});
+      return Status::Ok();
+    });
+    return api::ToGrpc(st);
+  }
+
+  ChainEngine& engine_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeFirewallService(ChainEngine& engine) {
+  return std::make_unique<FirewallServiceImpl>(engine);
+}
+
+}  // namespace sfc::efw

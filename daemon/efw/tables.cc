@@ -1,0 +1,311 @@
+#include "efw/tables.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "efw/compiler.h"
+#include "efw/efw.h"
+
+namespace sfc::efw {
+namespace {
+
+constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc", "ports", "src4", "dst4",
+                                     "src6", "dst6", "iifs", "matches"};
+
+Result<UniqueFd> Dup(int fd, const std::string& name) {
+  if (fd < 0) return Internal("firewall map " + name + " is not loaded");
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (d < 0) return ErrnoStatus("duplicating fd of map " + name, errno);
+  return UniqueFd(d);
+}
+
+Result<uint32_t> MaxEntries(int fd, const std::string& name) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len)) return ErrnoStatus("reading info of map " + name, errno);
+  return info.max_entries;
+}
+
+// Every key of a map; `Key` is its key type.
+template <typename Key>
+Result<std::vector<Key>> Keys(int fd, const std::string& name) {
+  std::vector<Key> keys;
+  Key cur{}, next{};
+  const Key* prev = nullptr;
+  while (true) {
+    int err = bpf_map_get_next_key(fd, prev, &next);
+    if (err == -ENOENT || (err < 0 && errno == ENOENT)) break;
+    if (err) return ErrnoStatus("listing map " + name, errno);
+    keys.push_back(next);
+    cur = next;
+    prev = &cur;
+  }
+  return keys;
+}
+
+template <typename Key>
+Status DeleteKeys(int fd, const std::vector<Key>& keys, const std::string& name) {
+  if (keys.empty()) return Status::Ok();
+  uint32_t count = keys.size();
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_delete_batch(fd, keys.data(), &count, &opts) == 0 && count == keys.size()) return Status::Ok();
+  for (const auto& k : keys)
+    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT) return ErrnoStatus("clearing map " + name, errno);
+  return Status::Ok();
+}
+
+template <typename Key>
+Status ClearKeysOfSet(int fd, uint32_t set, const std::string& name, uint32_t (*set_of)(const Key&)) {
+  SFC_ASSIGN_OR_RETURN(std::vector<Key> keys, Keys<Key>(fd, name));
+  keys.erase(std::remove_if(keys.begin(), keys.end(), [&](const Key& k) { return set_of(k) != set; }), keys.end());
+  return DeleteKeys(fd, keys, name);
+}
+
+uint32_t SetOfGs(uint8_t gs) { return (gs >> 5) & 1; }
+
+}  // namespace
+
+bool FirewallTables::IsStateMap(std::string_view name) {
+  return std::find(std::begin(kRuleMaps), std::end(kRuleMaps), name) == std::end(kRuleMaps);
+}
+
+Result<FirewallTables> FirewallTables::FromObject(bpf_object* obj) {
+  FirewallTables t;
+  auto get = [&](const char* name, UniqueFd* out) -> Status {
+    bpf_map* m = bpf_object__find_map_by_name(obj, name);
+    if (!m) return Internal(std::string("firewall object has no map ") + name);
+    SFC_ASSIGN_OR_RETURN(*out, Dup(bpf_map__fd(m), name));
+    return Status::Ok();
+  };
+  SFC_RETURN_IF_ERROR(get("active", &t.active_));
+  SFC_RETURN_IF_ERROR(get("setcfg", &t.setcfg_));
+  SFC_RETURN_IF_ERROR(get("misc", &t.misc_));
+  SFC_RETURN_IF_ERROR(get("ports", &t.ports_));
+  SFC_RETURN_IF_ERROR(get("src4", &t.src4_));
+  SFC_RETURN_IF_ERROR(get("dst4", &t.dst4_));
+  SFC_RETURN_IF_ERROR(get("src6", &t.src6_));
+  SFC_RETURN_IF_ERROR(get("dst6", &t.dst6_));
+  SFC_RETURN_IF_ERROR(get("iifs", &t.iifs_));
+  SFC_RETURN_IF_ERROR(get("matches", &t.matches_));
+  SFC_RETURN_IF_ERROR(get("rule_stats", &t.rule_stats_));
+  SFC_RETURN_IF_ERROR(get("rule_ids", &t.rule_ids_));
+  SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
+  SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
+  t.max_matches_ = m / 2;
+  return t;
+}
+
+Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
+  FirewallTables t;
+  auto get = [&](const char* name, UniqueFd* out) -> Status {
+    std::string path = pin_dir + "/" + name;
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) return errno == ENOENT ? NotFound(path + " is not pinned") : ErrnoStatus("opening " + path, errno);
+    *out = UniqueFd(fd);
+    return Status::Ok();
+  };
+  SFC_RETURN_IF_ERROR(get("active", &t.active_));
+  SFC_RETURN_IF_ERROR(get("setcfg", &t.setcfg_));
+  SFC_RETURN_IF_ERROR(get("misc", &t.misc_));
+  SFC_RETURN_IF_ERROR(get("ports", &t.ports_));
+  SFC_RETURN_IF_ERROR(get("src4", &t.src4_));
+  SFC_RETURN_IF_ERROR(get("dst4", &t.dst4_));
+  SFC_RETURN_IF_ERROR(get("src6", &t.src6_));
+  SFC_RETURN_IF_ERROR(get("dst6", &t.dst6_));
+  SFC_RETURN_IF_ERROR(get("iifs", &t.iifs_));
+  SFC_RETURN_IF_ERROR(get("matches", &t.matches_));
+  SFC_RETURN_IF_ERROR(get("rule_stats", &t.rule_stats_));
+  SFC_RETURN_IF_ERROR(get("rule_ids", &t.rule_ids_));
+  SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
+  SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
+  t.max_matches_ = m / 2;
+  return t;
+}
+
+Result<uint32_t> FirewallTables::ActiveSet() const {
+  uint32_t zero = 0;
+  efw_active a{};
+  if (bpf_map_lookup_elem(active_.get(), &zero, &a)) return ErrnoStatus("reading the active rule set", errno);
+  return a.set & 1;
+}
+
+// Leftovers of the rule set that was active two installs ago.
+Status FirewallTables::ClearSet(uint32_t set) {
+  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_match_key>(
+      matches_.get(), set, "matches", +[](const efw_match_key& k) { return SetOfGs(k.gs); }));
+  for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
+    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
+                                                     +[](const efw_lpm4_key& k) { return SetOfGs(k.gs); }));
+  for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
+    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
+                                                     +[](const efw_lpm6_key& k) { return SetOfGs(k.gs); }));
+  return ClearKeysOfSet<efw_iif_key>(iifs_.get(), set, "iifs",
+                                     +[](const efw_iif_key& k) { return k.set; });
+}
+
+Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule>& rules) {
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> ids, Keys<efw_rule_id>(rule_ids_.get(), "rule_ids"));
+  std::map<std::string, uint32_t, std::less<>> slot_of;
+  std::set<uint32_t> used;
+  for (const auto& id : ids) {
+    uint32_t slot;
+    if (bpf_map_lookup_elem(rule_ids_.get(), &id, &slot)) continue;
+    slot_of[std::string(id.id, strnlen(id.id, sizeof(id.id)))] = slot;
+    used.insert(slot);
+  }
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
+  std::vector<efw_rule_stats> zeros(ncpu);
+
+  std::vector<uint32_t> slots;
+  slots.reserve(rules.size());
+  uint32_t next = 0;
+  for (const auto& r : rules) {
+    if (auto it = slot_of.find(r.id); it != slot_of.end()) {
+      slots.push_back(it->second);
+      continue;
+    }
+    while (used.count(next)) ++next;
+    if (next >= max_slots_)
+      return FailedPrecondition("no free rule counter slot (max_rules " + std::to_string(max_slots_) +
+                                "); raise max_rules and re-apply the chain");
+    // A freed slot may hold a deleted rule's counts: start from zero.
+    if (bpf_map_update_elem(rule_stats_.get(), &next, zeros.data(), BPF_ANY))
+      return ErrnoStatus("resetting counters of rule " + r.id, errno);
+    efw_rule_id key{};
+    std::memcpy(key.id, r.id.data(), std::min(r.id.size(), sizeof(key.id) - 1));
+    if (bpf_map_update_elem(rule_ids_.get(), &key, &next, BPF_ANY))
+      return ErrnoStatus("recording counter slot of rule " + r.id, errno);
+    used.insert(next);
+    slot_of[r.id] = next;
+    slots.push_back(next);
+  }
+  return slots;
+}
+
+Status FirewallTables::ReleaseSlots(const std::vector<Rule>& rules) {
+  std::set<std::string, std::less<>> keep;
+  for (const auto& r : rules) keep.insert(r.id);
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> ids, Keys<efw_rule_id>(rule_ids_.get(), "rule_ids"));
+  for (const auto& id : ids) {
+    if (keep.count(std::string_view(id.id, strnlen(id.id, sizeof(id.id))))) continue;
+    if (bpf_map_delete_elem(rule_ids_.get(), &id) && errno != ENOENT)
+      return ErrnoStatus("releasing a rule counter slot", errno);
+  }
+  return Status::Ok();
+}
+
+Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Action default_action) {
+  SFC_ASSIGN_OR_RETURN(uint32_t cur, ActiveSet());
+  const uint32_t next = cur ^ 1;
+  SFC_RETURN_IF_ERROR(ClearSet(next));
+  SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
+
+  CompileOptions opts;
+  opts.max_match_entries = max_matches_;
+  opts.resolve_iif = [](const std::string& name) { return static_cast<uint32_t>(if_nametoindex(name.c_str())); };
+  SFC_ASSIGN_OR_RETURN(CompiledRuleSet cs, CompileRules(rules, default_action, slots, opts));
+
+  auto misc = std::make_unique<efw_misc>();
+  auto ports = std::make_unique<efw_ports>();
+  for (const auto& g : cs.groups) {
+    uint32_t idx = next * EFW_NGROUPS + g.group;
+    std::copy(g.misc.begin(), g.misc.end(), misc->region);
+    if (bpf_map_update_elem(misc_.get(), &idx, misc.get(), BPF_ANY))
+      return ErrnoStatus("writing protocol/state table", errno);
+    if (g.pslot != 0xff) {
+      idx = next * EFW_PORT_SLOTS + g.pslot;
+      std::copy(g.sport.begin(), g.sport.end(), ports->sport);
+      std::copy(g.dport.begin(), g.dport.end(), ports->dport);
+      if (bpf_map_update_elem(ports_.get(), &idx, ports.get(), BPF_ANY))
+        return ErrnoStatus("writing port table", errno);
+    }
+  }
+  for (const auto& e : cs.lpm) {
+    const uint8_t gs = efw_gs(next, e.group);
+    int err;
+    if (e.prefix.family == 4) {
+      efw_lpm4_key k{};
+      k.prefixlen = 8 + e.prefix.len;
+      k.gs = gs;
+      std::memcpy(k.addr, e.prefix.addr.data(), 4);
+      err = bpf_map_update_elem(e.src ? src4_.get() : dst4_.get(), &k, &e.region, BPF_ANY);
+    } else {
+      efw_lpm6_key k{};
+      k.prefixlen = 8 + e.prefix.len;
+      k.gs = gs;
+      std::memcpy(k.addr, e.prefix.addr.data(), 16);
+      err = bpf_map_update_elem(e.src ? src6_.get() : dst6_.get(), &k, &e.region, BPF_ANY);
+    }
+    if (err)
+      return errno == E2BIG || errno == ENOSPC || errno == ENOMEM
+                 ? FailedPrecondition("prefix table full; raise max_rules and re-apply the chain")
+                 : ErrnoStatus("writing prefix " + e.prefix.ToString(), errno);
+  }
+  for (const auto& [ifindex, id] : cs.iifs) {
+    efw_iif_key k{ifindex, next};
+    if (bpf_map_update_elem(iifs_.get(), &k, &id, BPF_ANY)) return ErrnoStatus("writing interface table", errno);
+  }
+  if (!cs.matches.empty()) {
+    std::vector<efw_match_key> keys;
+    std::vector<efw_match> vals;
+    keys.reserve(cs.matches.size());
+    vals.reserve(cs.matches.size());
+    for (auto [k, v] : cs.matches) {
+      k.gs = efw_gs(next, k.gs & (EFW_NGROUPS - 1));
+      keys.push_back(k);
+      vals.push_back(v);
+    }
+    uint32_t count = keys.size();
+    LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+    if (bpf_map_update_batch(matches_.get(), keys.data(), vals.data(), &count, &bopts)) {
+      for (size_t i = 0; i < keys.size(); ++i)
+        if (bpf_map_update_elem(matches_.get(), &keys[i], &vals[i], BPF_ANY))
+          return ErrnoStatus("writing classifier table", errno);
+    }
+  }
+  efw_set_cfg cfg = cs.SetConfig();
+  if (bpf_map_update_elem(setcfg_.get(), &next, &cfg, BPF_ANY)) return ErrnoStatus("writing rule set header", errno);
+
+  // The switch: one 4-byte value, read once per packet.
+  uint32_t zero = 0;
+  efw_active a{next};
+  if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY)) return ErrnoStatus("activating the rule set", errno);
+
+  SFC_RETURN_IF_ERROR(ReleaseSlots(rules));
+  InstallStats st;
+  st.rules = rules.size();
+  st.groups = cs.groups.size();
+  st.match_entries = cs.matches.size();
+  st.lpm_entries = cs.lpm.size();
+  st.unresolved_iifs = cs.unresolved_iifs;
+  return st;
+}
+
+Result<std::vector<RuleCounters>> FirewallTables::Counters(const std::vector<Rule>& rules) const {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
+  std::vector<efw_rule_stats> per_cpu(ncpu);
+  std::vector<RuleCounters> out(rules.size());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    efw_rule_id key{};
+    std::memcpy(key.id, rules[i].id.data(), std::min(rules[i].id.size(), sizeof(key.id) - 1));
+    uint32_t slot;
+    if (bpf_map_lookup_elem(rule_ids_.get(), &key, &slot)) continue;
+    if (bpf_map_lookup_elem(rule_stats_.get(), &slot, per_cpu.data()))
+      return ErrnoStatus("reading counters of rule " + rules[i].id, errno);
+    for (const auto& c : per_cpu) {
+      out[i].packets += c.packets;
+      out[i].bytes += c.bytes;
+    }
+  }
+  return out;
+}
+
+}  // namespace sfc::efw

@@ -1,0 +1,61 @@
+// The maps of one firewall instance and the one operation that changes its
+// rules: Install(), which compiles a rule set into the inactive table set and
+// then flips the `active` word, so packets see the old rules or the new ones,
+// never a mix. Used by the module (a new generation) and the gRPC service
+// (live edits on the pinned maps of a running instance).
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/status.h"
+#include "efw/rules.h"
+
+namespace sfc::efw {
+
+struct RuleCounters {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct InstallStats {
+  size_t rules = 0;
+  size_t groups = 0;
+  size_t match_entries = 0;
+  size_t lpm_entries = 0;
+  std::vector<std::string> unresolved_iifs;
+};
+
+class FirewallTables {
+ public:
+  // Map names of the instance, and whether each survives a re-apply.
+  static bool IsStateMap(std::string_view name);
+
+  // The maps of a loaded object (fds are duplicated).
+  static Result<FirewallTables> FromObject(bpf_object* obj);
+  // The maps a running instance pinned under `pin_dir`.
+  static Result<FirewallTables> FromPins(const std::string& pin_dir);
+
+  // Makes `rules` with `default_action` the active rule set.
+  Result<InstallStats> Install(const std::vector<Rule>& rules, Action default_action);
+  // Counters of each rule, by id (rules never installed read zero).
+  Result<std::vector<RuleCounters>> Counters(const std::vector<Rule>& rules) const;
+
+ private:
+  FirewallTables() = default;
+  Result<uint32_t> ActiveSet() const;
+  Status ClearSet(uint32_t set);
+  Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
+  Status ReleaseSlots(const std::vector<Rule>& rules);
+
+  UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_, rule_stats_,
+      rule_ids_;
+  uint32_t max_matches_ = 0;  // per set
+  uint32_t max_slots_ = 0;
+};
+
+}  // namespace sfc::efw

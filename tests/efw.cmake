@@ -1,0 +1,9 @@
+# eFW tests. Included from tests/CMakeLists.txt (sfc_add_test is defined there).
+set(EFW_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# Pure: rule parsing/validation, edits, compiler vs. the reference model.
+sfc_add_test(efw_rules_test unit ${EFW_TEST_DIR}/unit/efw_rules_test.cc)
+target_link_libraries(efw_rules_test PRIVATE sfc_efw_core)
+sfc_add_test(efw_compiler_test unit ${EFW_TEST_DIR}/unit/efw_compiler_test.cc)
+target_link_libraries(efw_compiler_test PRIVATE sfc_efw_core)
+target_include_directories(efw_compiler_test PRIVATE ${EFW_TEST_DIR}/unit)
