@@ -222,6 +222,52 @@ TEST_F(ChainE2E, BadRequestsChangeNothing) {
   EXPECT_EQ(Sh(BuildDir() + "/cli/sfcctl --server unix:/nonexistent.sock get chains").exit_code, 3);
 }
 
+TEST_F(ChainE2E, DetachOnExitOnRequest) {
+  ASSERT_EQ(sfcd_.Apply(Spec(1)).exit_code, 0);
+  sfcd_.Stop();
+  ASSERT_TRUE(sfcd_.Start("--detach-on-exit"));
+  sfcd_.Stop();
+  CommandResult xdp = topo_.InVm("xdp-loader status");
+  EXPECT_EQ(xdp.output.find("sfc_entry"), std::string::npos) << xdp.output;
+  // The next sfcd finds the pins but no attachment, and re-attaches.
+  ASSERT_TRUE(sfcd_.Start());
+  json desc = CtlJson("describe chain web");
+  for (const auto& a : desc["attachments"]) EXPECT_TRUE(a["attached"].get<bool>()) << a.dump();
+  EXPECT_NE(sfcd_.log().find("event=chain.reattach"), std::string::npos);
+}
+
+// Reconciliation on start: an attachment someone removed comes back, and a
+// chain whose pins are gone (a reboot) is rebuilt from the saved spec.
+TEST_F(ChainE2E, RestartReconcilesWithSavedSpec) {
+  ASSERT_EQ(sfcd_.Apply(Spec(2)).exit_code, 0);
+  sfcd_.Stop();
+  ASSERT_EQ(topo_.InVm("xdp-loader unload eth1 --all").exit_code, 0);
+  ASSERT_TRUE(sfcd_.Start());
+  json desc = CtlJson("describe chain web");
+  for (const auto& a : desc["attachments"]) EXPECT_TRUE(a["attached"].get<bool>()) << a.dump();
+  EXPECT_EQ(PingLoss(topo_.server_ip(1)), 0);
+
+  sfcd_.Stop();
+  for (const char* ifname : {"eth0", "eth1", "eth2"}) topo_.InVm(std::string("xdp-loader unload ") + ifname + " --all");
+  ASSERT_EQ(Sh("rm -rf " + sfcd_.root() + "/web").exit_code, 0);
+  ASSERT_TRUE(sfcd_.Start());
+  desc = CtlJson("describe chain web");
+  EXPECT_EQ(desc["vnfs"].size(), 2u);
+  for (const auto& a : desc["attachments"]) EXPECT_TRUE(a["attached"].get<bool>()) << a.dump();
+  EXPECT_EQ(PingLoss(topo_.server_ip(2)), 0);
+  EXPECT_GT(Counter(CtlJson("stats web")["counters"], "egress_redirect"), 0u);
+}
+
+TEST_F(ChainE2E, StatsWatchStreams) {
+  ASSERT_EQ(sfcd_.Apply(Spec(1)).exit_code, 0);
+  CommandResult r = sfcd_.Ctl("stats web --watch --interval 200", 2);
+  // timeout(1) ends the stream; every snapshot starts with a "---" line.
+  size_t snapshots = 0;
+  for (size_t pos = 0; (pos = r.output.find("--- ", pos)) != std::string::npos; ++pos) ++snapshots;
+  EXPECT_GE(snapshots, 3u) << r.output;
+  EXPECT_NE(r.output.find("PER_SEC"), std::string::npos) << r.output;
+}
+
 TEST_F(ChainE2E, DryRunAttachesNothing) {
   CommandResult r = sfcd_.Apply(Spec(2), "--dry-run");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -92,13 +92,13 @@ Sfcd::Sfcd(const Topology& topo) : topo_(topo) {
   std::filesystem::remove(log_);
 }
 
-bool Sfcd::Start() {
+bool Sfcd::Start(const std::string& extra_args) {
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
     std::string cmd = "exec nsenter --net=/run/netns/" + topo_.vm_ns() + " " + BuildDir() +
                       "/daemon/sfcd --bpffs-root " + root_ + " --state-dir " + state_ + " --listen unix:" +
-                      socket_ + " --log-level debug >>" + log_ + " 2>&1";
+                      socket_ + " --log-level debug " + extra_args + " >>" + log_ + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
     _exit(127);
   }

@@ -63,12 +63,14 @@ class Sfcd {
   Sfcd(const Sfcd&) = delete;
   Sfcd& operator=(const Sfcd&) = delete;
 
-  bool Start();
+  // Starts sfcd (extra_args appended) and waits until it answers.
+  bool Start(const std::string& extra_args = "");
   void Kill9();                      // crash: the data plane must keep running
   void Stop();                       // SIGTERM and wait
   bool running() const { return pid_ > 0; }
 
   const std::string& root() const { return root_; }
+  const std::string& state_dir() const { return state_; }
   const std::string& socket() const { return socket_; }
   std::string log() const;
 
