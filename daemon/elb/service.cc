@@ -324,12 +324,26 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
     auto addr = IpAddr::Parse(address);
     if (!addr) return InvalidArgument("/address: " + Quoted(address) + " is not an IP address");
     if (port > 65535) return InvalidArgument("/port: " + std::to_string(port) + " is out of range");
-    uint16_t p = port ? static_cast<uint16_t>(port) : s->port;
-    BackendSpec* b = s->FindBackend(*addr, p);
+    if (port == 0) {
+      // No port: the address alone, if it names one backend.
+      BackendSpec* only = nullptr;
+      for (auto& b : s->backends) {
+        if (b.address != *addr) continue;
+        if (only)
+          return InvalidArgument("/port: required, " + addr->ToString() +
+                                 " has several backends in service " + Quoted(service));
+        only = &b;
+      }
+      if (!only)
+        return NotFound("/address: no backend " + addr->ToString() + " in service " +
+                        Quoted(service));
+      return std::make_pair(s, only);
+    }
+    BackendSpec* b = s->FindBackend(*addr, static_cast<uint16_t>(port));
     if (!b) {
       BackendSpec probe;
       probe.address = *addr;
-      probe.port = p;
+      probe.port = static_cast<uint16_t>(port);
       return NotFound("/address: no backend " + probe.Key() + " in service " + Quoted(service));
     }
     return std::make_pair(s, b);

@@ -1,0 +1,724 @@
+// eLB through a whole loaded chain (entry -> loadbalancer -> egress "pass"):
+// backend selection and balance, connection affinity across chain edits,
+// draining and removal, DNAT and the reverse translation, DSR, checksums of
+// every rewrite against a frame built from scratch, traffic that must pass
+// untouched, fragments, and the live gRPC API on the running maps.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/fd.h"
+#include "elb/elb.h"
+#include "elb/lb_config.h"
+#include "sfc/v1/loadbalancer.grpc.pb.h"
+#include "support/chain_fixture.h"
+#include "support/packet.h"
+
+namespace sfc::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kClientMac = "02:00:00:00:00:01";
+constexpr const char* kLbMac = "02:00:00:00:00:02";
+
+std::string Chain(const json& lb_config) {
+  json spec = {{"name", "lbt"},
+               {"interfaces", {"lo"}},
+               {"vnfs", {{{"name", "lb"}, {"type", "loadbalancer"}, {"config", lb_config}}}},
+               {"egress", {{"action", "pass"}}}};
+  return spec.dump();
+}
+
+json Web(std::vector<json> backends, json extra = json::object()) {
+  json svc = {{"name", "web"}, {"vip", "10.0.0.100"}, {"proto", "tcp"}, {"port", 80},
+              {"backends", backends}};
+  svc.update(extra);
+  return {{"max_connections", 65536}, {"services", {svc}}};
+}
+
+json B(const std::string& addr, int port = 8080, int weight = 1) {
+  return {{"address", addr}, {"port", port}, {"weight", weight}};
+}
+
+std::unique_ptr<LoadedChain> Load(const json& lb_config) {
+  auto c = LoadedChain::Load(Chain(lb_config));
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+Bytes Syn(const std::string& client, uint16_t sport, const std::string& vip = "10.0.0.100",
+          uint16_t dport = 80, uint8_t flags = kTcpSyn) {
+  return PacketBuilder()
+      .Eth(kClientMac, kLbMac)
+      .Ipv4(client, vip)
+      .Tcp(sport, dport, flags, 1000, 0)
+      .Payload(16)
+      .Build();
+}
+
+// Addresses and ports of a frame, read back after a program rewrote it.
+struct Tuple {
+  std::string src, dst;
+  uint16_t sport = 0, dport = 0;
+  bool operator==(const Tuple&) const = default;
+};
+
+Tuple ReadTuple(const Bytes& f) {
+  FrameInfo fi = CheckFrame(f);
+  EXPECT_TRUE(fi.ok) << fi.error;
+  Tuple t;
+  char buf[INET6_ADDRSTRLEN];
+  if (fi.family == 4) {
+    t.src = inet_ntop(AF_INET, &f[fi.l3_off + 12], buf, sizeof(buf));
+    t.dst = inet_ntop(AF_INET, &f[fi.l3_off + 16], buf, sizeof(buf));
+  } else {
+    t.src = inet_ntop(AF_INET6, &f[fi.l3_off + 8], buf, sizeof(buf));
+    t.dst = inet_ntop(AF_INET6, &f[fi.l3_off + 24], buf, sizeof(buf));
+  }
+  t.sport = (f[fi.l4_off] << 8) | f[fi.l4_off + 1];
+  t.dport = (f[fi.l4_off + 2] << 8) | f[fi.l4_off + 3];
+  return t;
+}
+
+uint64_t Counter(LoadedChain& c, const std::string& name) {
+  auto v = c.VnfCounter("lb", name);
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  return v.ok() ? *v : 0;
+}
+
+// Sends a SYN through the chain and returns the backend address it went to
+// ("" when not forwarded).
+std::string BackendOf(LoadedChain& c, const std::string& client, uint16_t sport,
+                      uint8_t flags = kTcpSyn) {
+  auto r = c.Run(Syn(client, sport, "10.0.0.100", 80, flags));
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok() || r->action != XDP_PASS) return "";
+  FrameInfo fi = CheckFrame(r->out);
+  EXPECT_TRUE(fi.ok && fi.l3_csum_ok && fi.l4_csum_ok) << fi.error;
+  return ReadTuple(r->out).dst;
+}
+
+TEST(ElbBpf, NonMatchingTrafficPassesUntouched) {
+  auto c = Load(Web({B("10.0.1.2"), B("10.0.1.3")}));
+  ASSERT_TRUE(c);
+  std::vector<Bytes> frames = {
+      Syn("192.0.2.1", 1000, "10.0.0.101", 80),                                     // other IP
+      Syn("192.0.2.1", 1000, "10.0.0.100", 81),                                     // other port
+      PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100").Udp(1000, 80).Payload(8).Build(),
+      PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100").Icmp(8, 0, 7, 1).Build(),
+      PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8::1", "2001:db8::100").Tcp(1000, 80).Build(),
+      PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100").Proto(47).Payload(20).Build(),
+  };
+  for (const auto& f : frames) {
+    auto r = c->Run(f);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->action, XDP_PASS);
+    EXPECT_EQ(r->out, f) << "a frame that is not for a service must not change";
+  }
+  EXPECT_EQ(Counter(*c, "rx_packets"), frames.size());
+  EXPECT_EQ(Counter(*c, "pass"), frames.size());
+  EXPECT_EQ(Counter(*c, "vip_packets"), 0u);
+  EXPECT_EQ(Counter(*c, "dnat"), 0u);
+}
+
+TEST(ElbBpf, DnatRewritesToTheBackendWithCorrectChecksums) {
+  auto c = Load(Web({B("10.0.1.2", 8080)}));
+  ASSERT_TRUE(c);
+  Bytes in = Syn("192.0.2.7", 40000);
+  auto r = c->Run(in);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->action, XDP_PASS);
+  // Exactly the frame the client would have sent to the backend.
+  Bytes want = PacketBuilder()
+                   .Eth(kClientMac, kLbMac)
+                   .Ipv4("192.0.2.7", "10.0.1.2")
+                   .Tcp(40000, 8080, kTcpSyn, 1000, 0)
+                   .Payload(16)
+                   .Build();
+  EXPECT_EQ(r->out, want);
+  EXPECT_EQ(Counter(*c, "new_conns"), 1u);
+  EXPECT_EQ(Counter(*c, "dnat"), 1u);
+  // The parse result later stages read follows the rewrite.
+  auto pkt = c->LastPacket();
+  ASSERT_TRUE(pkt.ok());
+  EXPECT_EQ(pkt->daddr[0], inet_addr("10.0.1.2"));
+  EXPECT_EQ(pkt->dport, htons(8080));
+
+  // The backend's reply comes back with the VIP as its source.
+  Bytes reply = PacketBuilder()
+                    .Eth(kLbMac, kClientMac)
+                    .Ipv4("10.0.1.2", "192.0.2.7")
+                    .Tcp(8080, 40000, kTcpSyn | kTcpAck, 5000, 1001)
+                    .Build();
+  r = c->Run(reply);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->action, XDP_PASS);
+  Bytes want_reply = PacketBuilder()
+                         .Eth(kLbMac, kClientMac)
+                         .Ipv4("10.0.0.100", "192.0.2.7")
+                         .Tcp(80, 40000, kTcpSyn | kTcpAck, 5000, 1001)
+                         .Build();
+  EXPECT_EQ(r->out, want_reply);
+  EXPECT_EQ(Counter(*c, "snat"), 1u);
+
+  // A reply of a connection we never saw is not ours to touch.
+  Bytes stray = PacketBuilder().Eth(kLbMac, kClientMac).Ipv4("10.0.1.2", "192.0.2.8")
+                    .Tcp(8080, 40000, kTcpAck).Build();
+  r = c->Run(stray);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, stray);
+}
+
+TEST(ElbBpf, UdpIpv6AllPortsAndZeroChecksum) {
+  json cfg = {{"max_connections", 65536},
+              {"services",
+               {{{"name", "dns6"}, {"vip", "2001:db8::53"}, {"proto", "udp"}, {"port", 53},
+                 {"backends", {{{"address", "2001:db8:1::2"}, {"port", 5353}}}}},
+                {{"name", "all"}, {"vip", "10.0.0.200"}, {"proto", "udp"},
+                 {"backends", {{{"address", "10.0.2.2"}}}}}}}};
+  auto c = Load(cfg);
+  ASSERT_TRUE(c);
+  Bytes in = PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8:ff::1", "2001:db8::53")
+                 .Udp(33333, 53).Payload(40).Build();
+  auto r = c->Run(in);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8:ff::1", "2001:db8:1::2")
+                        .Udp(33333, 5353).Payload(40).Build());
+
+  // All-ports service: the port stays. IPv4 UDP without a checksum keeps none.
+  Bytes nocsum = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.9", "10.0.0.200")
+                     .Udp(5000, 6000).Payload(12).Build();
+  FrameInfo fi = CheckFrame(nocsum);
+  nocsum[fi.l4_off + 6] = nocsum[fi.l4_off + 7] = 0;
+  r = c->Run(nocsum);
+  ASSERT_TRUE(r.ok());
+  Tuple t = ReadTuple(r->out);
+  EXPECT_EQ(t.dst, "10.0.2.2");
+  EXPECT_EQ(t.dport, 6000);
+  EXPECT_EQ(r->out[fi.l4_off + 6], 0);
+  EXPECT_EQ(r->out[fi.l4_off + 7], 0);
+  EXPECT_TRUE(CheckFrame(r->out).l3_csum_ok);
+}
+
+TEST(ElbBpf, SpreadsConnectionsByWeightAndKeepsThem) {
+  auto c = Load(Web({B("10.0.1.2", 8080, 1), B("10.0.1.3", 8080, 1), B("10.0.1.4", 8080, 2)}));
+  ASSERT_TRUE(c);
+  std::map<std::string, int> count;
+  std::map<uint16_t, std::string> first;
+  const int n = 4000;
+  for (int i = 0; i < n; i++) {
+    uint16_t port = 10000 + i;
+    std::string be = BackendOf(*c, "192.0.2." + std::to_string(1 + i % 200), port);
+    count[be]++;
+    first[port] = be;
+  }
+  ASSERT_EQ(count.size(), 3u);
+  // Shares 1/4, 1/4, 1/2 of the table; a 4000-flow sample is within 15%.
+  EXPECT_NEAR(count["10.0.1.2"], n / 4, n / 4 * 0.15);
+  EXPECT_NEAR(count["10.0.1.3"], n / 4, n / 4 * 0.15);
+  EXPECT_NEAR(count["10.0.1.4"], n / 2, n / 2 * 0.15);
+  EXPECT_EQ(Counter(*c, "new_conns"), static_cast<uint64_t>(n));
+
+  // Later packets of each connection: same backend, from the connection table.
+  for (int i = 0; i < n; i += 7) {
+    uint16_t port = 10000 + i;
+    EXPECT_EQ(BackendOf(*c, "192.0.2." + std::to_string(1 + i % 200), port, kTcpAck), first[port]);
+  }
+  EXPECT_EQ(Counter(*c, "reused_conns"), static_cast<uint64_t>((n + 6) / 7));
+}
+
+TEST(ElbBpf, AffinitySurvivesChainEditsDrainAndRemoval) {
+  auto c = Load(Web({B("10.0.1.2"), B("10.0.1.3"), B("10.0.1.4")}));
+  ASSERT_TRUE(c);
+  std::map<uint16_t, std::string> owner;
+  for (uint16_t p = 20000; p < 20600; p++) owner[p] = BackendOf(*c, "192.0.2.50", p);
+
+  // Add a backend and re-weight another: every existing connection stays put.
+  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3"), B("10.0.1.4"),
+                                    B("10.0.1.5")})))
+                  .ok());
+  for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*c, "192.0.2.50", p, kTcpAck), be) << p;
+  std::set<std::string> fresh;
+  for (uint16_t p = 30000; p < 30400; p++) fresh.insert(BackendOf(*c, "192.0.2.51", p));
+  EXPECT_TRUE(fresh.count("10.0.1.5")) << "new connections reach the new backend";
+
+  // Drain 10.0.1.3: its connections stay, it gets no new ones.
+  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3", 8080, 0), B("10.0.1.4"),
+                                    B("10.0.1.5")})))
+                  .ok());
+  for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*c, "192.0.2.50", p, kTcpAck), be) << p;
+  for (uint16_t p = 31000; p < 31400; p++) EXPECT_NE(BackendOf(*c, "192.0.2.52", p), "10.0.1.3");
+
+  // Remove 10.0.1.4: its connections move (once, counted), the others do not.
+  uint64_t repicked = Counter(*c, "repicked_conns");
+  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3", 8080, 0),
+                                    B("10.0.1.5")})))
+                  .ok());
+  int moved = 0;
+  for (auto& [p, be] : owner) {
+    std::string now = BackendOf(*c, "192.0.2.50", p, kTcpAck);
+    if (be == "10.0.1.4") {
+      EXPECT_NE(now, "10.0.1.4");
+      EXPECT_NE(now, "10.0.1.3") << "moved connections avoid the drained backend";
+      moved++;
+      be = now;
+    } else {
+      EXPECT_EQ(now, be) << p;
+    }
+  }
+  EXPECT_GT(moved, 0);
+  EXPECT_EQ(Counter(*c, "repicked_conns") - repicked, static_cast<uint64_t>(moved));
+  // ...and then stick to their new backend.
+  for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*c, "192.0.2.50", p, kTcpAck), be) << p;
+}
+
+TEST(ElbBpf, NoUsableBackendDrops) {
+  auto c = Load(Web({B("10.0.1.2", 8080, 0)}));
+  ASSERT_TRUE(c);
+  auto r = c->Run(Syn("192.0.2.1", 1234));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->action, XDP_DROP);
+  EXPECT_EQ(Counter(*c, "no_backend"), 1u);
+  EXPECT_EQ(Counter(*c, "drop"), 1u);
+}
+
+TEST(ElbBpf, DsrRewritesOnlyMacs) {
+  json cfg = {{"max_connections", 65536},
+              {"services",
+               {{{"name", "d"}, {"vip", "10.0.0.100"}, {"port", 80}, {"mode", "dsr"},
+                 {"backends", {{{"address", "10.0.1.2"}, {"mac", "02:aa:00:00:00:02"}}}}},
+                {{"name", "d6"}, {"vip", "2001:db8::80"}, {"port", 80}, {"mode", "dsr"},
+                 {"dsr_tx", false},
+                 {"backends", {{{"address", "2001:db8::2"}, {"mac", "02:aa:00:00:00:06"}}}}}}}};
+  auto c = Load(cfg);
+  ASSERT_TRUE(c);
+  Bytes in = Syn("192.0.2.1", 5555);
+  auto r = c->Run(in);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->action, XDP_TX) << "one-armed DSR goes straight back out";
+  Bytes want = in;
+  auto dst = MacBytes("02:aa:00:00:00:02"), src = MacBytes(kLbMac);
+  std::copy(dst.begin(), dst.end(), want.begin());
+  std::copy(src.begin(), src.end(), want.begin() + 6);
+  EXPECT_EQ(r->out, want);
+  EXPECT_EQ(Counter(*c, "dsr"), 1u);
+  EXPECT_EQ(Counter(*c, "tx"), 1u);
+
+  Bytes in6 = PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8:f::1", "2001:db8::80")
+                  .Tcp(7777, 80, kTcpSyn).Build();
+  r = c->Run(in6);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->action, XDP_PASS) << "dsr_tx false hands the frame to the chain's egress";
+  EXPECT_EQ(MacString(r->out.data()), "02:aa:00:00:00:06");
+  EXPECT_EQ(MacString(r->out.data() + 6), kLbMac);
+  EXPECT_TRUE(std::equal(in6.begin() + 12, in6.end(), r->out.begin() + 12));
+}
+
+TEST(ElbBpf, DsrWithoutMacIsNotForwarded) {
+  json cfg = {{"max_connections", 65536},
+              {"services",
+               {{{"name", "d"}, {"vip", "10.0.0.100"}, {"port", 80}, {"mode", "dsr"},
+                 {"backends", {{{"address", "192.0.2.250"}}}}}}}};
+  auto c = Load(cfg);
+  ASSERT_TRUE(c);
+  auto r = c->Run(Syn("192.0.2.1", 5555));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->action, XDP_DROP);
+  EXPECT_EQ(Counter(*c, "no_backend"), 1u);
+}
+
+TEST(ElbBpf, FragmentsToAVipAreDroppedOthersPass) {
+  auto c = Load(Web({B("10.0.1.2")}));
+  ASSERT_TRUE(c);
+  Bytes first = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100")
+                    .Ipv4Fragment(0, true).Tcp(1000, 80).Payload(64).Build();
+  Bytes later = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100")
+                    .Ipv4Fragment(64, false).Payload(64).Build();
+  Bytes other = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.99")
+                    .Ipv4Fragment(64, false).Payload(64).Build();
+  Bytes v6 = PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8::1", "2001:db8::2")
+                 .Ipv6Fragment(8, false).Payload(16).Build();
+  for (const auto& f : {first, later}) {
+    auto r = c->Run(f);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->action, XDP_DROP);
+  }
+  for (const auto& f : {other, v6}) {
+    auto r = c->Run(f);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->action, XDP_PASS);
+    EXPECT_EQ(r->out, f);
+  }
+  EXPECT_EQ(Counter(*c, "frag_drop"), 2u);
+}
+
+TEST(ElbBpf, VlanAndIpOptionsAreRewrittenInPlace) {
+  auto c = Load(Web({B("10.0.1.2", 8080)}));
+  ASSERT_TRUE(c);
+  Bytes in = PacketBuilder().Eth(kClientMac, kLbMac).Vlan(100).Vlan(200)
+                 .Ipv4("192.0.2.1", "10.0.0.100").Ipv4Options({0x94, 0x04, 0, 0})
+                 .Tcp(1111, 80, kTcpSyn).Payload(10).Build();
+  auto r = c->Run(in);
+  ASSERT_TRUE(r.ok());
+  Bytes want = PacketBuilder().Eth(kClientMac, kLbMac).Vlan(100).Vlan(200)
+                   .Ipv4("192.0.2.1", "10.0.1.2").Ipv4Options({0x94, 0x04, 0, 0})
+                   .Tcp(1111, 8080, kTcpSyn).Payload(10).Build();
+  EXPECT_EQ(r->out, want);
+}
+
+// Every rewrite against a frame built from scratch with the expected headers,
+// for random VIPs, backends, clients and ports, both families, TCP and UDP,
+// both directions.
+TEST(ElbBpf, ChecksumsMatchFullRecomputationForRandomTuples) {
+  std::mt19937 rng(20261126);
+  auto v4 = [&] {
+    return std::to_string(1 + rng() % 223) + "." + std::to_string(rng() % 256) + "." +
+           std::to_string(rng() % 256) + "." + std::to_string(1 + rng() % 254);
+  };
+  auto v6 = [&] {
+    char buf[64];
+    snprintf(buf, sizeof(buf), "2001:db8:%x:%x:%x:%x:%x:%x", static_cast<unsigned>(rng() & 0xffff),
+             static_cast<unsigned>(rng() & 0xffff), static_cast<unsigned>(rng() & 0xffff),
+             static_cast<unsigned>(rng() & 0xffff), static_cast<unsigned>(rng() & 0xffff),
+             static_cast<unsigned>(1 + rng() % 0xfffe));
+    return std::string(buf);
+  };
+  struct Svc {
+    bool six, udp;
+    std::string vip;
+    uint16_t port;
+    std::map<std::string, uint16_t> backends;  // address -> port
+  };
+  std::vector<Svc> svcs;
+  json services = json::array();
+  for (int i = 0; i < 16; i++) {
+    Svc s{i % 2 == 1, (i / 2) % 2 == 1, "", static_cast<uint16_t>(1 + rng() % 65535), {}};
+    s.vip = s.six ? v6() : v4();
+    json backends = json::array();
+    for (int b = 0; b < 3; b++) {
+      std::string a = s.six ? v6() : v4();
+      uint16_t p = 1 + rng() % 65535;
+      s.backends[a] = p;
+      backends.push_back({{"address", a}, {"port", p}});
+    }
+    services.push_back({{"name", "s" + std::to_string(i)}, {"vip", s.vip},
+                        {"proto", s.udp ? "udp" : "tcp"}, {"port", s.port}, {"table_size", 251},
+                        {"backends", backends}});
+    svcs.push_back(s);
+  }
+  auto c = Load({{"max_connections", 65536}, {"services", services}});
+  ASSERT_TRUE(c);
+
+  auto frame = [&](const Svc& s, const std::string& src, const std::string& dst, uint16_t sp,
+                   uint16_t dp, size_t payload, uint32_t seq) {
+    PacketBuilder b;
+    b.Eth(kClientMac, kLbMac);
+    if (s.six) b.Ipv6(src, dst); else b.Ipv4(src, dst);
+    if (s.udp) b.Udp(sp, dp); else b.Tcp(sp, dp, kTcpAck, seq, seq ^ 0x5a5a5a5a);
+    return b.Payload(payload, static_cast<uint8_t>(seq)).Build();
+  };
+  for (int i = 0; i < 600; i++) {
+    const Svc& s = svcs[rng() % svcs.size()];
+    std::string client = s.six ? v6() : v4();
+    uint16_t cport = 1 + rng() % 65535;
+    size_t payload = rng() % 41;
+    uint32_t seq = rng();
+    auto r = c->Run(frame(s, client, s.vip, cport, s.port, payload, seq));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->action, XDP_PASS);
+    Tuple t = ReadTuple(r->out);
+    ASSERT_TRUE(s.backends.count(t.dst)) << t.dst;
+    uint16_t bport = s.backends.at(t.dst);
+    ASSERT_EQ(r->out, frame(s, client, t.dst, cport, bport, payload, seq)) << "frame " << i;
+
+    auto back = c->Run(frame(s, t.dst, client, bport, cport, payload, ~seq));
+    ASSERT_TRUE(back.ok());
+    ASSERT_EQ(back->out, frame(s, s.vip, client, s.port, cport, payload, ~seq)) << "reply " << i;
+  }
+}
+
+// --- the live API, on the maps of the running generation -------------------
+
+class ElbApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    chain_ = Load(Web({B("10.0.1.2"), B("10.0.1.3")}));
+    ASSERT_TRUE(chain_);
+    VnfModule* m = chain_->engine().registry().Find("loadbalancer");
+    ASSERT_NE(m, nullptr);
+    grpc::ServerBuilder builder;
+    m->RegisterServices(builder, chain_->engine());
+    server_ = builder.BuildAndStart();
+    ASSERT_TRUE(server_);
+    stub_ = v1::LoadBalancerService::NewStub(server_->InProcessChannel({}));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    chain_.reset();
+  }
+  v1::LbService Get() {
+    grpc::ClientContext ctx;
+    v1::GetLbServiceRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("web");
+    v1::LbService out;
+    grpc::Status st = stub_->GetService(&ctx, req, &out);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return out;
+  }
+  const v1::LbBackendStatus* Find(const v1::LbService& s, const std::string& addr) {
+    for (const auto& b : s.backends())
+      if (b.address() == addr) return &b;
+    return nullptr;
+  }
+
+  std::unique_ptr<LoadedChain> chain_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::LoadBalancerService::Stub> stub_;
+};
+
+TEST_F(ElbApi, BackendCrudWeightsAndCounters) {
+  std::map<uint16_t, std::string> owner;
+  for (uint16_t p = 40000; p < 40300; p++) owner[p] = BackendOf(*chain_, "192.0.2.60", p);
+
+  v1::LbService s = Get();
+  ASSERT_EQ(s.backends_size(), 2);
+  uint64_t pkts = 0, conns = 0, slots = 0;
+  for (const auto& b : s.backends()) {
+    EXPECT_EQ(b.state(), "up");
+    pkts += b.packets();
+    conns += b.connections();
+    slots += b.slots();
+    EXPECT_GT(b.bytes(), 0u);
+  }
+  EXPECT_EQ(pkts, 300u);
+  EXPECT_EQ(conns, 300u);
+  EXPECT_EQ(slots, 65537u);
+
+  // Add a backend live.
+  {
+    grpc::ClientContext ctx;
+    v1::AddLbBackendRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("web");
+    req.mutable_backend()->set_address("10.0.1.9");
+    req.mutable_backend()->set_port(8080);
+    req.mutable_backend()->set_weight(2);
+    v1::LbService out;
+    grpc::Status st = stub_->AddBackend(&ctx, req, &out);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(out.backends_size(), 3);
+    EXPECT_NEAR(Find(out, "10.0.1.9")->slots(), 65537 / 2, 1);
+  }
+  std::set<std::string> seen;
+  for (uint16_t p = 41000; p < 41200; p++) seen.insert(BackendOf(*chain_, "192.0.2.61", p));
+  EXPECT_TRUE(seen.count("10.0.1.9"));
+  for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*chain_, "192.0.2.60", p, kTcpAck), be);
+
+  // Drain 10.0.1.2: existing connections stay, new ones avoid it.
+  {
+    grpc::ClientContext ctx;
+    v1::DrainLbBackendRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("web");
+    req.set_address("10.0.1.2");
+    v1::LbService out;
+    ASSERT_TRUE(stub_->Drain(&ctx, req, &out).ok());
+    EXPECT_EQ(Find(out, "10.0.1.2")->state(), "draining");
+    EXPECT_EQ(Find(out, "10.0.1.2")->slots(), 0u);
+  }
+  for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*chain_, "192.0.2.60", p, kTcpAck), be);
+  for (uint16_t p = 42000; p < 42200; p++) EXPECT_NE(BackendOf(*chain_, "192.0.2.62", p), "10.0.1.2");
+
+  // The change is in the saved spec: a later Get of the chain shows it.
+  auto info = chain_->engine().Get("lbt");
+  ASSERT_TRUE(info.ok());
+  EXPECT_NE(info->spec.vnfs[0].config.dump().find("10.0.1.9"), std::string::npos);
+
+  // Remove 10.0.1.3: its connections move.
+  {
+    grpc::ClientContext ctx;
+    v1::RemoveLbBackendRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("web");
+    req.set_address("10.0.1.3");
+    req.set_port(8080);
+    v1::LbService out;
+    grpc::Status st = stub_->RemoveBackend(&ctx, req, &out);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(out.backends_size(), 2);
+  }
+  for (auto& [p, be] : owner) {
+    std::string now = BackendOf(*chain_, "192.0.2.60", p, kTcpAck);
+    if (be == "10.0.1.3") EXPECT_EQ(now, "10.0.1.9");  // the only backend taking new ones
+    else EXPECT_EQ(now, be);
+  }
+}
+
+TEST_F(ElbApi, BadInputNamesTheField) {
+  auto call_weight = [&](const std::string& addr, int weight) {
+    grpc::ClientContext ctx;
+    v1::SetLbWeightRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("web");
+    req.set_address(addr);
+    req.set_port(8080);
+    req.set_weight(weight);
+    v1::LbService out;
+    return stub_->SetWeight(&ctx, req, &out);
+  };
+  grpc::Status st = call_weight("10.0.1.2", -3);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "/weight: must not be negative (got -3)");
+  st = call_weight("10.0.1.77", 2);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "/address: no backend 10.0.1.77:8080 in service \"web\"");
+  st = call_weight("10.0.1", 2);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(call_weight("10.0.1.2", 5).ok());
+
+  auto add = [&](const std::string& addr, int weight) {
+    grpc::ClientContext ctx;
+    v1::AddLbBackendRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("web");
+    req.mutable_backend()->set_address(addr);
+    req.mutable_backend()->set_port(8080);
+    req.mutable_backend()->set_weight(weight);
+    v1::LbService out;
+    return stub_->AddBackend(&ctx, req, &out);
+  };
+  st = add("10.0.1.3", 1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(st.error_message(), "/backend: 10.0.1.3:8080 is already a backend of service \"web\"");
+  st = add("10.0.1.4", -1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message().substr(0, 33), "/backend/weight: must not be nega");
+  st = add("not-an-ip", 1);
+  EXPECT_EQ(st.error_message(), "/backend/address: \"not-an-ip\" is not an IP address");
+
+  {
+    grpc::ClientContext ctx;
+    v1::AddLbServiceRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.mutable_service()->set_name("api");
+    req.mutable_service()->set_vip("10.0.0.150");
+    req.mutable_service()->set_port(443);
+    req.mutable_service()->set_table_size(1000);
+    v1::LbService out;
+    st = stub_->AddService(&ctx, req, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(st.error_message().substr(0, 41), "/service/table_size: 1000 is not prime (M");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListLbServicesRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("nope");
+    v1::ListLbServicesResponse out;
+    st = stub_->ListServices(&ctx, req, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // Nothing above changed the data plane.
+  v1::LbService s = Get();
+  EXPECT_EQ(s.backends_size(), 2);
+}
+
+TEST_F(ElbApi, AddAndDeleteServicesLive) {
+  {
+    grpc::ClientContext ctx;
+    v1::AddLbServiceRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    auto* s = req.mutable_service();
+    s->set_name("dns");
+    s->set_vip("10.0.0.53");
+    s->set_proto("udp");
+    s->set_port(53);
+    auto* b = s->add_backends();
+    b->set_address("10.0.3.3");
+    v1::LbService out;
+    grpc::Status st = stub_->AddService(&ctx, req, &out);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(out.table_index(), 1u);
+  }
+  Bytes q = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.53").Udp(999, 53)
+                .Payload(20).Build();
+  auto r = chain_->Run(q);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ReadTuple(r->out).dst, "10.0.3.3");
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteLbServiceRequest req;
+    req.set_chain("lbt");
+    req.set_vnf("lb");
+    req.set_service("dns");
+    v1::DeleteLbServiceResponse out;
+    ASSERT_TRUE(stub_->DeleteService(&ctx, req, &out).ok());
+  }
+  r = chain_->Run(q);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, q) << "no service: untouched";
+}
+
+// Health checks against loopback listeners: a backend that refuses leaves the
+// table, and comes back when it listens.
+TEST(ElbHealth, FailedBackendsLeaveAndReturn) {
+  // Port with a listener on 127.0.0.1; 127.0.0.2 has nothing on it.
+  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  setsockopt(lfd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+  ASSERT_EQ(::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  uint16_t port = ntohs(a.sin_port);
+  lfd.reset();  // nothing listens yet
+
+  json health = {{"type", "tcp"}, {"interval_ms", 100}, {"timeout_ms", 50}, {"rise", 1}, {"fall", 1}};
+  auto c = Load(Web({B("127.0.0.1", port), B("127.0.0.2", port)}, {{"health", health}}));
+  ASSERT_TRUE(c);
+  auto wait_for = [&](auto pred) {
+    for (int i = 0; i < 50; i++) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  // Both refuse: no usable backend.
+  EXPECT_TRUE(wait_for([&] {
+    auto r = c->Run(Syn("192.0.2.1", static_cast<uint16_t>(1000 + rand() % 50000)));
+    return r.ok() && r->action == XDP_DROP;
+  }));
+  // 127.0.0.1 starts listening (INADDR_ANY also covers 127.0.0.2: bind it to .1 only).
+  UniqueFd up(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  setsockopt(up.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(up.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(up.get(), 64), 0);
+  EXPECT_TRUE(wait_for([&] { return BackendOf(*c, "192.0.2.2", 2000 + rand() % 1000) == "127.0.0.1"; }));
+  for (uint16_t p = 5000; p < 5100; p++) EXPECT_EQ(BackendOf(*c, "192.0.2.3", p), "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace sfc::test
