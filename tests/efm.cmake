@@ -9,3 +9,9 @@ target_link_libraries(efm_unit_tests PRIVATE sfc_efm_core)
 
 sfc_add_test(efm_bpf_tests bpf ${EFM_TESTS}/bpf/efm_flow_test.cc)
 target_link_libraries(efm_bpf_tests PRIVATE sfc_vnf_efm)
+
+if(TARGET sfc_test_e2e)
+  sfc_add_test(efm_e2e_tests e2e ${EFM_TESTS}/e2e/efm_e2e_test.cc)
+  target_link_libraries(efm_e2e_tests PRIVATE sfc_test_e2e)
+  add_dependencies(efm_e2e_tests sfcd sfcctl)
+endif()
