@@ -1,10 +1,14 @@
-# eLB tests; included from tests/CMakeLists.txt.
-sfc_add_test(elb_unit_tests unit
-  unit/elb_maglev_test.cc
-  unit/elb_config_test.cc
-  unit/elb_plan_test.cc
-  unit/elb_health_test.cc)
-target_link_libraries(elb_unit_tests PRIVATE sfc_elb_core)
+# eLB tests; included from tests/CMakeLists.txt (uses its sfc_add_test).
+set(ELB_TESTS ${CMAKE_CURRENT_LIST_DIR})
 
-sfc_add_test(elb_bpf_tests bpf bpf/elb_lb_test.cc)
+sfc_add_test(elb_unit_tests unit
+  ${ELB_TESTS}/unit/elb_maglev_test.cc
+  ${ELB_TESTS}/unit/elb_config_test.cc
+  ${ELB_TESTS}/unit/elb_plan_test.cc
+  ${ELB_TESTS}/unit/elb_health_test.cc)
+target_link_libraries(elb_unit_tests PRIVATE sfc_elb_core)
+# The example chain files are checked too.
+target_compile_definitions(elb_unit_tests PRIVATE SFC_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+
+sfc_add_test(elb_bpf_tests bpf ${ELB_TESTS}/bpf/elb_lb_test.cc)
 target_link_libraries(elb_bpf_tests PRIVATE sfc_vnf_elb)

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
 
 namespace sfc::elb {
@@ -187,6 +188,30 @@ TEST(LbConfig, IpParsingAndPrinting) {
   EXPECT_FALSE(ParseMac("02:00:00:00:00:0g"));
   EXPECT_FALSE(ParseMac("02:00:00:00:00:00:00"));
   EXPECT_TRUE(ParseMac("02:00:00:00:00:0A"));
+}
+
+}  // namespace
+}  // namespace sfc::elb
+
+namespace sfc::elb {
+namespace {
+
+// The example chain files in chains/ must stay valid.
+TEST(LbConfig, ExampleChainFilesAreValid) {
+  for (const char* file : {"chains/loadbalancer.json", "chains/loadbalancer-dsr.json"}) {
+    std::ifstream in(std::string(SFC_SOURCE_DIR) + "/" + file);
+    ASSERT_TRUE(in) << file;
+    json doc = json::parse(in);
+    int found = 0;
+    for (size_t i = 0; i < doc["vnfs"].size(); i++) {
+      const json& v = doc["vnfs"][i];
+      if (v["type"] != "loadbalancer") continue;
+      found++;
+      auto r = ParseLbConfig(v["config"], "/vnfs/" + std::to_string(i) + "/config");
+      EXPECT_TRUE(r.ok()) << file << ": " << r.status().ToString();
+    }
+    EXPECT_EQ(found, 1) << file;
+  }
 }
 
 }  // namespace
