@@ -425,8 +425,7 @@ Status ChainEngine::Adopt(const std::string& name, Chain chain) {
   return Status::Ok();
 }
 
-Status ChainEngine::CheckSystem(const ChainSpec& spec, const Chain* current) const {
-  (void)current;
+Status ChainEngine::CheckSystem(const ChainSpec& spec) const {
   if (!options_.attach) return Status::Ok();
   for (size_t i = 0; i < spec.interfaces.size(); ++i) {
     const std::string& ifname = spec.interfaces[i].name;
@@ -455,7 +454,7 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
   *changed = false;
   auto it = chains_.find(spec.name);
   const Chain* current = it == chains_.end() ? nullptr : &it->second;
-  SFC_RETURN_IF_ERROR(CheckSystem(spec, current));
+  SFC_RETURN_IF_ERROR(CheckSystem(spec));
 
   if (current && current->spec == spec && !dry_run) {
     bool healthy = true;
@@ -464,105 +463,50 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
   }
 
   const uint64_t number = current ? current->generation + 1 : 1;
-  const bool fresh_chain = current == nullptr;
+  const bool fresh = current == nullptr;
+  // A new chain that fails half-way leaves nothing behind.
+  auto fail = [&](const Status& st) -> Status {
+    if (fresh && !dry_run) (void)RemoveTree(pins_.ChainDir(spec.name));
+    log::Warn("chain.apply_failed", {{"chain", spec.name}, {"error", st.message()}});
+    return st;
+  };
+
+  // 1. Prepare: every program through the verifier, tables filled, pins staged.
   Generation gen(*this, spec, current, number);
   Status st = gen.Prepare(/*pin=*/!dry_run);
+  if (st.ok() && (dry_run || (fresh && !options_.attach)))
+    st = LoadDetachedEntry(spec, gen, /*pin=*/!dry_run, fresh);
+  if (!st.ok()) return fail(st);
+  if (dry_run) return Describe(Chain{spec, number, std::chrono::system_clock::now()});
 
-  // Entry programs must pass the verifier too, even in a dry run.
-  if (st.ok() && (dry_run || !options_.attach)) {
-    SkelPtr<sfc_entry> entry(sfc_entry__open());
-    if (!entry) st = ErrnoStatus("opening entry object", errno);
-    if (st.ok()) {
-      entry->rodata->sfc_fail_policy = FailPolicyValue(spec.fail_policy);
-      entry->rodata->sfc_timing = spec.timing;
-      st = ReuseMap(entry->maps.sfc_pktctx, gen.pktctx_fd(), "chain pktctx");
-    }
-    if (st.ok()) st = ReuseMap(entry->maps.sfc_chain_stats, gen.chain_stats_fd(), "chain stats");
-    if (st.ok() && !fresh_chain) {
-      auto root = OpenPinned(pins_.Root(spec.name));
-      st = root.ok() ? ReuseMap(entry->maps.sfc_root, root->get(), "chain root") : root.status();
-    }
-    if (st.ok() && sfc_entry__load(entry.get()))
-      st = ErrnoStatus("loading entry program", errno);
-    if (st.ok() && !dry_run && fresh_chain) {
-      st = PinFd(bpf_map__fd(entry->maps.sfc_root), pins_.Root(spec.name));
-      if (st.ok()) st = PinFd(bpf_program__fd(entry->progs.sfc_entry), pins_.ChainDir(spec.name) + "/entry");
-    }
-  }
-  if (!st.ok()) {
-    if (fresh_chain && !dry_run) (void)RemoveTree(pins_.ChainDir(spec.name));
-    log::Warn("chain.apply_failed", {{"chain", spec.name}, {"error", st.message()}});
-    return st;
-  }
-  if (dry_run) {
-    Chain preview{spec, number, std::chrono::system_clock::now()};
-    ChainInfo info = Describe(preview);
-    return info;
-  }
-
-  // New chain: its shared maps and root go in place first (nothing runs yet).
-  UniqueFd root;
-  if (fresh_chain) {
+  // 2. A new chain's own maps go in place (nothing can reach them yet).
+  if (fresh) {
     st = gen.PinSharedMaps();
-    if (st.ok() && options_.attach) {
-      root = UniqueFd(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "sfc_root", 4, 4, 1, nullptr));
-      st = root ? PinFd(root.get(), pins_.Root(spec.name)) : ErrnoStatus("creating root prog array", errno);
-    }
-  }
-  if (st.ok() && !root) {
-    auto r = OpenPinned(pins_.Root(spec.name));
-    if (r.ok()) root = std::move(r).value();
-    else st = r.status();
+    if (st.ok() && options_.attach) st = CreateRoot(spec.name);
+    if (!st.ok()) return fail(st);
   }
 
-  // The switch: one slot write moves every packet to the new generation.
+  // 3. The switch: one slot write moves every packet to the new generation.
   auto old_progs = OpenPinned(pins_.Progs(spec.name));  // keeps the old generation alive
-  if (st.ok()) {
-    uint32_t zero = 0;
-    int first = gen.first_prog_fd();
-    if (bpf_map_update_elem(root.get(), &zero, &first, BPF_ANY))
-      st = ErrnoStatus("switching chain root to generation " + std::to_string(number), errno);
-  }
-  if (!st.ok()) {
-    if (fresh_chain) (void)RemoveTree(pins_.ChainDir(spec.name));
-    log::Warn("chain.apply_failed", {{"chain", spec.name}, {"error", st.message()}});
-    return st;
-  }
-  Status commit = gen.Commit();
-  if (!commit.ok()) log::Error("chain.pin_move_failed", {{"chain", spec.name}, {"error", commit.message()}});
+  auto root = OpenPinned(pins_.Root(spec.name));
+  if (!root.ok()) return fail(root.status());
+  uint32_t zero = 0;
+  int first = gen.first_prog_fd();
+  if (bpf_map_update_elem(root->get(), &zero, &first, BPF_ANY))
+    return fail(ErrnoStatus("switching chain root to generation " + std::to_string(number), errno));
+  if (Status c = gen.Commit(); !c.ok())
+    log::Error("chain.pin_move_failed", {{"chain", spec.name}, {"error", c.message()}});
 
-  // Interfaces: attach new ones, detach dropped ones.
+  // 4. Interfaces: attach new ones (a new chain only now), detach dropped ones.
   if (options_.attach) {
-    std::vector<std::string> attached_now;
-    for (const auto& iface : spec.interfaces) {
-      bool had = false;
-      if (current)
-        for (const auto& c : current->spec.interfaces) had |= (c == iface);
-      if (had) continue;
-      if (current)
-        for (const auto& c : current->spec.interfaces)
-          if (c.name == iface.name) (void)DetachEntry(spec.name, c.name);  // mode changed
-      st = AttachEntry(spec, iface);
-      if (!st.ok()) {
-        for (const auto& name : attached_now) (void)DetachEntry(spec.name, name);
-        if (fresh_chain) (void)RemoveTree(pins_.ChainDir(spec.name));
-        log::Warn("chain.apply_failed", {{"chain", spec.name}, {"error", st.message()}});
-        return st;
-      }
-      attached_now.push_back(iface.name);
-    }
-    if (current)
-      for (const auto& c : current->spec.interfaces) {
-        bool keep = false;
-        for (const auto& n : spec.interfaces) keep |= n.name == c.name;
-        if (!keep) (void)DetachEntry(spec.name, c.name);
-      }
+    st = SyncAttachments(spec, current);
+    if (!st.ok()) return fail(st);
   }
 
   std::this_thread::sleep_for(kGenerationGrace);
   old_progs = NotFound("released");
 
-  // Module hooks: instances that went away, then the ones now running.
+  // 5. Module hooks: instances that went away, then the ones now running.
   if (current)
     for (const auto& old : current->spec.vnfs) {
       bool stays = false;
@@ -576,12 +520,68 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
 
   Chain& chain = chains_[spec.name];
   chain = Chain{spec, number, std::chrono::system_clock::now()};
-  Status saved = SaveState(chain);
-  if (!saved.ok()) log::Error("state.save_failed", {{"chain", spec.name}, {"error", saved.message()}});
+  if (Status saved = SaveState(chain); !saved.ok())
+    log::Error("state.save_failed", {{"chain", spec.name}, {"error", saved.message()}});
   *changed = true;
   log::Info("chain.applied", {{"chain", spec.name}, {"generation", std::to_string(number)},
                               {"vnfs", std::to_string(spec.vnfs.size())}});
   return Describe(chain);
+}
+
+Status ChainEngine::CreateRoot(const std::string& chain) {
+  UniqueFd root(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "sfc_root", sizeof(uint32_t), sizeof(uint32_t), 1,
+                               nullptr));
+  if (!root) return ErrnoStatus("creating root prog array", errno);
+  return PinFd(root.get(), pins_.Root(chain));
+}
+
+// An entry program loaded but not attached: in a dry run it proves the entry
+// passes the verifier; without attachments (tests, benchmarks) it is the
+// chain's way in, pinned at <chain>/entry, and it creates the chain's root.
+Status ChainEngine::LoadDetachedEntry(const ChainSpec& spec, const Generation& gen, bool pin, bool fresh) {
+  SkelPtr<sfc_entry> entry(sfc_entry__open());
+  if (!entry) return ErrnoStatus("opening entry object", errno);
+  entry->rodata->sfc_fail_policy = FailPolicyValue(spec.fail_policy);
+  entry->rodata->sfc_timing = spec.timing;
+  SFC_RETURN_IF_ERROR(ReuseMap(entry->maps.sfc_pktctx, gen.pktctx_fd(), "chain pktctx"));
+  SFC_RETURN_IF_ERROR(ReuseMap(entry->maps.sfc_chain_stats, gen.chain_stats_fd(), "chain stats"));
+  if (!fresh) {
+    SFC_ASSIGN_OR_RETURN(UniqueFd root, OpenPinned(pins_.Root(spec.name)));
+    SFC_RETURN_IF_ERROR(ReuseMap(entry->maps.sfc_root, root.get(), "chain root"));
+  }
+  if (int err = sfc_entry__load(entry.get())) return ErrnoStatus("loading entry program", err);
+  if (!pin) return Status::Ok();
+  SFC_RETURN_IF_ERROR(PinFd(bpf_map__fd(entry->maps.sfc_root), pins_.Root(spec.name)));
+  return PinFd(bpf_program__fd(entry->progs.sfc_entry), pins_.DetachedEntry(spec.name));
+}
+
+Status ChainEngine::SyncAttachments(const ChainSpec& spec, const Chain* current) {
+  auto had = [&](const InterfaceSpec& iface) {
+    if (current)
+      for (const auto& c : current->spec.interfaces)
+        if (c == iface) return true;
+    return false;
+  };
+  std::vector<std::string> attached_now;
+  for (const auto& iface : spec.interfaces) {
+    if (had(iface)) continue;
+    if (current)  // same interface, other mode: re-attach
+      for (const auto& c : current->spec.interfaces)
+        if (c.name == iface.name) (void)DetachEntry(spec.name, c.name);
+    Status st = AttachEntry(spec, iface);
+    if (!st.ok()) {
+      for (const auto& name : attached_now) (void)DetachEntry(spec.name, name);
+      return st;
+    }
+    attached_now.push_back(iface.name);
+  }
+  if (current)
+    for (const auto& c : current->spec.interfaces) {
+      bool keep = false;
+      for (const auto& n : spec.interfaces) keep |= n.name == c.name;
+      if (!keep) (void)DetachEntry(spec.name, c.name);
+    }
+  return Status::Ok();
 }
 
 Status ChainEngine::AttachEntry(const ChainSpec& spec, const InterfaceSpec& iface) {

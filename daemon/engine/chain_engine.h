@@ -111,8 +111,11 @@ class ChainEngine {
   };
   class Generation;
 
-  Status CheckSystem(const ChainSpec& spec, const Chain* current) const;
+  Status CheckSystem(const ChainSpec& spec) const;
   Result<ChainInfo> ApplyLocked(const ChainSpec& spec, bool dry_run, bool* changed);
+  Status CreateRoot(const std::string& chain);
+  Status LoadDetachedEntry(const ChainSpec& spec, const Generation& gen, bool pin, bool fresh);
+  Status SyncAttachments(const ChainSpec& spec, const Chain* current);
   Status DeleteLocked(const std::string& name);
   Status AttachEntry(const ChainSpec& spec, const InterfaceSpec& iface);
   Status DetachEntry(const std::string& chain, const std::string& ifname);

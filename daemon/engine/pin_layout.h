@@ -6,6 +6,7 @@
 //   <root>/<chain>/stats              chain counters (struct sfc_chain_stats)
 //   <root>/<chain>/pktctx             per-CPU parse result handed between stages
 //   <root>/<chain>/entry-<ifname>     the entry program attached to <ifname>
+//   <root>/<chain>/entry              the entry of a chain loaded unattached (tests)
 //   <root>/<chain>/<vnf>/<map>        every map of a VNF instance; <vnf>/stats its counters
 //   <root>/<chain>/_gen<n>/...        staging area of a generation being prepared
 //
@@ -31,6 +32,8 @@ class PinLayout {
   std::string Entry(const std::string& chain, const std::string& ifname) const {
     return ChainDir(chain) + "/entry-" + ifname;
   }
+  // The entry of a chain loaded without attachments (tests, benchmarks).
+  std::string DetachedEntry(const std::string& chain) const { return ChainDir(chain) + "/entry"; }
   std::string VnfDir(const std::string& chain, const std::string& vnf) const {
     return ChainDir(chain) + "/" + vnf;
   }

@@ -43,7 +43,7 @@ Result<std::unique_ptr<LoadedChain>> LoadedChain::Load(const std::string& spec_j
   c->name_ = spec.name;
   bool changed = false;
   SFC_RETURN_IF_ERROR(c->engine_->Apply(spec, false, &changed).status());
-  SFC_ASSIGN_OR_RETURN(c->entry_, OpenPinned(c->engine_->pins().ChainDir(spec.name) + "/entry"));
+  SFC_ASSIGN_OR_RETURN(c->entry_, OpenPinned(c->engine_->pins().DetachedEntry(spec.name)));
   return c;
 }
 
