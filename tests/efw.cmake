@@ -7,3 +7,7 @@ target_link_libraries(efw_rules_test PRIVATE sfc_efw_core)
 sfc_add_test(efw_compiler_test unit ${EFW_TEST_DIR}/unit/efw_compiler_test.cc)
 target_link_libraries(efw_compiler_test PRIVATE sfc_efw_core)
 target_include_directories(efw_compiler_test PRIVATE ${EFW_TEST_DIR}/unit)
+
+# Data plane through BPF_PROG_TEST_RUN in a loaded chain (needs root).
+sfc_add_test(efw_bpf_test bpf ${EFW_TEST_DIR}/bpf/efw_test.cc)
+target_link_libraries(efw_bpf_test PRIVATE sfc_vnf_efw)

@@ -1,5 +1,7 @@
 #include "efw/module.h"
 
+#include <grpcpp/server_builder.h>
+
 #include "common/log.h"
 #include "efw.skel.h"
 #include "efw/rules.h"
