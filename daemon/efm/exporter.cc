@@ -161,7 +161,9 @@ uint64_t FlowWatcher::dropped() const {
 // --- exporter -------------------------------------------------------------
 
 FlowExporter::FlowExporter(VnfInstanceInfo info, FlowmonConfig config)
-    : info_(std::move(info)), config_(std::move(config)), tracker_(ToTrackerConfig(config_)) {
+    : info_(std::move(info)),
+      config_(std::move(config)),
+      tracker_(ToTrackerConfig(config_), &store_) {
   ipfix_ = std::make_unique<IpfixSender>(*this, config_.ipfix);
 }
 
@@ -229,9 +231,49 @@ void FlowExporter::Run() {
   }
 }
 
+// --- saved export state ---------------------------------------------------
+
+std::optional<SavedExport> FlowExporter::MapStore::Load(const FlowKey& key) {
+  efm_export_state v{};
+  if (!maps_->exported || bpf_map_lookup_elem(maps_->exported.get(), &key, &v) != 0)
+    return std::nullopt;
+  return SavedExport{v.first_seen_ns, v.packets, v.bytes, v.last_end_ns};
+}
+
+void FlowExporter::MapStore::Save(const FlowKey& key, const SavedExport& saved) {
+  if (!maps_->exported) return;
+  const efm_export_state v{saved.first_seen_ns, saved.packets, saved.bytes, saved.last_end_ns};
+  // Full (more long flows than max_flows, impossible while both maps have
+  // the same size): that flow would be exported again after a restart.
+  (void)bpf_map_update_elem(maps_->exported.get(), &key, &v, BPF_ANY);
+}
+
+void FlowExporter::MapStore::Erase(const FlowKey& key) {
+  if (maps_->exported) (void)bpf_map_delete_elem(maps_->exported.get(), &key);
+}
+
+void FlowExporter::PurgeExportState(const Maps& maps) {
+  if (!maps.exported) return;
+  std::vector<FlowKey> stale;
+  FlowKey key{}, next{};
+  const void* prev = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    while (bpf_map_get_next_key(maps.exported.get(), prev, &next) == 0) {
+      if (!tracker_.Persisted(next)) stale.push_back(next);
+      key = next;
+      prev = &key;
+    }
+  }
+  for (const auto& k : stale) (void)bpf_map_delete_elem(maps.exported.get(), &k);
+}
+
 Status FlowExporter::OpenMaps(Maps* out) const {
   SFC_ASSIGN_OR_RETURN(out->flows, OpenPinned(info_.pin_dir + "/flows"));
   SFC_ASSIGN_OR_RETURN(out->stats, OpenPinned(info_.pin_dir + "/stats"));
+  // Optional: absent only in tables pinned by an sfcd that did not keep it.
+  if (auto exported = OpenPinned(info_.pin_dir + "/exported"); exported.ok())
+    out->exported = std::move(exported).value();
   SFC_ASSIGN_OR_RETURN(bpf_map_info mi, MapInfo(out->flows.get()));
   if (mi.key_size != sizeof(efm_flow_key) || mi.value_size != sizeof(efm_flow))
     return FailedPrecondition(info_.pin_dir + "/flows: key/value sizes " +
@@ -258,6 +300,7 @@ Status FlowExporter::ScanOnce(bool final) {
         if (!old.ok()) log::Warn("efm.old_table_flush_failed", {{"error", old.message()}});
         std::lock_guard lock(mu_);
         tracker_.Reset();
+        purged_ = false;
       }
       maps_ = std::move(fresh);
       reopen_ = false;
@@ -266,6 +309,10 @@ Status FlowExporter::ScanOnce(bool final) {
   std::vector<FlowRecord> records;
   Status st = ScanTable(maps_, final, &records);
   Publish(records, WallOffsetNs());
+  if (st.ok() && !purged_) {
+    PurgeExportState(maps_);
+    purged_ = true;
+  }
   return st;
 }
 

@@ -100,13 +100,27 @@ class FlowExporter {
  private:
   class IpfixSender;
   struct Maps {
-    UniqueFd flows, stats;
+    UniqueFd flows, stats, exported;
     uint32_t flows_id = 0;
+  };
+  // The tracker's ExportStateStore: the instance's pinned `exported` map.
+  class MapStore : public ExportStateStore {
+   public:
+    explicit MapStore(const Maps* maps) : maps_(maps) {}
+    std::optional<SavedExport> Load(const FlowKey& key) override;
+    void Save(const FlowKey& key, const SavedExport& saved) override;
+    void Erase(const FlowKey& key) override;
+
+   private:
+    const Maps* maps_;
   };
 
   void Run();
   Status OpenMaps(Maps* out) const;
   Status ScanTable(const Maps& maps, bool final, std::vector<FlowRecord>* records);
+  // Drops saved export state no tracked flow owns (flows that ended while no
+  // sfcd was watching); once, after the first scan of a table.
+  void PurgeExportState(const Maps& maps);
   void Publish(const std::vector<FlowRecord>& records, int64_t wall_offset_ns);
 
   const VnfInstanceInfo info_;
@@ -114,7 +128,9 @@ class FlowExporter {
   // Scan state: used by the scanning thread (or ScanOnce callers) only.
   std::mutex scan_mu_;
   Maps maps_;
+  MapStore store_{&maps_};
   bool reopen_ = false;
+  bool purged_ = false;
   std::unique_ptr<IpfixSender> ipfix_;
   uint64_t last_created_ = 0, last_rx_packets_ = 0, last_rx_bytes_ = 0, last_scan_ns_ = 0;
 

@@ -38,6 +38,30 @@ void FlowTracker::Emit(const FlowKey& key, const Tracked& t, const FlowCounters&
   out->push_back(r);
 }
 
+void FlowTracker::Forget(const FlowKey& key, const Tracked& t) {
+  if (store_ && t.persisted) store_->Erase(key);
+}
+
+void FlowTracker::Restore(const FlowKey& key, const FlowCounters& c, Tracked* t) {
+  if (!store_ || !first_scan_) return;  // later flows are younger than this daemon
+  std::optional<SavedExport> saved = store_->Load(key);
+  if (!saved) return;
+  if (saved->first_seen_ns != c.first_seen_ns || saved->packets > c.packets) {
+    store_->Erase(key);  // belongs to an entry that is gone
+    return;
+  }
+  t->exported_packets = saved->packets;
+  t->exported_bytes = saved->bytes;
+  t->persisted = true;
+  if (c.packets == saved->packets) {
+    t->record_start_ns = 0;
+  } else if (c.packets - saved->packets == 1) {
+    t->record_start_ns = c.last_seen_ns;
+  } else {
+    t->record_start_ns = std::max(saved->last_end_ns, c.first_seen_ns);
+  }
+}
+
 std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCounters& c,
                                               std::vector<FlowRecord>* out) {
   auto [it, fresh] = flows_.try_emplace(key);
@@ -46,12 +70,14 @@ std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCoun
   if (!fresh && (c.first_seen_ns != t.last.first_seen_ns || c.packets < t.last.packets)) {
     // The entry we knew was evicted and the flow came back as a new entry.
     Emit(key, t, t.last, EndReason::kLackOfResources, out);
+    Forget(key, t);
     t = Tracked{};
     fresh = true;
   }
 
   if (fresh) {
     t.record_start_ns = c.first_seen_ns;
+    Restore(key, c, &t);
     const uint64_t age = now_ns_ > c.first_seen_ns ? now_ns_ - c.first_seen_ns : 0;
     // A flow younger than a second gets its rate over one second, not over
     // the microseconds since its first packet.
@@ -83,6 +109,10 @@ std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCoun
     t.exported_packets = c.packets;
     t.exported_bytes = c.bytes;
     t.record_start_ns = 0;
+    if (store_) {
+      store_->Save(key, SavedExport{c.first_seen_ns, c.packets, c.bytes, c.last_seen_ns});
+      t.persisted = true;
+    }
   }
   return std::nullopt;
 }
@@ -107,6 +137,7 @@ void FlowTracker::Taken(const FlowKey& key, const FlowCounters* taken, EndReason
       Emit(key, t, *taken, reason, out);
     }
   }
+  Forget(key, t);
   flows_.erase(it);
 }
 
@@ -121,6 +152,7 @@ void FlowTracker::EndScan(std::vector<FlowRecord>* out) {
       continue;
     }
     Emit(it->first, it->second, it->second.last, EndReason::kLackOfResources, out);
+    Forget(it->first, it->second);
     it = flows_.erase(it);
   }
   const int64_t unexplained = static_cast<int64_t>(created_at_begin_) -
@@ -134,10 +166,12 @@ void FlowTracker::EndScan(std::vector<FlowRecord>* out) {
   if (evicted > 0) totals_.evictions = std::max<uint64_t>(totals_.evictions, evicted);
   totals_.active_flows = live;
   totals_.scans++;
+  first_scan_ = false;
 }
 
 void FlowTracker::Reset() {
   flows_.clear();
+  first_scan_ = true;
   in_scan_ = false;
   removed_ = 0;
   have_base_ = false;

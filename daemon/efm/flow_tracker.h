@@ -33,6 +33,24 @@
 
 namespace sfc::efm {
 
+// Where the tracker keeps what it exported of flows still in the table, so a
+// restarted daemon continues their deltas (the exporter backs it with the
+// pinned `exported` map). Only flows that had an active-timeout record are
+// stored; only the first scan of a tracker looks them up.
+struct SavedExport {
+  uint64_t first_seen_ns = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t last_end_ns = 0;
+};
+class ExportStateStore {
+ public:
+  virtual ~ExportStateStore() = default;
+  virtual std::optional<SavedExport> Load(const FlowKey& key) = 0;
+  virtual void Save(const FlowKey& key, const SavedExport& saved) = 0;
+  virtual void Erase(const FlowKey& key) = 0;
+};
+
 struct TrackerConfig {
   uint64_t idle_timeout_ns = 15'000'000'000ull;
   uint64_t active_timeout_ns = 60'000'000'000ull;
@@ -61,7 +79,8 @@ struct FlowView {
 
 class FlowTracker {
  public:
-  explicit FlowTracker(TrackerConfig config = {}) : config_(config) {}
+  explicit FlowTracker(TrackerConfig config = {}, ExportStateStore* store = nullptr)
+      : config_(config), store_(store) {}
 
   void SetConfig(const TrackerConfig& config) { config_ = config; }
   const TrackerConfig& config() const { return config_; }
@@ -87,6 +106,11 @@ class FlowTracker {
 
   TrackerTotals totals() const { return totals_; }
   size_t tracked() const { return flows_.size(); }
+  // Whether the store holds state for this flow on our behalf.
+  bool Persisted(const FlowKey& key) const {
+    auto it = flows_.find(key);
+    return it != flows_.end() && it->second.persisted;
+  }
 
   template <typename Fn>
   void ForEachFlow(Fn&& fn) const {
@@ -105,6 +129,7 @@ class FlowTracker {
     float bytes_per_s = 0;
     float packets_per_s = 0;
     uint64_t seen_scan = 0;
+    bool persisted = false;  // has an entry in store_
   };
 
   // Start of the open record when it was not known at the last observation:
@@ -113,8 +138,14 @@ class FlowTracker {
   static uint64_t PendingStart(const Tracked& t, const FlowCounters& now);
   void Emit(const FlowKey& key, const Tracked& t, const FlowCounters& upto, EndReason reason,
             std::vector<FlowRecord>* out);
+  // A flow leaves the tracker: drop its stored state.
+  void Forget(const FlowKey& key, const Tracked& t);
+  // First sight of a flow in the first scan: what an earlier daemon exported.
+  void Restore(const FlowKey& key, const FlowCounters& c, Tracked* t);
 
   TrackerConfig config_;
+  ExportStateStore* store_;
+  bool first_scan_ = true;  // no scan completed since construction or Reset()
   std::unordered_map<FlowKey, Tracked, FlowKeyHash, FlowKeyEq> flows_;
   TrackerTotals totals_;
 

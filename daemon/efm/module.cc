@@ -24,8 +24,8 @@ class EfmObject : public VnfObject {
   ~EfmObject() override { sfc_efm__destroy(skel_); }
   bpf_object* object() override { return skel_->obj; }
   bpf_program* program() override { return skel_->progs.sfc_efm; }
-  // `flows` and `stats` are both state: a re-applied chain keeps counting
-  // into the same table (unless max_flows changed, which needs a new one).
+  // `flows`, `exported` and `stats` are all state: a re-applied chain keeps
+  // counting into the same table (unless max_flows changed: new tables).
   bool KeepsState(std::string_view) const override { return true; }
 
  private:
@@ -48,8 +48,11 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
     sfc_efm* skel = sfc_efm__open();
     if (!skel) return ErrnoStatus("opening flowmon object for " + info.chain + "/" + info.name, errno);
     auto obj = std::make_unique<EfmObject>(skel);
-    if (int err = bpf_map__set_max_entries(skel->maps.flows, cfg.max_flows))
-      return ErrnoStatus("sizing flow table to " + std::to_string(cfg.max_flows), err);
+    for (bpf_map* map : {skel->maps.flows, skel->maps.exported})
+      if (int err = bpf_map__set_max_entries(map, cfg.max_flows))
+        return ErrnoStatus("sizing " + std::string(bpf_map__name(map)) + " to " +
+                               std::to_string(cfg.max_flows) + " entries",
+                           err);
     return std::unique_ptr<VnfObject>(std::move(obj));
   }
 

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/json_fields.h"
 #include "engine/pin_layout.h"
 
 #include <sfc/abi.h>
@@ -10,49 +11,10 @@ namespace sfc {
 namespace {
 
 using nlohmann::json;
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string TypeName(const json& v) {
-  if (v.is_string()) return "string";
-  if (v.is_boolean()) return "boolean";
-  if (v.is_number_integer() || v.is_number_unsigned()) return "integer";
-  if (v.is_number()) return "number";
-  if (v.is_array()) return "array";
-  if (v.is_object()) return "object";
-  return "null";
-}
-
-Status WrongType(const std::string& path, const char* want, const json& got) {
-  return InvalidArgument(path + ": expected " + want + ", got " + TypeName(got));
-}
-
-// Rejects members that are not in `allowed`: a typo must not pass silently.
-Status CheckMembers(const json& obj, const std::string& path,
-                    std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, _] : obj.items()) {
-    bool known = false;
-    for (auto a : allowed) known |= (key == a);
-    if (!known) {
-      std::string list;
-      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return InvalidArgument(path + "/" + key + ": unknown member (expected one of: " + list + ")");
-    }
-  }
-  return Status::Ok();
-}
-
-Status GetString(const json& obj, const std::string& path, const char* key, bool required,
-                 std::string* out) {
-  auto it = obj.find(key);
-  if (it == obj.end()) {
-    if (required) return InvalidArgument(path + "/" + key + ": required");
-    return Status::Ok();
-  }
-  if (!it->is_string()) return WrongType(path + "/" + key, "string", *it);
-  *out = it->get<std::string>();
-  return Status::Ok();
-}
+using json_fields::CheckMembers;
+using json_fields::GetString;
+using json_fields::Quoted;
+using json_fields::WrongType;
 
 Status ParseName(const json& obj, const std::string& path, std::string* out) {
   SFC_RETURN_IF_ERROR(GetString(obj, path, "name", true, out));
@@ -238,10 +200,7 @@ Result<ChainSpec> ParseChainSpec(const json& doc, const VnfRegistry& registry) {
   else if (policy == "pass") spec.fail_policy = FailPolicy::kPass;
   else return InvalidArgument("/fail_policy: " + Quoted(policy) + " is not one of drop, pass");
 
-  if (auto t = doc.find("timing"); t != doc.end()) {
-    if (!t->is_boolean()) return WrongType("/timing", "boolean", *t);
-    spec.timing = t->get<bool>();
-  }
+  SFC_RETURN_IF_ERROR(json_fields::GetBool(doc, "", "timing", &spec.timing));
   return spec;
 }
 
