@@ -33,6 +33,16 @@ struct {
 	__type(value, struct efm_flow);
 } flows SEC(".maps");
 
+/* The daemon's export state (struct efm_export_state); never touched here.
+ * Not preallocated: only flows that outlive the active timeout have one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, EFM_DEFAULT_MAX_FLOWS);
+	__type(key, struct efm_flow_key);
+	__type(value, struct efm_export_state);
+} exported SEC(".maps");
+
 /*
  * Length of the IP datagram from its own header: the frame may carry Ethernet
  * padding (short frames) that IPFIX octet counts must not include.

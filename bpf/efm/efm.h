@@ -53,6 +53,19 @@ struct efm_flow {
 };
 
 /*
+ * What the daemon exported of a flow that is still in the table (a long flow
+ * after an active-timeout record), in the `exported` map. Only the daemon
+ * reads and writes it; it is pinned with the instance so that a restarted
+ * sfcd goes on exporting deltas instead of the flow's packets once more.
+ */
+struct efm_export_state {
+	__u64 first_seen_ns; /* the table entry this belongs to */
+	__u64 packets;       /* exported so far */
+	__u64 bytes;
+	__u64 last_end_ns;   /* end of the last record: later packets came after */
+};
+
+/*
  * Counters of one eFM instance, in its `stats` map. Table-full evictions are
  * not here: an LRU hash evicts silently, so the daemon derives them from
  * flows_created (see daemon/efm/flow_tracker.h).

@@ -257,16 +257,26 @@ TEST(EfmBpf, CountsAreExactAcrossCpus) {
   EXPECT_EQ(Counter(*c, "flows_created"), 1u) << "a racing insert must not create a second entry";
 }
 
+std::vector<efm::ExportedRecord> Drain(efm::FlowWatcher& w) {
+  std::vector<efm::ExportedRecord> all, batch;
+  while (w.Pop(&batch, 0) && !batch.empty()) all.insert(all.end(), batch.begin(), batch.end());
+  return all;
+}
+
+VnfInstanceInfo Instance(LoadedChain& c) {
+  VnfInstanceInfo info{"fm", "mon", "flowmon", c.PinPath("mon", ""), 0};
+  info.pin_dir.pop_back();  // PinPath(vnf, "") ends in '/'
+  return info;
+}
+
 // A full table evicts; the exporter counts what the LRU dropped silently.
 TEST(EfmBpf, FullTableEvictsAndEvictionsAreCounted) {
   auto c = Load(FlowChain(R"({"max_flows": 512, "idle_timeout_s": 3600, "active_timeout_s": 3600,
                               "scan_interval_ms": 60000})"));
   ASSERT_TRUE(c);
-  VnfInstanceInfo info{"fm", "mon", "flowmon", c->PinPath("mon", ""), 0};
-  info.pin_dir.pop_back();  // PinPath(vnf, "") ends in '/'
   efm::FlowmonConfig cfg;
   cfg.idle_timeout_s = cfg.active_timeout_s = 3600;
-  efm::FlowExporter exporter(info, cfg);
+  efm::FlowExporter exporter(Instance(*c), cfg);
   ASSERT_TRUE(exporter.ScanOnce().ok());  // baseline: empty table
 
   constexpr int kFlows = 5000;
@@ -282,6 +292,47 @@ TEST(EfmBpf, FullTableEvictsAndEvictionsAreCounted) {
   EXPECT_EQ(s.totals.active_flows, live);
   EXPECT_EQ(s.totals.evictions, kFlows - live);
   EXPECT_EQ(s.max_flows, 512u);
+}
+
+// sfcd restarts between two records of a long flow: the new exporter goes on
+// with deltas (pinned `exported` map) instead of exporting the flow again.
+TEST(EfmBpf, RestartedExporterDoesNotExportTwice) {
+  auto c = Load();
+  ASSERT_TRUE(c);
+  efm::FlowmonConfig cfg;
+  cfg.idle_timeout_s = 3600;
+  cfg.active_timeout_s = 1;
+  const Bytes frame = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(5, 6).Payload(10).Build();
+  uint64_t exported = 0;
+  {
+    efm::FlowExporter first(Instance(*c), cfg);
+    auto w = first.Watch();
+    for (int i = 0; i < 5; ++i) Send(*c, frame);
+    ASSERT_TRUE(first.ScanOnce().ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    ASSERT_TRUE(first.ScanOnce().ok());
+    for (const auto& r : Drain(*w)) {
+      EXPECT_EQ(r.record.reason, efm::EndReason::kActiveTimeout);
+      exported += r.record.packets;
+    }
+    EXPECT_EQ(exported, 5u);
+  }  // sfcd goes away; the table and the export state stay pinned
+  auto saved = c->OpenMap("mon", "exported");
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  FlowKey k = Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 5, 6);
+  efm_export_state st{};
+  ASSERT_EQ(bpf_map_lookup_elem(saved->get(), &k, &st), 0);
+  EXPECT_EQ(st.packets, 5u);
+
+  for (int i = 0; i < 3; ++i) Send(*c, frame);
+  efm::FlowExporter second(Instance(*c), cfg);
+  auto w = second.Watch();
+  ASSERT_TRUE(second.ScanOnce().ok());
+  ASSERT_TRUE(second.ScanOnce(/*final=*/true).ok());
+  uint64_t later = 0;
+  for (const auto& r : Drain(*w)) later += r.record.packets;
+  EXPECT_EQ(later, 3u) << "only the packets since the last record";
+  EXPECT_NE(bpf_map_lookup_elem(saved->get(), &k, &st), 0) << "state of an ended flow is dropped";
 }
 
 // Re-applying the chain with new timeouts keeps the table.

@@ -69,6 +69,8 @@ class FakeTable {
   std::vector<FlowRecord> records_;
   uint64_t sent_packets_ = 0, sent_bytes_ = 0;
   size_t size() const { return entries_.size(); }
+  // A daemon restart: a new tracker takes over the same table.
+  void set_tracker(FlowTracker* t) { tracker_ = t; }
 
  private:
   struct Entry {
@@ -274,6 +276,74 @@ TEST(EfmTracker, FinalScanForcesEveryFlowOut) {
   ASSERT_EQ(table.records_.size(), 2u);
   for (const auto& r : table.records_) EXPECT_EQ(r.reason, EndReason::kForcedEnd);
   EXPECT_EQ(table.size(), 0u);
+}
+
+class MemoryStore : public ExportStateStore {
+ public:
+  std::optional<SavedExport> Load(const FlowKey& k) override {
+    ++loads;
+    auto it = saved.find(Bytes(k));
+    if (it == saved.end()) return std::nullopt;
+    return it->second;
+  }
+  void Save(const FlowKey& k, const SavedExport& s) override { saved[Bytes(k)] = s; }
+  void Erase(const FlowKey& k) override { saved.erase(Bytes(k)); }
+  static std::string Bytes(const FlowKey& k) {
+    return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
+  }
+  std::map<std::string, SavedExport> saved;
+  int loads = 0;
+};
+
+TEST(EfmTracker, RestartedDaemonContinuesDeltas) {
+  MemoryStore store;
+  auto first = std::make_unique<FlowTracker>(Config(5, 10), &store);
+  FakeTable table(first.get());
+  const FlowKey k = Key("10.0.0.1", 1000), other = Key("10.0.0.2", 2000);
+  for (uint64_t s = 0; s < 12; ++s) {
+    table.Packet(k, (100 + s) * kSec, 100);
+    table.Scan((100 + s) * kSec + kSec / 2);
+  }
+  table.Packet(other, 111 * kSec, 1);
+  ASSERT_EQ(table.records_.size(), 1u);
+  EXPECT_EQ(table.records_[0].reason, EndReason::kActiveTimeout);
+  EXPECT_EQ(store.saved.size(), 1u) << "the partly exported flow is persisted";
+
+  // sfcd restarts: a fresh tracker over the same table and store.
+  first.reset();
+  FlowTracker second(Config(5, 10), &store);
+  table.set_tracker(&second);
+  table.Packet(k, 112 * kSec, 100);
+  table.Packet(k, 113 * kSec, 100);
+  table.Scan(113 * kSec + kSec / 2);
+  table.Scan(200 * kSec);  // everything idles out
+  EXPECT_EQ(table.ExportedPackets(), table.sent_packets_) << "nothing exported twice";
+  EXPECT_EQ(table.ExportedBytes(), table.sent_bytes_);
+  EXPECT_TRUE(store.saved.empty()) << "ended flows leave no state behind";
+  for (size_t i = 1; i < table.records_.size(); ++i) {
+    if (FlowKeyEq()(table.records_[i].key, k)) {
+      EXPECT_GE(table.records_[i].start_ns, table.records_[0].end_ns) << "record " << i;
+    }
+  }
+  // Only the first scan after the restart consulted the store.
+  const int loads = store.loads;
+  table.Packet(Key("10.0.0.3", 3), 201 * kSec, 1);
+  table.Scan(202 * kSec);
+  EXPECT_EQ(store.loads, loads);
+}
+
+TEST(EfmTracker, StaleSavedStateIsDiscarded) {
+  MemoryStore store;
+  const FlowKey k = Key("10.0.0.1", 1000);
+  store.Save(k, SavedExport{1, 50, 5000, 2});  // an entry evicted while sfcd was down
+  FlowTracker t(Config(5, 10), &store);
+  FakeTable table(&t);
+  table.Packet(k, 100 * kSec, 100);
+  table.Scan(101 * kSec);
+  EXPECT_TRUE(store.saved.empty());
+  table.Scan(200 * kSec);
+  ASSERT_EQ(table.records_.size(), 1u);
+  EXPECT_EQ(table.records_[0].packets, 1u);
 }
 
 TEST(EfmTracker, RatesFollowTheLastTwoScans) {
