@@ -15,3 +15,8 @@ if(TARGET sfc_test_e2e)
   target_link_libraries(efm_e2e_tests PRIVATE sfc_test_e2e)
   add_dependencies(efm_e2e_tests sfcd sfcctl)
 endif()
+
+# Benchmark (not a test): per-packet cost against table size. Run as root:
+#   <build>/tests/efm_bench [--flows 1000,100000,1000000] [--samples N]
+add_executable(efm_bench ${CMAKE_SOURCE_DIR}/bench/efm_bench.cc)
+target_link_libraries(efm_bench PRIVATE sfc_test_chain sfc_efm_core)
