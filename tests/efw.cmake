@@ -11,3 +11,8 @@ target_include_directories(efw_compiler_test PRIVATE ${EFW_TEST_DIR}/unit)
 # Data plane through BPF_PROG_TEST_RUN in a loaded chain (needs root).
 sfc_add_test(efw_bpf_test bpf ${EFW_TEST_DIR}/bpf/efw_test.cc)
 target_link_libraries(efw_bpf_test PRIVATE sfc_vnf_efw)
+
+# Random rule sets x random packets: the BPF program against the reference model.
+sfc_add_test(efw_diff_test bpf ${EFW_TEST_DIR}/bpf/efw_diff_test.cc)
+target_link_libraries(efw_diff_test PRIVATE sfc_vnf_efw)
+target_include_directories(efw_diff_test PRIVATE ${EFW_TEST_DIR}/unit)

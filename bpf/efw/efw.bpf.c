@@ -815,13 +815,18 @@ static __always_inline int efw_reply_unreach(struct xdp_md *ctx, const struct sf
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	/* hdr >= 28 > EFW_L2_MAX: source and destination do not overlap. */
-	if (data + sizeof(struct ipv6hdr) + 8 + EFW_L2_MAX > data_end)
-		return -1;
-	if (v4)
+	/* hdr >= 28 > EFW_L2_MAX: source and destination do not overlap. The
+	 * frame holds at least hdr + L2 + a 20-byte IPv4 header, so the fixed
+	 * EFW_L2_MAX-byte copy stays inside it. */
+	if (v4) {
+		if (data + sizeof(struct iphdr) + 8 + EFW_L2_MAX > data_end)
+			return -1;
 		__builtin_memcpy(data, data + sizeof(struct iphdr) + 8, EFW_L2_MAX);
-	else
+	} else {
+		if (data + sizeof(struct ipv6hdr) + 8 + EFW_L2_MAX > data_end)
+			return -1;
 		__builtin_memcpy(data, data + sizeof(struct ipv6hdr) + 8, EFW_L2_MAX);
+	}
 	efw_swap_macs(data);
 
 	if (v4) {
