@@ -12,13 +12,16 @@
 #include <bpf/bpf.h>
 #include <netinet/in.h>
 
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <cstdlib>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "efm/exporter.h"
 #include "efm/flow_record.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
@@ -86,6 +89,57 @@ double Hot(LoadedChain& c, const Bytes& frame) {
   return run.ok() ? run->duration_ns : -1;
 }
 
+// Resident set size of this process, in bytes.
+uint64_t RssBytes() {
+  std::ifstream in("/proc/self/statm");
+  uint64_t pages = 0, rss = 0;
+  in >> pages >> rss;
+  return rss * 4096;
+}
+
+// The exporter's scan of a table of `n` flows: first scan (every flow new to
+// the tracker) and a steady-state one, plus the daemon memory per flow.
+void ExporterScan(LoadedChain& c, uint32_t n) {
+  VnfInstanceInfo info{"bench", "v", "flowmon", c.PinPath("v", ""), 0};
+  info.pin_dir.pop_back();
+  efm::FlowmonConfig cfg;
+  cfg.idle_timeout_s = cfg.active_timeout_s = 3600;
+  efm::FlowExporter exporter(info, cfg);
+  {
+    auto fd = c.OpenMap("v", "flows");
+    std::vector<efm_flow_key> keys(4096);
+    std::vector<efm_flow> vals(4096);
+    efm_flow_key in{}, out{};
+    bool first = true;
+    size_t total = 0;
+    auto a = std::chrono::steady_clock::now();
+    for (;;) {
+      uint32_t count = 4096;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int err = bpf_map_lookup_batch(fd->get(), first ? nullptr : &in, &out, keys.data(), vals.data(), &count, &opts);
+      total += count;
+      if (err) break;
+      in = out;
+      first = false;
+    }
+    auto b = std::chrono::steady_clock::now();
+    std::printf("raw batch read of %zu: %.0f ms\n", total, std::chrono::duration<double, std::milli>(b - a).count());
+  }
+  const uint64_t rss0 = RssBytes();
+  auto t0 = std::chrono::steady_clock::now();
+  Status first = exporter.ScanOnce();
+  auto t1 = std::chrono::steady_clock::now();
+  Status second = exporter.ScanOnce();
+  auto t2 = std::chrono::steady_clock::now();
+  if (!first.ok() || !second.ok()) {
+    std::fprintf(stderr, "scan failed: %s %s\n", first.ToString().c_str(), second.ToString().c_str());
+    return;
+  }
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::printf("exporter scan of %u flows: first %.0f ms, steady %.0f ms; daemon memory %.0f bytes/flow\n",
+              n, ms(t1 - t0), ms(t2 - t1), static_cast<double>(RssBytes() - rss0) / n);
+}
+
 int Main(int argc, char** argv) {
   std::vector<uint32_t> sizes = {0, 1000, 100000, 1000000};
   size_t samples = 50000;
@@ -127,6 +181,7 @@ int Main(int argc, char** argv) {
     for (size_t i = 0; i < samples; ++i) fresh.push_back(Frame(RandomFlow(rng)));
     const double insert = AveragePerRun(**c, fresh);
     std::printf("%-12u %12.1f %12.1f %12.1f\n", n, hot, spread, insert);
+    if (n == sizes.back() && n > 0) ExporterScan(**c, n + static_cast<uint32_t>(samples));
   }
   // A full table: every new flow evicts the least recently used one.
   {
