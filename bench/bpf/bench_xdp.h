@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared between bench_xdp.bpf.c and the sfc-bench tool. */
+#ifndef SFC_BENCH_XDP_H
+#define SFC_BENCH_XDP_H
+
+#include <linux/types.h>
+
+/* Value of the per-CPU `counters` map: frames generated or sunk. */
+struct bench_counters {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif
