@@ -177,15 +177,12 @@ void FlowExporter::Start() {
 }
 
 void FlowExporter::Reconfigure(const FlowmonConfig& config) {
-  {
-    std::lock_guard lock(mu_);
-    config_ = config;
-    tracker_.SetConfig(ToTrackerConfig(config));
-  }
-  std::lock_guard scan(scan_mu_);
-  if (!SameIpfix(ipfix_->config(), config.ipfix))
-    ipfix_ = std::make_unique<IpfixSender>(*this, config.ipfix);
-  reopen_ = true;
+  // Never waits for a scan in progress (seconds on a big table): the scanning
+  // side picks the change up when its next scan starts.
+  std::lock_guard lock(mu_);
+  config_ = config;
+  tracker_.SetConfig(ToTrackerConfig(config));
+  reconfigured_ = true;
 }
 
 void FlowExporter::Stop(bool flush) {
@@ -285,6 +282,17 @@ Status FlowExporter::OpenMaps(Maps* out) const {
 
 Status FlowExporter::ScanOnce(bool final) {
   std::lock_guard scan(scan_mu_);
+  std::optional<IpfixConfig> ipfix;
+  {
+    std::lock_guard lock(mu_);
+    if (reconfigured_) {
+      ipfix = config_.ipfix;
+      reopen_ = true;  // the engine may have given the instance new maps
+      reconfigured_ = false;
+    }
+  }
+  if (ipfix && !SameIpfix(ipfix_->config(), *ipfix))
+    ipfix_ = std::make_unique<IpfixSender>(*this, *ipfix);
   if (reopen_ || !maps_.flows.valid()) {
     Maps fresh;
     Status st = OpenMaps(&fresh);

@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,8 +72,9 @@ class FlowExporter {
   FlowExporter& operator=(const FlowExporter&) = delete;
 
   void Start();
-  // New timeouts and collectors; also re-opens the pinned maps, so a table
-  // the engine had to recreate (max_flows changed) is picked up.
+  // New timeouts and collectors, from the next scan on; that scan also
+  // re-opens the pinned maps, so a table the engine had to recreate
+  // (max_flows changed) is picked up.
   void Reconfigure(const FlowmonConfig& config);
   // With `flush`, every flow still in the table is exported as forced-end
   // first (the instance is going away); without, the table is left for the
@@ -137,6 +139,7 @@ class FlowExporter {
   // Shared with queries.
   mutable std::mutex mu_;
   FlowmonConfig config_;
+  bool reconfigured_ = false;  // config_ changed; the next scan applies it
   FlowTracker tracker_;
   ExporterSummary summary_;
   int64_t wall_offset_ns_ = 0;
