@@ -14,8 +14,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -45,10 +45,11 @@ Bytes Frame(const Flow& f) {
 }
 
 std::string Chain(const std::string& type, uint32_t max_flows) {
-  std::string config = type == "flowmon"
-                           ? R"({"max_flows": )" + std::to_string(max_flows) +
-                                 R"(, "idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
-                           : "{}";
+  std::string config =
+      type == "flowmon"
+          ? R"({"max_flows": )" + std::to_string(max_flows) +
+                R"(, "idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
+          : "{}";
   return R"({"name": "bench", "interfaces": ["lo"], "vnfs": [{"name": "v", "type": ")" + type +
          R"(", "config": )" + config + "}]}";
 }
@@ -116,14 +117,16 @@ void ExporterScan(LoadedChain& c, uint32_t n) {
     for (;;) {
       uint32_t count = 4096;
       LIBBPF_OPTS(bpf_map_batch_opts, opts);
-      int err = bpf_map_lookup_batch(fd->get(), first ? nullptr : &in, &out, keys.data(), vals.data(), &count, &opts);
+      int err = bpf_map_lookup_batch(fd->get(), first ? nullptr : &in, &out, keys.data(),
+                                     vals.data(), &count, &opts);
       total += count;
       if (err) break;
       in = out;
       first = false;
     }
     auto b = std::chrono::steady_clock::now();
-    std::printf("raw batch read of %zu: %.0f ms\n", total, std::chrono::duration<double, std::milli>(b - a).count());
+    std::printf("raw batch read of %zu: %.0f ms\n", total,
+                std::chrono::duration<double, std::milli>(b - a).count());
   }
   const uint64_t rss0 = RssBytes();
   auto t0 = std::chrono::steady_clock::now();
@@ -132,12 +135,14 @@ void ExporterScan(LoadedChain& c, uint32_t n) {
   Status second = exporter.ScanOnce();
   auto t2 = std::chrono::steady_clock::now();
   if (!first.ok() || !second.ok()) {
-    std::fprintf(stderr, "scan failed: %s %s\n", first.ToString().c_str(), second.ToString().c_str());
+    std::fprintf(stderr, "scan failed: %s %s\n", first.ToString().c_str(),
+                 second.ToString().c_str());
     return;
   }
   auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  std::printf("exporter scan of %u flows: first %.0f ms, steady %.0f ms; daemon memory %.0f bytes/flow\n",
-              n, ms(t1 - t0), ms(t2 - t1), static_cast<double>(RssBytes() - rss0) / n);
+  std::printf(
+      "exporter scan of %u flows: first %.0f ms, steady %.0f ms; daemon memory %.0f bytes/flow\n",
+      n, ms(t1 - t0), ms(t2 - t1), static_cast<double>(RssBytes() - rss0) / n);
 }
 
 int Main(int argc, char** argv) {

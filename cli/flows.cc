@@ -12,7 +12,8 @@
 namespace sfc::cli {
 namespace {
 
-constexpr const char* kFlowsUsage = R"(usage: sfcctl flows CHAIN [--vnf NAME] [--top N] [--sort bytes|packets|rate]
+constexpr const char* kFlowsUsage =
+    R"(usage: sfcctl flows CHAIN [--vnf NAME] [--top N] [--sort bytes|packets|rate]
                     [--prefix CIDR] [--port N] [--proto NAME|NUMBER]
                     [--watch | --summary] [-o table|json]
 
@@ -55,7 +56,9 @@ std::string Endpoint(const std::string& addr, uint32_t ip_version, uint32_t port
   return (ip_version == 6 ? "[" + addr + "]" : addr) + ":" + std::to_string(port);
 }
 
-bool HasPorts(const v1::Flow& f) { return f.protocol() == 6 || f.protocol() == 17 || f.protocol() == 132; }
+bool HasPorts(const v1::Flow& f) {
+  return f.protocol() == 6 || f.protocol() == 17 || f.protocol() == 132;
+}
 
 std::string Source(const v1::Flow& f) {
   return Endpoint(f.src(), f.ip_version(), f.src_port(), HasPorts(f));
@@ -189,8 +192,8 @@ int Watch(Context& ctx, const Args& a, const std::string& chain) {
   auto reader = stub->WatchFlows(&call, req);
   v1::FinishedFlow msg;
   if (ctx.output == Output::kTable)
-    std::printf("%-24s %-14s %-9s %-44s %-44s %10s %10s %9s\n", "END", "REASON", "PROTO",
-                "SOURCE", "DESTINATION", "PACKETS", "BYTES", "DURATION");
+    std::printf("%-24s %-14s %-9s %-44s %-44s %10s %10s %9s\n", "END", "REASON", "PROTO", "SOURCE",
+                "DESTINATION", "PACKETS", "BYTES", "DURATION");
   while (reader->Read(&msg)) {
     const v1::Flow& f = msg.flow();
     if (ctx.output == Output::kJson) {
@@ -200,8 +203,7 @@ int Watch(Context& ctx, const Args& a, const std::string& chain) {
                   google::protobuf::util::TimeUtil::ToString(f.last_seen()).c_str(),
                   msg.end_reason().c_str(), f.protocol_name().c_str(), Source(f).c_str(),
                   Destination(f).c_str(), static_cast<unsigned long long>(f.packets()),
-                  Human(static_cast<double>(f.bytes()), "B").c_str(),
-                  Duration(Seconds(f)).c_str());
+                  Human(static_cast<double>(f.bytes()), "B").c_str(), Duration(Seconds(f)).c_str());
     }
     std::cout.flush();
   }
@@ -217,7 +219,8 @@ int RunFlows(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kFlowsUsage, stdout), kExitOk;
   Args a;
   std::string err;
-  if (!Args::Parse(args, {"--vnf", "--top", "--sort", "--prefix", "--port", "--proto", "-o", "--output"},
+  if (!Args::Parse(args,
+                   {"--vnf", "--top", "--sort", "--prefix", "--port", "--proto", "-o", "--output"},
                    {"--watch", "-w", "--summary"}, &a, &err))
     return UsageError(kFlowsUsage, err);
   if (a.positional().size() != 1) return UsageError(kFlowsUsage, "flows: expected one chain NAME");
@@ -225,13 +228,17 @@ int RunFlows(Context& ctx, const std::vector<std::string>& args) {
   for (const char* flag : {"-o", "--output"}) {
     if (!a.Has(flag)) continue;
     const std::string o = a.Get(flag);
-    if (o == "json") ctx.output = Output::kJson;
-    else if (o == "table") ctx.output = Output::kTable;
-    else return UsageError(kFlowsUsage, std::string(flag) + ": \"" + o + "\" is not table or json");
+    if (o == "json")
+      ctx.output = Output::kJson;
+    else if (o == "table")
+      ctx.output = Output::kTable;
+    else
+      return UsageError(kFlowsUsage, std::string(flag) + ": \"" + o + "\" is not table or json");
   }
   const std::string chain = a.positional()[0];
   const bool watch = a.Has("--watch") || a.Has("-w");
-  if (watch && a.Has("--summary")) return UsageError(kFlowsUsage, "--watch and --summary exclude each other");
+  if (watch && a.Has("--summary"))
+    return UsageError(kFlowsUsage, "--watch and --summary exclude each other");
   if (a.Has("--summary")) return Summary(ctx, a, chain);
   if (watch) return Watch(ctx, a, chain);
   return List(ctx, a, chain);

@@ -25,8 +25,8 @@ Status CheckMembers(const json& obj, const std::string& path,
 }
 
 // An optional unsigned integer member within [lo, hi].
-Status GetUint(const json& obj, const std::string& path, const char* key, uint64_t lo,
-               uint64_t hi, uint32_t* out) {
+Status GetUint(const json& obj, const std::string& path, const char* key, uint64_t lo, uint64_t hi,
+               uint32_t* out) {
   auto it = obj.find(key);
   if (it == obj.end()) return Status::Ok();
   const std::string where = path + "/" + key;
@@ -53,8 +53,7 @@ Status ParseIpfix(const json& v, const std::string& path, IpfixConfig* out) {
   const std::string cpath = path + "/collectors";
   if (!it->is_array()) return InvalidArgument(cpath + ": expected an array");
   if (it->size() > kMaxCollectors)
-    return InvalidArgument(cpath + ": at most " + std::to_string(kMaxCollectors) +
-                           " collectors");
+    return InvalidArgument(cpath + ": at most " + std::to_string(kMaxCollectors) + " collectors");
   for (size_t i = 0; i < it->size(); ++i) {
     const std::string epath = cpath + "/" + std::to_string(i);
     const json& c = (*it)[i];
@@ -94,8 +93,7 @@ Result<Endpoint> ParseEndpoint(const std::string& text) {
                            (ep.family == AF_INET ? "IPv4" : "IPv6") + " address");
   unsigned p = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0 ||
-      p > 65535)
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0 || p > 65535)
     return InvalidArgument("\"" + port + "\" is not a port (1-65535)");
   ep.port = static_cast<uint16_t>(p);
   return ep;

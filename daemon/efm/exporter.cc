@@ -78,9 +78,10 @@ class FlowExporter::IpfixSender {
         len = sizeof(*sin6);
       }
       if (!fd || connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-        log::Warn("efm.ipfix_socket_failed",
-                  {{"chain", owner.info_.chain}, {"vnf", owner.info_.name},
-                   {"collector", ep.text}, {"error", std::strerror(errno)}});
+        log::Warn("efm.ipfix_socket_failed", {{"chain", owner.info_.chain},
+                                              {"vnf", owner.info_.name},
+                                              {"collector", ep.text},
+                                              {"error", std::strerror(errno)}});
         continue;  // the others still get records
       }
       socks_.push_back(std::move(fd));
@@ -92,9 +93,9 @@ class FlowExporter::IpfixSender {
   // Sends the records, with the templates first when they are due (first
   // message, then every template_refresh_s: RFC 7011 §8.4 for UDP).
   void Send(const std::vector<FlowRecord>& records, int64_t wall_offset_ns, uint64_t now_ns) {
-    const bool templates = last_templates_ns_ == 0 ||
-                           now_ns - last_templates_ns_ >=
-                               uint64_t{config_.template_refresh_s} * 1'000'000'000ull;
+    const bool templates =
+        last_templates_ns_ == 0 ||
+        now_ns - last_templates_ns_ >= uint64_t{config_.template_refresh_s} * 1'000'000'000ull;
     if (records.empty() && !templates) return;
     if (templates) last_templates_ns_ = now_ns;
     const auto export_time = static_cast<uint32_t>((now_ns + wall_offset_ns) / 1'000'000'000ull);

@@ -27,8 +27,8 @@ enum class SortBy { kBytes, kPackets, kRate };
 Result<SortBy> ParseSortBy(std::string_view text);
 
 struct FlowQuery {
-  std::optional<Prefix> prefix;   // source or destination inside it
-  std::optional<uint16_t> port;   // source or destination port (TCP, UDP)
+  std::optional<Prefix> prefix;  // source or destination inside it
+  std::optional<uint16_t> port;  // source or destination port (TCP, UDP)
   std::optional<uint8_t> proto;
   SortBy sort = SortBy::kBytes;
   size_t top = 0;  // 0: every match

@@ -7,11 +7,16 @@ namespace sfc::efm {
 
 std::string_view ToString(EndReason r) {
   switch (r) {
-    case EndReason::kIdleTimeout: return "idle-timeout";
-    case EndReason::kActiveTimeout: return "active-timeout";
-    case EndReason::kEndOfFlow: return "end-of-flow";
-    case EndReason::kForcedEnd: return "forced-end";
-    case EndReason::kLackOfResources: return "evicted";
+    case EndReason::kIdleTimeout:
+      return "idle-timeout";
+    case EndReason::kActiveTimeout:
+      return "active-timeout";
+    case EndReason::kEndOfFlow:
+      return "end-of-flow";
+    case EndReason::kForcedEnd:
+      return "forced-end";
+    case EndReason::kLackOfResources:
+      return "evicted";
   }
   return "unknown";
 }
@@ -37,13 +42,20 @@ std::string DstAddress(const FlowKey& k) { return AddrString(k, k.daddr); }
 
 std::string ProtocolName(uint8_t proto) {
   switch (proto) {
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "ipv6-icmp";
-    case IPPROTO_SCTP: return "sctp";
-    case IPPROTO_GRE: return "gre";
-    case IPPROTO_ESP: return "esp";
+    case IPPROTO_TCP:
+      return "tcp";
+    case IPPROTO_UDP:
+      return "udp";
+    case IPPROTO_ICMP:
+      return "icmp";
+    case IPPROTO_ICMPV6:
+      return "ipv6-icmp";
+    case IPPROTO_SCTP:
+      return "sctp";
+    case IPPROTO_GRE:
+      return "gre";
+    case IPPROTO_ESP:
+      return "esp";
   }
   return std::to_string(proto);
 }

@@ -30,9 +30,9 @@ struct FlowKeyEq {
 // Why a flow record ended: the values of IPFIX flowEndReason (IE 136).
 enum class EndReason : uint8_t {
   kIdleTimeout = 1,
-  kActiveTimeout = 2,  // a long flow's periodic record; the flow goes on
-  kEndOfFlow = 3,      // TCP FIN or RST
-  kForcedEnd = 4,      // the instance stopped
+  kActiveTimeout = 2,    // a long flow's periodic record; the flow goes on
+  kEndOfFlow = 3,        // TCP FIN or RST
+  kForcedEnd = 4,        // the instance stopped
   kLackOfResources = 5,  // the table evicted the flow (LRU, table full)
 };
 std::string_view ToString(EndReason r);

@@ -46,9 +46,9 @@ void FillFlow(const FlowKey& k, uint64_t packets, uint64_t bytes, uint64_t first
 
 Result<uint8_t> ParseProtocol(const std::string& text) {
   static const std::pair<std::string_view, uint8_t> kNames[] = {
-      {"tcp", IPPROTO_TCP},   {"udp", IPPROTO_UDP},       {"icmp", IPPROTO_ICMP},
+      {"tcp", IPPROTO_TCP},      {"udp", IPPROTO_UDP},          {"icmp", IPPROTO_ICMP},
       {"icmp6", IPPROTO_ICMPV6}, {"ipv6-icmp", IPPROTO_ICMPV6}, {"icmpv6", IPPROTO_ICMPV6},
-      {"sctp", IPPROTO_SCTP}, {"gre", IPPROTO_GRE},       {"esp", IPPROTO_ESP}};
+      {"sctp", IPPROTO_SCTP},    {"gre", IPPROTO_GRE},          {"esp", IPPROTO_ESP}};
   for (auto [name, num] : kNames)
     if (text == name) return num;
   unsigned v = 0;
@@ -195,7 +195,8 @@ class FlowServiceImpl final : public v1::FlowService::Service {
       }
       name = found[0];
     } else {
-      SFC_RETURN_IF_ERROR(engine_.WithVnf(chain, name, kType, [](VnfRef&) { return Status::Ok(); }));
+      SFC_RETURN_IF_ERROR(
+          engine_.WithVnf(chain, name, kType, [](VnfRef&) { return Status::Ok(); }));
     }
     auto exporter = exporters_.Find(chain, name);
     if (!exporter)

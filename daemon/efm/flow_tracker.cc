@@ -103,8 +103,8 @@ std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCoun
   if (key.proto == IPPROTO_TCP && (c.tcp_flags & (SFC_TCP_FIN | SFC_TCP_RST)) &&
       quiet >= std::min(config_.tcp_end_linger_ns, config_.idle_timeout_ns))
     return EndReason::kEndOfFlow;
-  if (t.record_start_ns != 0 && now_ns_ - std::min(now_ns_, t.record_start_ns) >=
-                                    config_.active_timeout_ns) {
+  if (t.record_start_ns != 0 &&
+      now_ns_ - std::min(now_ns_, t.record_start_ns) >= config_.active_timeout_ns) {
     Emit(key, t, c, EndReason::kActiveTimeout, out);
     t.exported_packets = c.packets;
     t.exported_bytes = c.bytes;

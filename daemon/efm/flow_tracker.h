@@ -60,10 +60,10 @@ struct TrackerConfig {
 };
 
 struct TrackerTotals {
-  uint64_t active_flows = 0;   // in the table at the last scan
-  uint64_t evictions = 0;      // table-full evictions (lower bound, see above)
-  uint64_t records = 0;        // records emitted
-  uint64_t packets = 0;        // sum of exported packet counts
+  uint64_t active_flows = 0;  // in the table at the last scan
+  uint64_t evictions = 0;     // table-full evictions (lower bound, see above)
+  uint64_t records = 0;       // records emitted
+  uint64_t packets = 0;       // sum of exported packet counts
   uint64_t bytes = 0;
   uint64_t scans = 0;
 };
@@ -121,7 +121,7 @@ class FlowTracker {
 
  private:
   struct Tracked {
-    FlowCounters last;           // newest snapshot of the entry
+    FlowCounters last;  // newest snapshot of the entry
     uint64_t exported_packets = 0;
     uint64_t exported_bytes = 0;
     uint64_t record_start_ns = 0;  // 0: no packet since the last export yet
@@ -154,7 +154,7 @@ class FlowTracker {
   uint64_t scan_ = 0;
   uint64_t now_ns_ = 0;
   uint64_t created_at_begin_ = 0;
-  uint64_t removed_ = 0;        // entries we took out of the table
+  uint64_t removed_ = 0;  // entries we took out of the table
   bool have_base_ = false;
   int64_t unexplained_base_ = 0;  // created - removed - live before we first looked
 };

@@ -6,23 +6,37 @@ namespace sfc::efm {
 namespace {
 
 const std::vector<IpfixField> kV4Fields = {
-    {ie::kSourceIPv4Address, 4},       {ie::kDestinationIPv4Address, 4},
-    {ie::kSourceTransportPort, 2},     {ie::kDestinationTransportPort, 2},
-    {ie::kProtocolIdentifier, 1},      {ie::kTcpControlBits, 2},
-    {ie::kIcmpTypeCodeIPv4, 2},        {ie::kIngressInterface, 4},
-    {ie::kVlanId, 2},                  {ie::kDot1qCustomerVlanId, 2},
-    {ie::kOctetDeltaCount, 8},         {ie::kPacketDeltaCount, 8},
-    {ie::kFlowStartMilliseconds, 8},   {ie::kFlowEndMilliseconds, 8},
+    {ie::kSourceIPv4Address, 4},
+    {ie::kDestinationIPv4Address, 4},
+    {ie::kSourceTransportPort, 2},
+    {ie::kDestinationTransportPort, 2},
+    {ie::kProtocolIdentifier, 1},
+    {ie::kTcpControlBits, 2},
+    {ie::kIcmpTypeCodeIPv4, 2},
+    {ie::kIngressInterface, 4},
+    {ie::kVlanId, 2},
+    {ie::kDot1qCustomerVlanId, 2},
+    {ie::kOctetDeltaCount, 8},
+    {ie::kPacketDeltaCount, 8},
+    {ie::kFlowStartMilliseconds, 8},
+    {ie::kFlowEndMilliseconds, 8},
     {ie::kFlowEndReason, 1},
 };
 const std::vector<IpfixField> kV6Fields = {
-    {ie::kSourceIPv6Address, 16},      {ie::kDestinationIPv6Address, 16},
-    {ie::kSourceTransportPort, 2},     {ie::kDestinationTransportPort, 2},
-    {ie::kProtocolIdentifier, 1},      {ie::kTcpControlBits, 2},
-    {ie::kIcmpTypeCodeIPv6, 2},        {ie::kIngressInterface, 4},
-    {ie::kVlanId, 2},                  {ie::kDot1qCustomerVlanId, 2},
-    {ie::kOctetDeltaCount, 8},         {ie::kPacketDeltaCount, 8},
-    {ie::kFlowStartMilliseconds, 8},   {ie::kFlowEndMilliseconds, 8},
+    {ie::kSourceIPv6Address, 16},
+    {ie::kDestinationIPv6Address, 16},
+    {ie::kSourceTransportPort, 2},
+    {ie::kDestinationTransportPort, 2},
+    {ie::kProtocolIdentifier, 1},
+    {ie::kTcpControlBits, 2},
+    {ie::kIcmpTypeCodeIPv6, 2},
+    {ie::kIngressInterface, 4},
+    {ie::kVlanId, 2},
+    {ie::kDot1qCustomerVlanId, 2},
+    {ie::kOctetDeltaCount, 8},
+    {ie::kPacketDeltaCount, 8},
+    {ie::kFlowStartMilliseconds, 8},
+    {ie::kFlowEndMilliseconds, 8},
     {ie::kFlowEndReason, 1},
 };
 
@@ -68,8 +82,8 @@ void WriteTemplateSet(Writer& w, std::vector<uint8_t>& msg) {
   const size_t set_start = msg.size();
   w.U16(kIpfixTemplateSetId);
   w.U16(0);  // length, patched below
-  for (auto [id, fields] : {std::pair{kIpfixTemplateV4, &kV4Fields},
-                            std::pair{kIpfixTemplateV6, &kV6Fields}}) {
+  for (auto [id, fields] :
+       {std::pair{kIpfixTemplateV4, &kV4Fields}, std::pair{kIpfixTemplateV6, &kV6Fields}}) {
     w.U16(id);
     w.U16(static_cast<uint16_t>(fields->size()));
     for (const auto& f : *fields) {
@@ -122,9 +136,9 @@ std::vector<std::vector<uint8_t>> IpfixEncoder::Encode(const std::vector<FlowRec
   std::vector<std::vector<uint8_t>> out;
   std::vector<uint8_t> msg;
   Writer w(&msg);
-  uint32_t in_msg = 0;      // data records in the current message
-  size_t set_start = 0;     // offset of the open data set's header
-  uint16_t set_id = 0;      // template of the open data set, 0 if none
+  uint32_t in_msg = 0;   // data records in the current message
+  size_t set_start = 0;  // offset of the open data set's header
+  uint16_t set_id = 0;   // template of the open data set, 0 if none
 
   auto close_set = [&] {
     if (set_id) w.Put16At(set_start + 2, static_cast<uint16_t>(msg.size() - set_start));

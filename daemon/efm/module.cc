@@ -46,7 +46,8 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
                                           const nlohmann::json& config) const override {
     SFC_ASSIGN_OR_RETURN(FlowmonConfig cfg, efm::ParseFlowmonConfig(config, "config"));
     sfc_efm* skel = sfc_efm__open();
-    if (!skel) return ErrnoStatus("opening flowmon object for " + info.chain + "/" + info.name, errno);
+    if (!skel)
+      return ErrnoStatus("opening flowmon object for " + info.chain + "/" + info.name, errno);
     auto obj = std::make_unique<EfmObject>(skel);
     for (bpf_map* map : {skel->maps.flows, skel->maps.exported})
       if (int err = bpf_map__set_max_entries(map, cfg.max_flows))
@@ -64,8 +65,8 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
   void OnInstanceUp(const VnfInstanceInfo& info, const nlohmann::json& config) override {
     auto cfg = efm::ParseFlowmonConfig(config, "config");
     if (!cfg.ok()) {  // validated before apply; only a corrupt saved spec gets here
-      log::Error("efm.bad_config", {{"chain", info.chain}, {"vnf", info.name},
-                                    {"error", cfg.status().message()}});
+      log::Error("efm.bad_config",
+                 {{"chain", info.chain}, {"vnf", info.name}, {"error", cfg.status().message()}});
       return;
     }
     std::shared_ptr<FlowExporter> exporter;
@@ -79,7 +80,8 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
         slot = std::make_shared<FlowExporter>(info, *cfg);
         slot->Start();
         log::Info("efm.exporter_started",
-                  {{"chain", info.chain}, {"vnf", info.name},
+                  {{"chain", info.chain},
+                   {"vnf", info.name},
                    {"collectors", std::to_string(cfg->ipfix.collectors.size())}});
         return;
       }

@@ -27,9 +27,10 @@ using efm::FlowKey;
 
 // Timeouts long enough that the instance's own exporter never interferes.
 std::string FlowChain(const std::string& config = "") {
-  std::string cfg = config.empty()
-                        ? R"({"idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
-                        : config;
+  std::string cfg =
+      config.empty()
+          ? R"({"idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
+          : config;
   return R"({"name": "fm", "interfaces": ["lo"], "vnfs": [{"name": "mon", "type": "flowmon", "config": )" +
          cfg + "}]}";
 }
@@ -90,9 +91,13 @@ TEST(EfmBpf, TcpIpv4FlowCountsPacketsBytesFlagsAndTimes) {
   auto c = Load();
   ASSERT_TRUE(c);
   const Bytes syn = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpSyn).Build();
-  const Bytes data =
-      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpAck | kTcpPsh).Payload(100).Build();
-  const Bytes fin = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpFin | kTcpAck).Build();
+  const Bytes data = PacketBuilder()
+                         .Ipv4("10.0.0.1", "10.0.0.2")
+                         .Tcp(40000, 80, kTcpAck | kTcpPsh)
+                         .Payload(100)
+                         .Build();
+  const Bytes fin =
+      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 80, kTcpFin | kTcpAck).Build();
   Send(*c, syn);
   Send(*c, data);
   Send(*c, fin);
@@ -164,7 +169,8 @@ TEST(EfmBpf, VlanTagsAreSeparateFlows) {
   auto frame = [](std::vector<uint16_t> tags) {
     PacketBuilder b;
     b.Eth("02:00:00:00:00:01", "02:00:00:00:00:02");
-    for (size_t i = 0; i < tags.size(); ++i) b.Vlan(tags[i], tags.size() == 2 && i == 0 ? 0x88a8 : 0x8100);
+    for (size_t i = 0; i < tags.size(); ++i)
+      b.Vlan(tags[i], tags.size() == 2 && i == 0 ? 0x88a8 : 0x8100);
     return b.Ipv4("10.0.0.1", "10.0.0.2").Udp(1000, 2000).Payload(10).Build();
   };
   Send(*c, frame({}));
@@ -183,10 +189,18 @@ TEST(EfmBpf, VlanTagsAreSeparateFlows) {
 TEST(EfmBpf, FragmentsCountTowardsPortlessFlow) {
   auto c = Load();
   ASSERT_TRUE(c);
-  const Bytes first =
-      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(0, true).Udp(4000, 53).Payload(64).Build();
-  const Bytes later =
-      PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(72, false).Proto(IPPROTO_UDP).Payload(40).Build();
+  const Bytes first = PacketBuilder()
+                          .Ipv4("10.0.0.1", "10.0.0.2")
+                          .Ipv4Fragment(0, true)
+                          .Udp(4000, 53)
+                          .Payload(64)
+                          .Build();
+  const Bytes later = PacketBuilder()
+                          .Ipv4("10.0.0.1", "10.0.0.2")
+                          .Ipv4Fragment(72, false)
+                          .Proto(IPPROTO_UDP)
+                          .Payload(40)
+                          .Build();
   const Bytes later6 = PacketBuilder()
                            .Ipv6("2001:db8::1", "2001:db8::2")
                            .Ipv6Fragment(1232, false)
@@ -281,7 +295,10 @@ TEST(EfmBpf, FullTableEvictsAndEvictionsAreCounted) {
 
   constexpr int kFlows = 5000;
   for (int i = 0; i < kFlows; ++i)
-    Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(static_cast<uint16_t>(1024 + i), 53).Build());
+    Send(*c, PacketBuilder()
+                 .Ipv4("10.0.0.1", "10.0.0.2")
+                 .Udp(static_cast<uint16_t>(1024 + i), 53)
+                 .Build());
   const size_t live = TableSize(*c);
   EXPECT_LE(live, 512u);
   EXPECT_GT(live, 0u);
@@ -383,7 +400,9 @@ class Collector {
   uint16_t port_ = 0;
 };
 
-uint16_t Get16(const std::vector<uint8_t>& b, size_t o) { return static_cast<uint16_t>(b[o] << 8 | b[o + 1]); }
+uint16_t Get16(const std::vector<uint8_t>& b, size_t o) {
+  return static_cast<uint16_t>(b[o] << 8 | b[o + 1]);
+}
 uint64_t Get64(const std::vector<uint8_t>& b, size_t o) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = v << 8 | b[o + i];
@@ -393,9 +412,11 @@ uint64_t Get64(const std::vector<uint8_t>& b, size_t o) {
 TEST(EfmBpf, IdleFlowIsExportedOnceOverIpfix) {
   Collector collector;
   auto c = Load(FlowChain(R"({"idle_timeout_s": 1, "active_timeout_s": 60, "scan_interval_ms": 100,
-      "ipfix": {"collectors": ["127.0.0.1:)" + std::to_string(collector.port()) + R"("], "observation_domain": 9}})"));
+      "ipfix": {"collectors": ["127.0.0.1:)" +
+                          std::to_string(collector.port()) + R"("], "observation_domain": 9}})"));
   ASSERT_TRUE(c);
-  const Bytes frame = PacketBuilder().Ipv4("10.1.1.1", "10.2.2.2").Tcp(33333, 443, kTcpAck).Payload(60).Build();
+  const Bytes frame =
+      PacketBuilder().Ipv4("10.1.1.1", "10.2.2.2").Tcp(33333, 443, kTcpAck).Payload(60).Build();
   for (int i = 0; i < 7; ++i) Send(*c, frame);
 
   bool saw_templates = false;

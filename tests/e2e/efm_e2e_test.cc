@@ -40,9 +40,10 @@ class FlowmonE2E : public ::testing::Test {
     json config = {{"idle_timeout_s", 4},
                    {"active_timeout_s", 60},
                    {"scan_interval_ms", 200},
-                   {"ipfix", {{"collectors", {"127.0.0.1:" + std::to_string(collector_port)}},
-                              {"observation_domain", 5},
-                              {"template_refresh_s", 5}}}};
+                   {"ipfix",
+                    {{"collectors", {"127.0.0.1:" + std::to_string(collector_port)}},
+                     {"observation_domain", 5},
+                     {"template_refresh_s", 5}}}};
     return json{{"name", "fm"},
                 {"interfaces", ifs},
                 {"vnfs", json::array({{{"name", "mon"}, {"type", "flowmon"}, {"config", config}}})},
@@ -62,7 +63,8 @@ class FlowmonE2E : public ::testing::Test {
     pid_t pid = 0;
     if (!(in >> pid) || pid <= 0) return;
     kill(pid, SIGTERM);
-    for (int i = 0; i < 50 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(milliseconds(100));
+    for (int i = 0; i < 50 && kill(pid, 0) == 0; ++i)
+      std::this_thread::sleep_for(milliseconds(100));
     std::filesystem::remove(dir_ + "/nfcapd.pid");
   }
 
@@ -94,10 +96,12 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
   CommandResult udp = topo_.In(
       topo_.client_ns(),
       "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-      "[s.sendto(b'x'*" + std::to_string(kUdpPayload) + ", ('" + topo_.server_ip(1) + "', " +
+      "[s.sendto(b'x'*" +
+          std::to_string(kUdpPayload) + ", ('" + topo_.server_ip(1) + "', " +
           std::to_string(kUdpPort) + ")) for _ in range(" + std::to_string(kUdpPackets) + ")]\"");
   ASSERT_EQ(udp.exit_code, 0) << udp.output;
-  CommandResult ping = topo_.In(topo_.client_ns(), "ping -6 -c 3 -i 0.2 -W 1 " + topo_.server_ip6(1));
+  CommandResult ping =
+      topo_.In(topo_.client_ns(), "ping -6 -c 3 -i 0.2 -W 1 " + topo_.server_ip6(1));
   ASSERT_EQ(ping.exit_code, 0) << ping.output;
 
   // Live: the scan interval is 200 ms, the idle timeout 4 s.
@@ -117,7 +121,8 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
   EXPECT_GE(U64(by_packets["flows"][0]["packets"]), U64(by_packets["flows"][1]["packets"]));
   CommandResult table = sfcd_.Ctl("flows fm --top 3");
   EXPECT_EQ(table.exit_code, 0) << table.output;
-  EXPECT_NE(table.output.find(topo_.server_ip(1) + ":" + std::to_string(kUdpPort)), std::string::npos)
+  EXPECT_NE(table.output.find(topo_.server_ip(1) + ":" + std::to_string(kUdpPort)),
+            std::string::npos)
       << table.output;
 
   // bpftool reads the pinned table by BTF field name.
@@ -171,14 +176,14 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
       col.push_back(c);
     }
     if (col.size() != 7) continue;
-    if ((col[0] == "UDP" || col[0] == "17") && col[1] == topo_.client_ip() && col[2] == topo_.server_ip(1) &&
-        col[4] == std::to_string(kUdpPort)) {
+    if ((col[0] == "UDP" || col[0] == "17") && col[1] == topo_.client_ip() &&
+        col[2] == topo_.server_ip(1) && col[4] == std::to_string(kUdpPort)) {
       EXPECT_EQ(col[5], std::to_string(kUdpPackets)) << line;
       EXPECT_EQ(col[6], std::to_string(kUdpPackets * kIpBytes)) << line;
       udp_ok = true;
     }
-    if ((col[0] == "ICMP6" || col[0] == "IPv6-ICMP" || col[0] == "58") && col[2] == topo_.server_ip6(1) &&
-        col[5] == "3")
+    if ((col[0] == "ICMP6" || col[0] == "IPv6-ICMP" || col[0] == "58") &&
+        col[2] == topo_.server_ip6(1) && col[5] == "3")
       icmp6_ok = true;
   }
   EXPECT_TRUE(udp_ok) << nf.output;

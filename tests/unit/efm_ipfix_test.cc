@@ -57,9 +57,9 @@ TEST(EfmIpfix, HeaderAndTemplateSet) {
   EXPECT_EQ(m.size(), 16 + set_len);
   EXPECT_EQ(Get16(m, 20), 256);
   EXPECT_EQ(Get16(m, 22), 15);
-  const std::pair<uint16_t, uint16_t> v4[] = {{8, 4},   {12, 4},  {7, 2},   {11, 2}, {4, 1},
-                                              {6, 2},   {32, 2},  {10, 4},  {58, 2}, {245, 2},
-                                              {1, 8},   {2, 8},   {152, 8}, {153, 8}, {136, 1}};
+  const std::pair<uint16_t, uint16_t> v4[] = {{8, 4}, {12, 4}, {7, 2},   {11, 2},  {4, 1},
+                                              {6, 2}, {32, 2}, {10, 4},  {58, 2},  {245, 2},
+                                              {1, 8}, {2, 8},  {152, 8}, {153, 8}, {136, 1}};
   for (size_t i = 0; i < 15; ++i) {
     EXPECT_EQ(Get16(m, 24 + 4 * i), v4[i].first) << "v4 field " << i;
     EXPECT_EQ(Get16(m, 26 + 4 * i), v4[i].second) << "v4 field " << i;

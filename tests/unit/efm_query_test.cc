@@ -80,8 +80,8 @@ TEST(EfmQuery, TopNKeepsTheBest) {
   // Many flows, small N: the heap must keep exactly the largest ones.
   std::vector<FlowView> many;
   for (uint32_t i = 0; i < 1000; ++i)
-    many.push_back(View("10.1.0.1", "10.2.0.1", IPPROTO_UDP, static_cast<uint16_t>(1000 + i), 53,
-                        1, (i * 7919) % 1000));
+    many.push_back(View("10.1.0.1", "10.2.0.1", IPPROTO_UDP, static_cast<uint16_t>(1000 + i), 53, 1,
+                        (i * 7919) % 1000));
   auto top3 = Select(Q(SortBy::kBytes, 3), many);
   ASSERT_EQ(top3.size(), 3u);
   EXPECT_EQ(top3[0].counters.bytes, 999u);
@@ -114,7 +114,13 @@ TEST(EfmQuery, FiltersByPortAndProtocol) {
   r = Select(WithProto(IPPROTO_UDP), Flows());
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(DstPort(r[0].key), 53);
-  r = Select([] { auto q = WithPort(80); q.proto = IPPROTO_UDP; return q; }(), Flows());
+  r = Select(
+      [] {
+        auto q = WithPort(80);
+        q.proto = IPPROTO_UDP;
+        return q;
+      }(),
+      Flows());
   EXPECT_TRUE(r.empty());
 }
 
