@@ -452,5 +452,45 @@ TEST(EfmBpf, IdleFlowIsExportedOnceOverIpfix) {
       << "the expired flow left the table";
 }
 
+// A new max_flows needs a new table: what the old one held is exported as
+// forced-end, and the new table starts empty.
+TEST(EfmBpf, ResizedTableFlushesTheOldOne) {
+  Collector collector;
+  auto spec = [&](int max_flows) {
+    return FlowChain(R"({"max_flows": )" + std::to_string(max_flows) +
+                     R"(, "idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 100,
+        "ipfix": {"collectors": ["127.0.0.1:)" +
+                     std::to_string(collector.port()) + R"("]}})");
+  };
+  auto c = Load(spec(4096));
+  ASSERT_TRUE(c);
+  const Bytes frame = PacketBuilder().Ipv4("10.3.3.3", "10.4.4.4").Udp(1111, 2222).Build();
+  for (int i = 0; i < 4; ++i) Send(*c, frame);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the exporter has seen it
+  ASSERT_TRUE(c->Reapply(spec(8192)).ok());
+  EXPECT_FALSE(Lookup(*c, Key("10.3.3.3", "10.4.4.4", IPPROTO_UDP, 1111, 2222)));
+
+  uint64_t packets = 0;
+  uint8_t reason = 0;
+  bool got = collector.ReceiveUntil(
+      [&](const std::vector<uint8_t>& m) {
+        for (size_t off = 16; off + 4 <= m.size();) {
+          const uint16_t id = Get16(m, off), len = Get16(m, off + 2);
+          if (len < 4) break;
+          if (id == efm::kIpfixTemplateV4)
+            for (size_t r = off + 4; r + 58 <= off + len; r += 58) {
+              packets += Get64(m, r + 33);
+              reason = m[r + 57];
+            }
+          off += len;
+        }
+        return packets > 0;
+      },
+      std::chrono::seconds(5));
+  ASSERT_TRUE(got) << "the old table's flow was not exported";
+  EXPECT_EQ(packets, 4u);
+  EXPECT_EQ(reason, static_cast<uint8_t>(efm::EndReason::kForcedEnd));
+}
+
 }  // namespace
 }  // namespace sfc::test

@@ -92,6 +92,13 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
   CommandResult r = sfcd_.Apply(Spec(port));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
+  // A watcher streams records as they are exported (JSON Lines).
+  const std::string watch_out = dir_ + "/watch.jsonl";
+  topo_.Spawn(topo_.vm_ns(), "timeout 60 " + BuildDir() +
+                                 "/cli/sfcctl --server unix:" + sfcd_.socket() +
+                                 " flows fm --watch --proto udp -o json > " + watch_out + " 2>&1");
+  std::this_thread::sleep_for(milliseconds(300));
+
   // Known traffic: 10 UDP datagrams client -> server, 3 IPv6 pings.
   CommandResult udp = topo_.In(
       topo_.client_ns(),
@@ -161,6 +168,22 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
   EXPECT_EQ(U64(summary["ipfix_send_errors"]), 0u);
   EXPECT_EQ(U64(summary["evictions"]), 0u);
   EXPECT_EQ(summary["vnf"], "mon");
+  // The watcher saw the UDP flow end, and only UDP flows.
+  std::ifstream watched(watch_out);
+  bool watched_udp = false;
+  for (std::string line; std::getline(watched, line);) {
+    json rec = json::parse(line, nullptr, false);
+    ASSERT_FALSE(rec.is_discarded()) << line;
+    EXPECT_EQ(rec["flow"]["protocol"], 17) << line;
+    if (rec["flow"]["dst_port"] == kUdpPort) {
+      EXPECT_EQ(U64(rec["flow"]["packets"]), static_cast<uint64_t>(kUdpPackets)) << line;
+      EXPECT_EQ(rec["end_reason"], "idle-timeout") << line;
+      EXPECT_EQ(rec["end_reason_code"], 1) << line;
+      watched_udp = true;
+    }
+  }
+  EXPECT_TRUE(watched_udp) << "sfcctl flows --watch printed no record for the UDP flow";
+
   StopCollector();
 
   CommandResult nf = Sh("nfdump -R " + dir_ + " -q -N -o 'fmt:%pr|%sa|%da|%sp|%dp|%pkt|%byt'");
