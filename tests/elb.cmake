@@ -12,3 +12,8 @@ target_compile_definitions(elb_unit_tests PRIVATE SFC_SOURCE_DIR="${CMAKE_SOURCE
 
 sfc_add_test(elb_bpf_tests bpf ${ELB_TESTS}/bpf/elb_lb_test.cc)
 target_link_libraries(elb_bpf_tests PRIVATE sfc_vnf_elb)
+
+# elb-bench (bench/elb_bench.cc): per-packet cost through a loaded chain.
+# Defined here because it is built on the test fixture; run it as root.
+add_executable(elb-bench ${CMAKE_SOURCE_DIR}/bench/elb_bench.cc)
+target_link_libraries(elb-bench PRIVATE sfc_test_chain)

@@ -32,6 +32,14 @@ struct {
 	__type(value, struct elb_service);
 } services SEC(".maps");
 
+/* Lets traffic that is not for a service skip lookups it cannot need. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct elb_settings);
+} settings SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ELB_MAX_SERVICES);
@@ -353,8 +361,10 @@ int sfc_elb(struct xdp_md *ctx)
 	struct sfc_pkt *pkt = sfc_pkt_ctx();
 	struct elb_svc_key sk = {};
 	struct elb_flow_key rk = {};
+	struct elb_settings *set;
 	struct elb_service *svc;
 	struct elb_rnat *rn;
+	__u32 zero = 0;
 
 	if (!st || !pkt)
 		return sfc_vnf_broken();
@@ -384,14 +394,19 @@ int sfc_elb(struct xdp_md *ctx)
 	sk.port = pkt->dport;
 	sk.proto = pkt->l4_proto;
 	sk.family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+	set = bpf_map_lookup_elem(&settings, &zero);
+	if (!set)
+		return sfc_vnf_broken();
 	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc) {
+	if (!svc && (set->flags & ELB_SET_F_ANY_PORT)) {
 		sk.port = 0;
 		svc = bpf_map_lookup_elem(&services, &sk);
 	}
 	if (svc)
 		return elb_forward(ctx, pkt, st, svc);
 
+	if (!(set->flags & ELB_SET_F_DNAT))
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 	elb_flow_key_of(&rk, pkt);
 	rn = bpf_map_lookup_elem(&reverse_nat, &rk);
 	if (rn)

@@ -46,6 +46,15 @@ struct elb_service {
 	__u16 pad;
 };
 
+/* settings (one ARRAY entry): what the program may skip for this config. */
+#define ELB_SET_F_ANY_PORT (1U << 0) /* some service takes every port of its VIP */
+#define ELB_SET_F_DNAT (1U << 1)     /* some service uses dnat: replies need reverse NAT */
+
+struct elb_settings {
+	__u32 flags; /* ELB_SET_F_* */
+	__u32 pad;
+};
+
 /* vips: every VIP address with at least one service; lets the program
  * recognise fragments (which carry no ports) addressed to a VIP. */
 struct elb_vip_key {

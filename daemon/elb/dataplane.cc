@@ -62,6 +62,7 @@ Result<UniqueFd> DupMapFd(bpf_object* obj, const char* name) {
 Result<ElbMaps> ElbMaps::OpenPinned(const std::string& dir) {
   ElbMaps m;
   SFC_ASSIGN_OR_RETURN(m.services, sfc::OpenPinned(dir + "/" + kServicesMap));
+  SFC_ASSIGN_OR_RETURN(m.settings, sfc::OpenPinned(dir + "/" + kSettingsMap));
   SFC_ASSIGN_OR_RETURN(m.vips, sfc::OpenPinned(dir + "/" + kVipsMap));
   SFC_ASSIGN_OR_RETURN(m.maglev, sfc::OpenPinned(dir + "/" + kMaglevMap));
   SFC_ASSIGN_OR_RETURN(m.backends, sfc::OpenPinned(dir + "/" + kBackendsMap));
@@ -72,6 +73,7 @@ Result<ElbMaps> ElbMaps::OpenPinned(const std::string& dir) {
 Result<ElbMaps> ElbMaps::FromObject(bpf_object* obj) {
   ElbMaps m;
   SFC_ASSIGN_OR_RETURN(m.services, DupMapFd(obj, kServicesMap));
+  SFC_ASSIGN_OR_RETURN(m.settings, DupMapFd(obj, kSettingsMap));
   SFC_ASSIGN_OR_RETURN(m.vips, DupMapFd(obj, kVipsMap));
   SFC_ASSIGN_OR_RETURN(m.maglev, DupMapFd(obj, kMaglevMap));
   SFC_ASSIGN_OR_RETURN(m.backends, DupMapFd(obj, kBackendsMap));
@@ -87,6 +89,11 @@ uint32_t ElbMaps::maglev_id() const {
 Result<AppliedState> ReadApplied(const ElbMaps& maps) {
   AppliedState a;
   a.maglev_id = maps.maglev_id();
+  {
+    uint32_t zero = 0;
+    elb_settings s{};
+    if (bpf_map_lookup_elem(maps.settings.get(), &zero, &s) == 0) a.settings_flags = s.flags;
+  }
   {
     elb_svc_key key{}, next{};
     const void* prev = nullptr;
@@ -127,6 +134,18 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     want_services[SvcKeyBytes{ps.key}] = &ps;
     want_tables.insert(ps.value.index);
   }
+
+  // 0. Lookups the new services need are on before they can match; the
+  // ones only the old needed go at the end.
+  auto set_flags = [&](uint32_t flags) -> Status {
+    if (flags == applied.settings_flags) return Status::Ok();
+    uint32_t zero = 0;
+    elb_settings s{flags, 0};
+    SFC_RETURN_IF_ERROR(Update(maps.settings.get(), &zero, &s, kSettingsMap));
+    applied.settings_flags = flags;
+    return Status::Ok();
+  };
+  SFC_RETURN_IF_ERROR(set_flags(applied.settings_flags | plan.settings_flags));
 
   // 1. Services that go away, or whose table moves, stop matching first.
   for (auto it = applied.services.begin(); it != applied.services.end();) {
@@ -220,7 +239,7 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     SFC_RETURN_IF_ERROR(Delete(maps.vips.get(), &it->key, kVipsMap));
     it = applied.vips.erase(it);
   }
-  return Status::Ok();
+  return set_flags(plan.settings_flags);
 }
 
 elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t id) {

@@ -26,6 +26,7 @@ namespace sfc::elb {
 
 // Map names, as pinned under <chain>/<vnf>/.
 inline constexpr const char* kServicesMap = "services";
+inline constexpr const char* kSettingsMap = "settings";
 inline constexpr const char* kVipsMap = "vips";
 inline constexpr const char* kMaglevMap = "maglev";
 inline constexpr const char* kBackendsMap = "backends";
@@ -34,7 +35,7 @@ inline constexpr const char* kConntrackMap = "conntrack";
 inline constexpr const char* kReverseNatMap = "reverse_nat";
 
 struct ElbMaps {
-  UniqueFd services, vips, maglev, backends, backend_stats;
+  UniqueFd services, settings, vips, maglev, backends, backend_stats;
 
   // The maps pinned in an instance's directory (the running generation).
   static Result<ElbMaps> OpenPinned(const std::string& pin_dir);
@@ -49,6 +50,7 @@ struct AppliedState {
   std::map<SvcKeyBytes, elb_service> services;
   std::map<uint32_t, elb_backend> backends;
   std::set<VipKeyBytes> vips;
+  uint32_t settings_flags = 0;
   // Table index -> fingerprint of the table in place. Unknown (after a
   // daemon restart) means rebuild.
   std::map<uint32_t, uint64_t> tables;

@@ -145,6 +145,8 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
     }
     ps.fingerprint = Fingerprint(s.table_size, ps.table_input);
     plan.vips.insert(VipKeyBytes{MakeVipKey(s.vip)});
+    if (s.port == 0) plan.settings_flags |= ELB_SET_F_ANY_PORT;
+    if (s.mode == ForwardMode::kDnat) plan.settings_flags |= ELB_SET_F_DNAT;
     plan.services.push_back(std::move(ps));
   }
   return plan;

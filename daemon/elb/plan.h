@@ -62,6 +62,7 @@ struct LbPlan {
   std::vector<PlannedService> services;          // in config order
   std::map<uint32_t, PlannedBackend> backends;   // by id
   std::set<VipKeyBytes> vips;
+  uint32_t settings_flags = 0;  // ELB_SET_F_*
 
   // The id of a service's backend; 0 when not in the plan.
   uint32_t BackendId(const ServiceSpec& s, const BackendSpec& b) const;
