@@ -368,14 +368,24 @@ TEST(EfmBpf, ReapplyKeepsFlows) {
 
 class Collector {
  public:
-  Collector() : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_.get(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
-    socklen_t len = sizeof(sin);
-    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
+  explicit Collector(int family = AF_INET) : fd_(socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (family == AF_INET) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+      sin->sin_family = AF_INET;
+      sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof(*sin);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_addr = in6addr_loopback;
+      len = sizeof(*sin6);
+    }
+    EXPECT_EQ(bind(fd_.get(), reinterpret_cast<sockaddr*>(&ss), len), 0);
+    getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+    port_ = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
   }
   uint16_t port() const { return port_; }
 
@@ -409,45 +419,75 @@ uint64_t Get64(const std::vector<uint8_t>& b, size_t o) {
   return v;
 }
 
-TEST(EfmBpf, IdleFlowIsExportedOnceOverIpfix) {
-  Collector collector;
+// What a collector made of the messages it got.
+struct Received {
+  bool templates = false;
+  uint32_t domain = 0;
+  uint64_t records4 = 0, packets4 = 0, octets4 = 0;
+  uint64_t records6 = 0, packets6 = 0, octets6 = 0;
+  uint8_t reason = 0;
+
+  void Add(const std::vector<uint8_t>& m) {
+    EXPECT_EQ(Get16(m, 0), 10);
+    EXPECT_EQ(Get16(m, 2), m.size());
+    domain = static_cast<uint32_t>(Get16(m, 12)) << 16 | Get16(m, 14);
+    for (size_t off = 16; off + 4 <= m.size();) {
+      const uint16_t id = Get16(m, off), len = Get16(m, off + 2);
+      if (len < 4) break;
+      if (id == efm::kIpfixTemplateSetId) templates = true;
+      if (id == efm::kIpfixTemplateV4)
+        for (size_t r = off + 4; r + 58 <= off + len; r += 58) {
+          ++records4;
+          octets4 += Get64(m, r + 25);
+          packets4 += Get64(m, r + 33);
+          reason = m[r + 57];
+        }
+      if (id == efm::kIpfixTemplateV6)
+        for (size_t r = off + 4; r + 82 <= off + len; r += 82) {
+          ++records6;
+          octets6 += Get64(m, r + 49);
+          packets6 += Get64(m, r + 57);
+        }
+      off += len;
+    }
+  }
+};
+
+// Both families of flows, to an IPv4 and an IPv6 collector alike.
+TEST(EfmBpf, IdleFlowsAreExportedOnceToEveryCollector) {
+  Collector v4(AF_INET), v6(AF_INET6);
   auto c = Load(FlowChain(R"({"idle_timeout_s": 1, "active_timeout_s": 60, "scan_interval_ms": 100,
       "ipfix": {"collectors": ["127.0.0.1:)" +
-                          std::to_string(collector.port()) + R"("], "observation_domain": 9}})"));
+                          std::to_string(v4.port()) + R"(", "[::1]:)" + std::to_string(v6.port()) +
+                          R"("], "observation_domain": 9}})"));
   ASSERT_TRUE(c);
   const Bytes frame =
       PacketBuilder().Ipv4("10.1.1.1", "10.2.2.2").Tcp(33333, 443, kTcpAck).Payload(60).Build();
+  const Bytes frame6 =
+      PacketBuilder().Ipv6("2001:db8::a", "2001:db8::b").Udp(4444, 53).Payload(30).Build();
   for (int i = 0; i < 7; ++i) Send(*c, frame);
+  for (int i = 0; i < 3; ++i) Send(*c, frame6);
 
-  bool saw_templates = false;
-  uint64_t packets = 0, octets = 0, records = 0;
-  uint8_t reason = 0;
-  bool got = collector.ReceiveUntil(
-      [&](const std::vector<uint8_t>& m) {
-        EXPECT_EQ(Get16(m, 0), 10);
-        EXPECT_EQ(Get16(m, 2), m.size());
-        for (size_t off = 16; off + 4 <= m.size();) {
-          const uint16_t id = Get16(m, off), len = Get16(m, off + 2);
-          if (len < 4) break;
-          if (id == efm::kIpfixTemplateSetId) saw_templates = true;
-          if (id == efm::kIpfixTemplateV4)
-            for (size_t r = off + 4; r + 58 <= off + len; r += 58) {
-              ++records;
-              octets += Get64(m, r + 25);
-              packets += Get64(m, r + 33);
-              reason = m[r + 57];
-            }
-          off += len;
-        }
-        return records > 0;
-      },
-      std::chrono::seconds(5));
-  ASSERT_TRUE(got) << "no data record within 5 s";
-  EXPECT_TRUE(saw_templates);
-  EXPECT_EQ(records, 1u);
-  EXPECT_EQ(packets, 7u);
-  EXPECT_EQ(octets, 7 * (frame.size() - 14));
-  EXPECT_EQ(reason, static_cast<uint8_t>(efm::EndReason::kIdleTimeout));
+  for (Collector* col : {&v4, &v6}) {
+    Received got;
+    bool done = col->ReceiveUntil(
+        [&](const std::vector<uint8_t>& m) {
+          got.Add(m);
+          return got.records4 > 0 && got.records6 > 0;
+        },
+        std::chrono::seconds(5));
+    ASSERT_TRUE(done) << "collector " << (col == &v4 ? "v4" : "v6") << ": records " << got.records4
+                      << "/" << got.records6;
+    EXPECT_TRUE(got.templates);
+    EXPECT_EQ(got.domain, 9u);
+    EXPECT_EQ(got.records4, 1u);
+    EXPECT_EQ(got.packets4, 7u);
+    EXPECT_EQ(got.octets4, 7 * (frame.size() - 14));
+    EXPECT_EQ(got.reason, static_cast<uint8_t>(efm::EndReason::kIdleTimeout));
+    EXPECT_EQ(got.records6, 1u);
+    EXPECT_EQ(got.packets6, 3u);
+    EXPECT_EQ(got.octets6, 3 * (frame6.size() - 14));
+  }
   EXPECT_FALSE(Lookup(*c, Key("10.1.1.1", "10.2.2.2", IPPROTO_TCP, 33333, 443)))
       << "the expired flow left the table";
 }
@@ -470,26 +510,16 @@ TEST(EfmBpf, ResizedTableFlushesTheOldOne) {
   ASSERT_TRUE(c->Reapply(spec(8192)).ok());
   EXPECT_FALSE(Lookup(*c, Key("10.3.3.3", "10.4.4.4", IPPROTO_UDP, 1111, 2222)));
 
-  uint64_t packets = 0;
-  uint8_t reason = 0;
+  Received seen;
   bool got = collector.ReceiveUntil(
       [&](const std::vector<uint8_t>& m) {
-        for (size_t off = 16; off + 4 <= m.size();) {
-          const uint16_t id = Get16(m, off), len = Get16(m, off + 2);
-          if (len < 4) break;
-          if (id == efm::kIpfixTemplateV4)
-            for (size_t r = off + 4; r + 58 <= off + len; r += 58) {
-              packets += Get64(m, r + 33);
-              reason = m[r + 57];
-            }
-          off += len;
-        }
-        return packets > 0;
+        seen.Add(m);
+        return seen.records4 > 0;
       },
       std::chrono::seconds(5));
   ASSERT_TRUE(got) << "the old table's flow was not exported";
-  EXPECT_EQ(packets, 4u);
-  EXPECT_EQ(reason, static_cast<uint8_t>(efm::EndReason::kForcedEnd));
+  EXPECT_EQ(seen.packets4, 4u);
+  EXPECT_EQ(seen.reason, static_cast<uint8_t>(efm::EndReason::kForcedEnd));
 }
 
 }  // namespace
