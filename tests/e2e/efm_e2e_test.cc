@@ -213,5 +213,49 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
   EXPECT_TRUE(icmp6_ok) << nf.output;
 }
 
+// sfcd restarts (and crashes): the data plane keeps counting, the new sfcd
+// adopts the table and reports the same flow with every packet.
+TEST_F(FlowmonE2E, FlowsSurviveSfcdRestartAndCrash) {
+  json ifs = json::array({{{"name", "eth0"}}, {{"name", "eth1"}}});
+  json config = {{"idle_timeout_s", 120}, {"scan_interval_ms", 200}};
+  std::string spec =
+      json{{"name", "fm"},
+           {"interfaces", ifs},
+           {"vnfs", json::array({{{"name", "mon"}, {"type", "flowmon"}, {"config", config}}})},
+           {"egress", {{"action", "fib"}}}}
+          .dump();
+  CommandResult r = sfcd_.Apply(spec);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto send = [&](int n) {
+    CommandResult c =
+        topo_.In(topo_.client_ns(),
+                 "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                 "s.bind(('', 40404)); [s.sendto(b'x'*64, ('" +
+                     topo_.server_ip(1) + "', 7777)) for _ in range(" + std::to_string(n) + ")]\"");
+    ASSERT_EQ(c.exit_code, 0) << c.output;
+  };
+  auto packets = [&]() -> uint64_t {
+    for (int i = 0; i < 40; ++i) {  // until the new sfcd has scanned
+      json j = CtlJson("flows fm --proto udp --port 7777");
+      if (!j["flows"].empty()) return U64(j["flows"][0]["packets"]);
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return 0;
+  };
+
+  send(4);
+  EXPECT_EQ(packets(), 4u);
+  sfcd_.Stop();
+  send(3);  // no daemon: XDP still counts
+  ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
+  EXPECT_EQ(packets(), 7u);
+  sfcd_.Kill9();
+  send(2);
+  ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
+  EXPECT_EQ(packets(), 9u);
+  json summary = CtlJson("flows fm --summary");
+  EXPECT_EQ(U64(summary["evictions"]), 0u) << summary.dump(2);
+}
+
 }  // namespace
 }  // namespace sfc::test
