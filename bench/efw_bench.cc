@@ -102,7 +102,8 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
     if (i % 2 == 0 && !hits.empty()) {
       h = hits[(hits.size() * static_cast<size_t>(i)) / 128];
     } else {
-      h = {0x0a000000u | (rng() & 0x00ffffffu), 0xac100000u | (rng() & 0x000fffffu),
+      h = {static_cast<uint32_t>(0x0a000000u | (rng() & 0x00ffffffu)),
+           static_cast<uint32_t>(0xac100000u | (rng() & 0x000fffffu)),
            static_cast<uint8_t>(rng() % 2 ? 6 : 17), static_cast<uint16_t>(1 + rng() % 2048)};
     }
     PacketBuilder b;

@@ -16,3 +16,7 @@ target_link_libraries(efw_bpf_test PRIVATE sfc_vnf_efw)
 sfc_add_test(efw_diff_test bpf ${EFW_TEST_DIR}/bpf/efw_diff_test.cc)
 target_link_libraries(efw_diff_test PRIVATE sfc_vnf_efw)
 target_include_directories(efw_diff_test PRIVATE ${EFW_TEST_DIR}/unit)
+
+# efw_bench (bench/efw_bench.cc): per-packet cost vs. rule count, install time.
+add_executable(efw_bench ${CMAKE_SOURCE_DIR}/bench/efw_bench.cc)
+target_link_libraries(efw_bench PRIVATE sfc_test_chain sfc_vnf_efw)

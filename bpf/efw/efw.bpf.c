@@ -76,7 +76,7 @@ struct {
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);        \
 		__uint(max_entries, 65536);                 \
 		__type(key, struct keytype);                \
-		__type(value, __u32);                       \
+		__type(value, struct efw_addr_regions);     \
 		__uint(map_flags, BPF_F_NO_PREALLOC);       \
 	} name SEC(".maps")
 
@@ -131,6 +131,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct efw_ct_live);
 } ct_live SEC(".maps");
+
+/* Per-CPU copy of the packet's address regions: the group lookup reads them
+ * from one map value instead of from one of four LPM tries, which keeps the
+ * verifier's view of the group loop to a single state. */
+struct efw_addr_ctx {
+	__u32 src[EFW_ADDR_SLOTS];
+	__u32 dst[EFW_ADDR_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct efw_addr_ctx);
+} scratch SEC(".maps");
 
 /* ------------------------------------------------------------------------ */
 /* Connection tracking                                                       */
@@ -456,17 +471,17 @@ static __always_inline __u32 efw_misc_key(const struct sfc_pkt *pkt, __u32 state
 	return efw_misc_index(slot, state, aux);
 }
 
-static __always_inline __u32 *efw_lpm(int src, const struct sfc_pkt *pkt, __u8 gs)
+static __always_inline struct efw_addr_regions *efw_lpm(int src, const struct sfc_pkt *pkt, __u8 set)
 {
 	const __u32 *addr = src ? pkt->saddr : pkt->daddr;
 
 	if (pkt->l3_proto == ETH_P_IP) {
-		struct efw_lpm4_key k = {.prefixlen = 8 + 32, .gs = gs};
+		struct efw_lpm4_key k = {.prefixlen = 8 + 32, .set = set};
 
 		__builtin_memcpy(k.addr, addr, 4);
 		return bpf_map_lookup_elem(src ? (void *)&src4 : (void *)&dst4, &k);
 	} else {
-		struct efw_lpm6_key k = {.prefixlen = 8 + 128, .gs = gs};
+		struct efw_lpm6_key k = {.prefixlen = 8 + 128, .set = set};
 
 		__builtin_memcpy(k.addr, addr, 16);
 		return bpf_map_lookup_elem(src ? (void *)&src6 : (void *)&dst6, &k);
@@ -486,9 +501,11 @@ static __always_inline __u64 efw_pack(const struct efw_match *m)
  * One group's lookups. A global (non-inlined) function: the verifier checks
  * it once, instead of once per loop iteration and path of the caller, which
  * keeps the 32-group loop far below the instruction-processing limit.
- * `gs` is efw_gs(set, group); `iif_pslot` the interface id << 8 | port slot.
+ * `gs` is efw_gs(set, group); `iif_pslot` the interface id << 8 | port slot;
+ * `addr` the packet's address regions for every group.
  */
-__noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey, __u32 iif_pslot)
+__noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey, __u32 iif_pslot,
+				 const struct efw_addr_ctx *addr)
 {
 	struct efw_match_key key = {};
 	__u32 set = (gs >> 5) & 1, g = gs & (EFW_NGROUPS - 1);
@@ -496,7 +513,7 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 	struct efw_misc *mr;
 	__u32 idx;
 
-	if (!pkt)
+	if (!pkt || !addr)
 		return EFW_NO_MATCH;
 	key.gs = gs;
 	idx = set * EFW_NGROUPS + g;
@@ -508,18 +525,14 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 		return EFW_NO_MATCH;
 
 	if (g & EFW_G_SRC) {
-		__u32 *r = efw_lpm(1, pkt, key.gs);
-
-		if (!r)
+		key.src = addr->src[efw_src_slot(g)];
+		if (!key.src)
 			return EFW_NO_MATCH;
-		key.src = *r;
 	}
 	if (g & EFW_G_DST) {
-		__u32 *r = efw_lpm(0, pkt, key.gs);
-
-		if (!r)
+		key.dst = addr->dst[efw_dst_slot(g)];
+		if (!key.dst)
 			return EFW_NO_MATCH;
-		key.dst = *r;
 	}
 	if (g & (EFW_G_SPORT | EFW_G_DPORT)) {
 		struct efw_ports *pr;
@@ -563,8 +576,10 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 {
 	__u32 mkey = efw_misc_key(pkt, state);
 	__u32 ngroups = cfg->ngroups;
+	struct efw_addr_regions *r;
+	struct efw_addr_ctx *ac;
 	__u64 best = EFW_NO_MATCH;
-	__u32 iif = 0, i;
+	__u32 iif = 0, i, zero = 0;
 
 	if (cfg->has_iif) {
 		struct efw_iif_key ik = {.ifindex = pkt->ifindex, .set = set};
@@ -574,18 +589,33 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 			iif = *v & 0xffffff;
 	}
 
+	/* One LPM lookup per direction serves every group. */
+	ac = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ac)
+		return EFW_NO_MATCH;
+	r = (cfg->has_addr & 1) ? efw_lpm(1, pkt, set) : NULL;
+	if (r)
+		__builtin_memcpy(ac->src, r->region, sizeof(ac->src));
+	else
+		__builtin_memset(ac->src, 0, sizeof(ac->src));
+	r = (cfg->has_addr & 2) ? efw_lpm(0, pkt, set) : NULL;
+	if (r)
+		__builtin_memcpy(ac->dst, r->region, sizeof(ac->dst));
+	else
+		__builtin_memset(ac->dst, 0, sizeof(ac->dst));
+
 	for (i = 0; i < EFW_NGROUPS; i++) {
 		__u32 g;
-		__u64 r;
+		__u64 m;
 
 		if (i >= ngroups)
 			break;
 		if ((best >> 32) < cfg->gmin[i])
 			break;
 		g = cfg->groups[i] & (EFW_NGROUPS - 1);
-		r = efw_group_match(pkt, efw_gs(set, g), mkey, iif << 8 | cfg->pslot[g]);
-		if (r < best)
-			best = r;
+		m = efw_group_match(pkt, efw_gs(set, g), mkey, iif << 8 | cfg->pslot[g], ac);
+		if (m < best)
+			best = m;
 	}
 	return best;
 }

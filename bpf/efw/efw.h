@@ -97,7 +97,7 @@ struct efw_set_cfg {
 	__u8 ngroups;        /* entries used in groups[] */
 	__u8 default_action; /* enum efw_action when no rule matches */
 	__u8 has_iif;        /* some group matches the ingress interface */
-	__u8 pad;
+	__u8 has_addr;       /* bit 0: some group has src, bit 1: dst */
 	__u8 groups[EFW_NGROUPS];  /* active groups, by ascending gmin */
 	__u8 pslot[EFW_NGROUPS];   /* per group: its slot in `ports`, 0xff none */
 	__u32 gmin[EFW_NGROUPS];   /* per groups[] entry: priority of its best rule */
@@ -116,19 +116,40 @@ struct efw_ports {
 	__u16 dport[65536];
 };
 
-/* LPM keys of `src4`/`dst4` and `src6`/`dst6`: the (set, group) byte leads,
- * so prefixlen = 8 + prefix length. Values: __u32 region id (>= 1). */
+/* LPM tries `src4`/`dst4` and `src6`/`dst6`: one per direction and family,
+ * shared by every group, so a packet makes at most one lookup per direction.
+ * The set byte leads the key, so prefixlen = 8 + prefix length. The value of
+ * prefix P holds, for each group constraining that direction, the group's
+ * region of the longest prefix of that group containing P (0: none). */
+#define EFW_ADDR_SLOTS 16
+
 struct efw_lpm4_key {
 	__u32 prefixlen;
-	__u8 gs;
+	__u8 set;
 	__u8 addr[4];
 };
 
 struct efw_lpm6_key {
 	__u32 prefixlen;
-	__u8 gs;
+	__u8 set;
 	__u8 addr[16];
 };
+
+struct efw_addr_regions {
+	__u32 region[EFW_ADDR_SLOTS];
+};
+
+/* The 16 groups with EFW_G_SRC (odd ids) and the 16 with EFW_G_DST, each
+ * numbered densely. */
+static __always_inline __u32 efw_src_slot(__u32 group)
+{
+	return (group >> 1) & (EFW_ADDR_SLOTS - 1);
+}
+
+static __always_inline __u32 efw_dst_slot(__u32 group)
+{
+	return ((group >> 2) << 1 | (group & 1)) & (EFW_ADDR_SLOTS - 1);
+}
 
 /* `iifs` key; value __u32 interface id (>= 1). */
 struct efw_iif_key {

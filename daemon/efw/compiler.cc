@@ -85,6 +85,40 @@ std::string GroupName(uint8_t g) {
   return out.empty() ? "protocol/state only" : out;
 }
 
+// The shared trie of one direction: every group's prefixes, each carrying the
+// region, per group, of that group's longest prefix containing it. Sorted by
+// (family, address, length), prefixes come in depth-first order of their
+// nesting, so one stack per group tracks the group's enclosing prefix.
+void BuildTrie(bool src, const std::vector<std::vector<Prefix>>& groups, std::vector<LpmEntry>& out) {
+  std::vector<Prefix> all;
+  for (const auto& g : groups) all.insert(all.end(), g.begin(), g.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  struct Open {
+    std::vector<std::pair<Prefix, uint32_t>> stack;
+    size_t next = 0;
+  };
+  std::vector<Open> open(groups.size());
+  for (const Prefix& p : all) {
+    LpmEntry e;
+    e.src = src;
+    e.prefix = p;
+    for (uint32_t g = 0; g < groups.size(); ++g) {
+      const auto& list = groups[g];
+      if (list.empty()) continue;
+      Open& o = open[g];
+      while (!o.stack.empty() && !o.stack.back().first.Contains(p)) o.stack.pop_back();
+      if (o.next < list.size() && list[o.next] == p) {
+        o.stack.emplace_back(p, static_cast<uint32_t>(o.next + 1));
+        ++o.next;
+      }
+      const uint32_t slot = src ? efw_src_slot(g) : efw_dst_slot(g);
+      e.regions[slot] = o.stack.empty() ? 0 : o.stack.back().second;
+    }
+    out.push_back(e);
+  }
+}
+
 }  // namespace
 
 uint8_t RuleGroup(const Rule& r) {
@@ -121,6 +155,8 @@ efw_set_cfg CompiledRuleSet::SetConfig() const {
     cfg.gmin[i] = g.gmin;
     cfg.pslot[g.group] = g.pslot;
     if (g.group & EFW_G_IIF) cfg.has_iif = 1;
+    if (g.group & EFW_G_SRC) cfg.has_addr |= 1;
+    if (g.group & EFW_G_DST) cfg.has_addr |= 2;
   }
   return cfg;
 }
@@ -154,6 +190,7 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
     members[RuleGroup(rules[i])].push_back(i);
   }
 
+  std::vector<std::vector<Prefix>> group_src(EFW_NGROUPS), group_dst(EFW_NGROUPS);
   uint8_t next_pslot = 0;
   for (uint8_t g = 0; g < EFW_NGROUPS; ++g) {
     const auto& idx = members[g];
@@ -200,8 +237,6 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
       std::sort(v->begin(), v->end());
       v->erase(std::unique(v->begin(), v->end()), v->end());
     }
-    for (size_t k = 0; k < srcs.size(); ++k) out.lpm.push_back({true, g, srcs[k], static_cast<uint32_t>(k + 1)});
-    for (size_t k = 0; k < dsts.size(); ++k) out.lpm.push_back({false, g, dsts[k], static_cast<uint32_t>(k + 1)});
 
     // Port regions.
     if (g & (EFW_G_SPORT | EFW_G_DPORT)) {
@@ -259,7 +294,11 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
     std::stable_sort(first, out.matches.end(), KeyLess);
     out.matches.erase(std::unique(first, out.matches.end(), KeyEqual), out.matches.end());
     out.groups.push_back(std::move(cg));
+    group_src[g] = std::move(srcs);
+    group_dst[g] = std::move(dsts);
   }
+  BuildTrie(true, group_src, out.lpm);
+  BuildTrie(false, group_dst, out.lpm);
   std::sort(out.groups.begin(), out.groups.end(),
             [](const CompiledGroup& a, const CompiledGroup& b) { return a.gmin < b.gmin; });
   return out;

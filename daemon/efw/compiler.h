@@ -14,6 +14,7 @@
 // which is about one per rule unless prefixes nest or ranges overlap.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,11 +26,13 @@
 
 namespace sfc::efw {
 
+// One prefix of the src or dst trie (shared by all groups): for each group
+// constraining that direction (slot efw_src_slot/efw_dst_slot), the group's
+// region of its longest prefix containing this one, 0 if none.
 struct LpmEntry {
-  bool src = true;  // src or dst trie
-  uint8_t group = 0;
+  bool src = true;
   Prefix prefix;
-  uint32_t region = 0;
+  std::array<uint32_t, EFW_ADDR_SLOTS> regions{};
 };
 
 struct CompiledGroup {

@@ -16,7 +16,7 @@ using efw::FirewallTables;
 
 // Capacity of the classifier match table per rule set: about one entry per
 // rule, plus room for nested prefixes and overlapping ranges.
-uint32_t MatchCapacity(uint32_t max_rules) { return 2 * max_rules + 4096; }
+uint32_t MatchCapacity(uint32_t max_rules) { return 4 * max_rules + 4096; }
 
 class EfwObject : public VnfObject {
  public:

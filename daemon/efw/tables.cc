@@ -141,10 +141,10 @@ Status FirewallTables::ClearSet(uint32_t set) {
       matches_.get(), set, "matches", +[](const efw_match_key& k) { return SetOfGs(k.gs); }));
   for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
     SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
-                                                     +[](const efw_lpm4_key& k) { return SetOfGs(k.gs); }));
+                                                     +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
   for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
     SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
-                                                     +[](const efw_lpm6_key& k) { return SetOfGs(k.gs); }));
+                                                     +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
   return ClearKeysOfSet<efw_iif_key>(iifs_.get(), set, "iifs",
                                      +[](const efw_iif_key& k) { return k.set; });
 }
@@ -228,20 +228,21 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
     }
   }
   for (const auto& e : cs.lpm) {
-    const uint8_t gs = efw_gs(next, e.group);
+    efw_addr_regions val{};
+    std::copy(e.regions.begin(), e.regions.end(), val.region);
     int err;
     if (e.prefix.family == 4) {
       efw_lpm4_key k{};
       k.prefixlen = 8 + e.prefix.len;
-      k.gs = gs;
+      k.set = static_cast<uint8_t>(next);
       std::memcpy(k.addr, e.prefix.addr.data(), 4);
-      err = bpf_map_update_elem(e.src ? src4_.get() : dst4_.get(), &k, &e.region, BPF_ANY);
+      err = bpf_map_update_elem(e.src ? src4_.get() : dst4_.get(), &k, &val, BPF_ANY);
     } else {
       efw_lpm6_key k{};
       k.prefixlen = 8 + e.prefix.len;
-      k.gs = gs;
+      k.set = static_cast<uint8_t>(next);
       std::memcpy(k.addr, e.prefix.addr.data(), 16);
-      err = bpf_map_update_elem(e.src ? src6_.get() : dst6_.get(), &k, &e.region, BPF_ANY);
+      err = bpf_map_update_elem(e.src ? src6_.get() : dst6_.get(), &k, &val, BPF_ANY);
     }
     if (err)
       return errno == E2BIG || errno == ENOSPC || errno == ENOMEM

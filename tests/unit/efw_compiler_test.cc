@@ -58,11 +58,11 @@ class TableEvaluator {
       key.misc = g.misc[mkey];
       if (!key.misc) continue;
       if (g.group & EFW_G_SRC) {
-        key.src = Lpm(true, g.group, p.family, p.saddr);
+        key.src = Lpm(true, efw_src_slot(g.group), p.family, p.saddr);
         if (!key.src) continue;
       }
       if (g.group & EFW_G_DST) {
-        key.dst = Lpm(false, g.group, p.family, p.daddr);
+        key.dst = Lpm(false, efw_dst_slot(g.group), p.family, p.daddr);
         if (!key.dst) continue;
       }
       if (g.group & (EFW_G_SPORT | EFW_G_DPORT)) {
@@ -87,14 +87,15 @@ class TableEvaluator {
   }
 
  private:
-  uint32_t Lpm(bool src, uint8_t group, int family, const uint8_t* addr) const {
+  // Longest prefix of the direction's shared trie, then the group's slot.
+  uint32_t Lpm(bool src, uint32_t slot, int family, const uint8_t* addr) const {
     int best_len = -1;
     uint32_t region = 0;
     for (const auto& e : cs_.lpm) {
-      if (e.src != src || e.group != group || e.prefix.family != family) continue;
+      if (e.src != src || e.prefix.family != family) continue;
       if (e.prefix.ContainsAddr(addr) && e.prefix.len > best_len) {
         best_len = e.prefix.len;
-        region = e.region;
+        region = e.regions[slot];
       }
     }
     return region;
