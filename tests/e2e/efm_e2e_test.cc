@@ -87,6 +87,10 @@ uint64_t U64(const json& j) {
 }
 
 TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
+  // Resolve neighbours before the chain exists, so the counted traffic below
+  // is exactly what the test sends.
+  topo_.In(topo_.client_ns(), "ping -c 1 -W 2 " + topo_.server_ip(1));
+  topo_.In(topo_.client_ns(), "ping -6 -c 1 -W 2 " + topo_.server_ip6(1));
   const int port = 20000 + topo_.net() * 10;
   StartCollector(port);
   CommandResult r = sfcd_.Apply(Spec(port));
