@@ -10,6 +10,8 @@
  * (1M flows x 64 CPUs does not fit). A flow usually stays on one CPU, so the
  * atomics rarely contend.
  */
+#include <stdbool.h>
+
 #include <sfc/vnf.h>
 
 #include "efm.h"
@@ -32,6 +34,14 @@ struct {
 	__type(key, struct efm_flow_key);
 	__type(value, struct efm_flow);
 } flows SEC(".maps");
+
+/* Ports of fragmented datagrams, from their first fragment (see efm.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EFM_FRAG_ENTRIES);
+	__type(key, struct efm_frag_key);
+	__type(value, struct efm_frag_ports);
+} frag_ports SEC(".maps");
 
 /* The daemon's export state (struct efm_export_state); never touched here.
  * Not preallocated: only flows that outlive the active timeout have one. */
@@ -73,8 +83,71 @@ static __always_inline __u32 efm_ip_len(struct xdp_md *ctx, const struct sfc_pkt
 	}
 }
 
-static __always_inline void efm_fill_key(struct efm_flow_key *key, const struct sfc_pkt *pkt)
+/*
+ * The IP identification of a fragment, for frag_ports; false if it cannot be
+ * read. IPv4 has it in the header. IPv6 has it in the fragment header, which
+ * for a later fragment ends right at l4_off (the parser stops there), and for
+ * a first fragment sits there when it is the last extension header, as RFC 8200
+ * orders them and as senders do; the header's own next-header and offset
+ * fields must agree, else we do not remember the datagram.
+ */
+static __always_inline bool efm_frag_id(struct xdp_md *ctx, const struct sfc_pkt *pkt,
+					 __u32 *id)
 {
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (pkt->l3_proto == ETH_P_IP) {
+		__u32 off = pkt->l3_off;
+		struct iphdr *iph;
+
+		if (off > SFC_MAX_L4_OFF)
+			return false;
+		iph = data + off;
+		if ((void *)(iph + 1) > data_end)
+			return false;
+		*id = iph->id;
+		return true;
+	}
+	{
+		__u32 off = pkt->l4_off;
+		struct sfc_ipv6_frag_hdr *fh;
+
+		if (off < sizeof(*fh))
+			return false;
+		off -= sizeof(*fh);
+		if (off > SFC_MAX_L4_OFF)
+			return false;
+		fh = data + off;
+		if ((void *)(fh + 1) > data_end)
+			return false;
+		if (!(pkt->flags & SFC_PKT_F_FRAG_LATER) &&
+		    (fh->nexthdr != pkt->l4_proto ||
+		     (fh->frag_off & bpf_htons(SFC_IPV6_FRAG_OFFSET)) ||
+		     !(fh->frag_off & bpf_htons(SFC_IPV6_FRAG_MORE))))
+			return false;
+		*id = fh->identification;
+		return true;
+	}
+}
+
+static __always_inline void efm_frag_key_of(struct efm_frag_key *fk, const struct efm_flow_key *key,
+					    __u32 id)
+{
+	__builtin_memset(fk, 0, sizeof(*fk));
+	__builtin_memcpy(fk->saddr, key->saddr, sizeof(fk->saddr));
+	__builtin_memcpy(fk->daddr, key->daddr, sizeof(fk->daddr));
+	fk->id = id;
+	fk->family = key->family;
+	fk->proto = key->proto;
+}
+
+static __always_inline void efm_fill_key(struct xdp_md *ctx, struct efm_flow_key *key,
+					 const struct sfc_pkt *pkt, struct efm_stats *st)
+{
+	struct efm_frag_key fk;
+	__u32 id;
+
 	__builtin_memset(key, 0, sizeof(*key));
 	__builtin_memcpy(key->saddr, pkt->saddr, sizeof(key->saddr));
 	__builtin_memcpy(key->daddr, pkt->daddr, sizeof(key->daddr));
@@ -84,15 +157,38 @@ static __always_inline void efm_fill_key(struct efm_flow_key *key, const struct 
 	key->family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
 	key->proto = pkt->l4_proto;
 
+	if (pkt->flags & SFC_PKT_F_FRAG_LATER) {
+		struct efm_frag_ports *fp = NULL;
+
+		st->fragments++;
+		if (efm_frag_id(ctx, pkt, &id)) {
+			efm_frag_key_of(&fk, key, id);
+			fp = bpf_map_lookup_elem(&frag_ports, &fk);
+		}
+		if (fp) {
+			key->sport = fp->sport;
+			key->dport = fp->dport;
+		} else {
+			st->fragments_unmatched++;
+		}
+		return;
+	}
 	if (!(pkt->flags & SFC_PKT_F_L4))
-		return; /* later fragment or a protocol without ports */
+		return; /* a protocol without ports */
 	if (pkt->l4_proto == IPPROTO_ICMP || pkt->l4_proto == IPPROTO_ICMPV6) {
 		key->dport = (__u16)pkt->icmp_type << 8 | pkt->icmp_code;
 		return;
 	}
-	if (pkt->l4_proto == IPPROTO_TCP || pkt->l4_proto == IPPROTO_UDP) {
-		key->sport = pkt->sport;
-		key->dport = pkt->dport;
+	if (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP)
+		return;
+	key->sport = pkt->sport;
+	key->dport = pkt->dport;
+	if ((pkt->flags & SFC_PKT_F_FRAG) && efm_frag_id(ctx, pkt, &id)) {
+		/* First fragment: leave the ports for the rest of the datagram. */
+		struct efm_frag_ports ports = { .sport = key->sport, .dport = key->dport };
+
+		efm_frag_key_of(&fk, key, id);
+		bpf_map_update_elem(&frag_ports, &fk, &ports, BPF_ANY);
 	}
 }
 
@@ -128,10 +224,8 @@ static __always_inline void efm_account(struct xdp_md *ctx, const struct sfc_pkt
 		st->ipv4_packets++;
 	else
 		st->ipv6_packets++;
-	if (pkt->flags & SFC_PKT_F_FRAG_LATER)
-		st->fragments++;
 
-	efm_fill_key(&key, pkt);
+	efm_fill_key(ctx, &key, pkt, st);
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (f) {
 		efm_update(f, bytes, now, tcp_flags);

@@ -36,6 +36,26 @@ struct efm_flow_key {
 	__u8 pad[2];      /* always zero: keys are hashed bytewise */
 };
 
+/* A fragmented datagram: addresses, protocol and IP identification. */
+struct efm_frag_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 id;     /* IPv4: the 16-bit ID; IPv6: the fragment header's 32 bits */
+	__u8 family;
+	__u8 proto;
+	__u8 pad[2];
+};
+
+/* The ports of a fragmented datagram, as its first fragment carried them. */
+struct efm_frag_ports {
+	__u16 sport;
+	__u16 dport;
+};
+
+/* Datagrams in reassembly we remember ports for: fragments of one datagram
+ * arrive within milliseconds, so a small LRU covers a lot of fragmented traffic. */
+#define EFM_FRAG_ENTRIES 8192
+
 /*
  * Counters of one flow. packets and bytes are updated with atomic adds, so no
  * update is lost when the flow's packets hit several CPUs at once. bytes count
@@ -77,7 +97,8 @@ struct efm_stats {
 	__u64 flow_insert_fail;  /* insert failed: packet accounted nowhere */
 	__u64 ipv4_packets;
 	__u64 ipv6_packets;
-	__u64 fragments;         /* non-first fragments, counted in port-less flows */
+	__u64 fragments;         /* non-first fragments */
+	__u64 fragments_unmatched; /* ... whose first fragment was not seen: port-less flow */
 };
 
 #endif /* SFC_EFM_H */

@@ -186,7 +186,20 @@ TEST(EfmBpf, VlanTagsAreSeparateFlows) {
   EXPECT_EQ(Counter(*c, "flows_created"), 3u);
 }
 
-TEST(EfmBpf, FragmentsCountTowardsPortlessFlow) {
+// Gives an untagged IPv4 frame another IP identification (checksum fixed).
+Bytes WithIpv4Id(Bytes frame, uint16_t id) {
+  frame[14 + 4] = static_cast<uint8_t>(id >> 8);
+  frame[14 + 5] = static_cast<uint8_t>(id);
+  frame[14 + 10] = frame[14 + 11] = 0;
+  const uint16_t sum = static_cast<uint16_t>(~OnesSum(&frame[14], 20));
+  frame[14 + 10] = static_cast<uint8_t>(sum >> 8);
+  frame[14 + 11] = static_cast<uint8_t>(sum);
+  return frame;
+}
+
+// Later fragments carry no ports: they take the first fragment's, by datagram
+// (addresses, protocol, IP ID), or count in the port-less flow without it.
+TEST(EfmBpf, FragmentsFollowTheirFirstFragment) {
   auto c = Load();
   ASSERT_TRUE(c);
   const Bytes first = PacketBuilder()
@@ -201,23 +214,44 @@ TEST(EfmBpf, FragmentsCountTowardsPortlessFlow) {
                           .Proto(IPPROTO_UDP)
                           .Payload(40)
                           .Build();
-  const Bytes later6 = PacketBuilder()
-                           .Ipv6("2001:db8::1", "2001:db8::2")
-                           .Ipv6Fragment(1232, false)
-                           .Proto(IPPROTO_UDP)
-                           .Payload(100)
-                           .Build();
+  ASSERT_TRUE(CheckFrame(WithIpv4Id(later, 0x9999)).l3_csum_ok);
   Send(*c, first);
   Send(*c, later);
-  Send(*c, later6);
-  auto head = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 4000, 53));
-  ASSERT_TRUE(head) << "the first fragment carries the ports";
-  EXPECT_EQ(head->packets, 1u);
-  auto rest = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 0, 0));
-  ASSERT_TRUE(rest);
-  EXPECT_EQ(rest->bytes, later.size() - 14);
-  EXPECT_TRUE(Lookup(*c, Key("2001:db8::1", "2001:db8::2", IPPROTO_UDP, 0, 0)));
-  EXPECT_EQ(Counter(*c, "fragments"), 2u);
+  Send(*c, WithIpv4Id(later, 0x9999));  // another datagram, its head never seen
+  auto flow = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 4000, 53));
+  ASSERT_TRUE(flow);
+  EXPECT_EQ(flow->packets, 2u);
+  EXPECT_EQ(flow->bytes, (first.size() - 14) + (later.size() - 14));
+  auto portless = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 0, 0));
+  ASSERT_TRUE(portless);
+  EXPECT_EQ(portless->packets, 1u);
+
+  const Bytes first6 = PacketBuilder()
+                           .Ipv6("2001:db8::1", "2001:db8::2")
+                           .Ipv6Fragment(0, true, 7)
+                           .Udp(5000, 53)
+                           .Payload(64)
+                           .Build();
+  auto later6 = [](uint32_t id) {
+    return PacketBuilder()
+        .Ipv6("2001:db8::1", "2001:db8::2")
+        .Ipv6Fragment(72, false, id)
+        .Proto(IPPROTO_UDP)
+        .Payload(100)
+        .Build();
+  };
+  Send(*c, first6);
+  Send(*c, later6(7));
+  Send(*c, later6(8));
+  auto flow6 = Lookup(*c, Key("2001:db8::1", "2001:db8::2", IPPROTO_UDP, 5000, 53));
+  ASSERT_TRUE(flow6);
+  EXPECT_EQ(flow6->packets, 2u);
+  auto portless6 = Lookup(*c, Key("2001:db8::1", "2001:db8::2", IPPROTO_UDP, 0, 0));
+  ASSERT_TRUE(portless6);
+  EXPECT_EQ(portless6->packets, 1u);
+
+  EXPECT_EQ(Counter(*c, "fragments"), 4u);
+  EXPECT_EQ(Counter(*c, "fragments_unmatched"), 2u);
 }
 
 TEST(EfmBpf, EthernetPaddingIsNotCounted) {
