@@ -149,21 +149,61 @@ Status FirewallTables::ClearSet(uint32_t set) {
                                      +[](const efw_iif_key& k) { return k.set; });
 }
 
-Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule>& rules) {
-  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> ids, Keys<efw_rule_id>(rule_ids_.get(), "rule_ids"));
-  std::map<std::string, uint32_t, std::less<>> slot_of;
-  std::set<uint32_t> used;
+namespace {
+
+// Every (id, slot) of rule_ids, read in batches.
+Result<std::vector<std::pair<efw_rule_id, uint32_t>>> ReadRuleIds(int fd, uint32_t max_entries) {
+  std::vector<std::pair<efw_rule_id, uint32_t>> out;
+  std::vector<efw_rule_id> keys(std::min<uint32_t>(max_entries, 8192));
+  std::vector<uint32_t> vals(keys.size());
+  efw_rule_id in{}, next{};
+  bool first = true;
+  while (true) {
+    uint32_t count = keys.size();
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data(), vals.data(), &count, &opts);
+    if (err && errno != ENOENT) {
+      if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP || errno == 524) break;  // no batch ops: fall back below
+      return ErrnoStatus("reading rule ids", errno);
+    }
+    for (uint32_t i = 0; i < count; ++i) out.emplace_back(keys[i], vals[i]);
+    if (err) return out;  // ENOENT: done
+    in = next;
+    first = false;
+  }
+  out.clear();
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> ids, Keys<efw_rule_id>(fd, "rule_ids"));
   for (const auto& id : ids) {
     uint32_t slot;
-    if (bpf_map_lookup_elem(rule_ids_.get(), &id, &slot)) continue;
-    slot_of[std::string(id.id, strnlen(id.id, sizeof(id.id)))] = slot;
-    used.insert(slot);
+    if (bpf_map_lookup_elem(fd, &id, &slot) == 0) out.emplace_back(id, slot);
+  }
+  return out;
+}
+
+std::string IdString(const efw_rule_id& id) { return std::string(id.id, strnlen(id.id, sizeof(id.id))); }
+
+efw_rule_id IdKey(const std::string& id) {
+  efw_rule_id key{};
+  std::memcpy(key.id, id.data(), std::min(id.size(), sizeof(key.id) - 1));
+  return key;
+}
+
+}  // namespace
+
+Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule>& rules) {
+  SFC_ASSIGN_OR_RETURN(auto existing, ReadRuleIds(rule_ids_.get(), max_slots_));
+  std::map<std::string, uint32_t, std::less<>> slot_of;
+  std::vector<bool> used(max_slots_, false);
+  for (const auto& [id, slot] : existing) {
+    slot_of[IdString(id)] = slot;
+    if (slot < max_slots_) used[slot] = true;
   }
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
-  std::vector<efw_rule_stats> zeros(ncpu);
 
   std::vector<uint32_t> slots;
+  std::vector<uint32_t> fresh_slots;
+  std::vector<efw_rule_id> fresh_ids;
   slots.reserve(rules.size());
   uint32_t next = 0;
   for (const auto& r : rules) {
@@ -171,20 +211,32 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
       slots.push_back(it->second);
       continue;
     }
-    while (used.count(next)) ++next;
+    while (next < max_slots_ && used[next]) ++next;
     if (next >= max_slots_)
       return FailedPrecondition("no free rule counter slot (max_rules " + std::to_string(max_slots_) +
                                 "); raise max_rules and re-apply the chain");
-    // A freed slot may hold a deleted rule's counts: start from zero.
-    if (bpf_map_update_elem(rule_stats_.get(), &next, zeros.data(), BPF_ANY))
-      return ErrnoStatus("resetting counters of rule " + r.id, errno);
-    efw_rule_id key{};
-    std::memcpy(key.id, r.id.data(), std::min(r.id.size(), sizeof(key.id) - 1));
-    if (bpf_map_update_elem(rule_ids_.get(), &key, &next, BPF_ANY))
-      return ErrnoStatus("recording counter slot of rule " + r.id, errno);
-    used.insert(next);
+    used[next] = true;
     slot_of[r.id] = next;
     slots.push_back(next);
+    fresh_slots.push_back(next);
+    fresh_ids.push_back(IdKey(r.id));
+  }
+  if (fresh_slots.empty()) return slots;
+
+  // A freed slot may hold a deleted rule's counts: new rules start from zero.
+  std::vector<efw_rule_stats> zeros(fresh_slots.size() * ncpu);
+  uint32_t count = fresh_slots.size();
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(rule_stats_.get(), fresh_slots.data(), zeros.data(), &count, &opts)) {
+    for (uint32_t slot : fresh_slots)
+      if (bpf_map_update_elem(rule_stats_.get(), &slot, zeros.data(), BPF_ANY))
+        return ErrnoStatus("resetting rule counters", errno);
+  }
+  count = fresh_ids.size();
+  if (bpf_map_update_batch(rule_ids_.get(), fresh_ids.data(), fresh_slots.data(), &count, &opts)) {
+    for (size_t i = 0; i < fresh_ids.size(); ++i)
+      if (bpf_map_update_elem(rule_ids_.get(), &fresh_ids[i], &fresh_slots[i], BPF_ANY))
+        return ErrnoStatus("recording rule counter slots", errno);
   }
   return slots;
 }
@@ -192,13 +244,11 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
 Status FirewallTables::ReleaseSlots(const std::vector<Rule>& rules) {
   std::set<std::string, std::less<>> keep;
   for (const auto& r : rules) keep.insert(r.id);
-  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> ids, Keys<efw_rule_id>(rule_ids_.get(), "rule_ids"));
-  for (const auto& id : ids) {
-    if (keep.count(std::string_view(id.id, strnlen(id.id, sizeof(id.id))))) continue;
-    if (bpf_map_delete_elem(rule_ids_.get(), &id) && errno != ENOENT)
-      return ErrnoStatus("releasing a rule counter slot", errno);
-  }
-  return Status::Ok();
+  SFC_ASSIGN_OR_RETURN(auto existing, ReadRuleIds(rule_ids_.get(), max_slots_));
+  std::vector<efw_rule_id> gone;
+  for (const auto& [id, slot] : existing)
+    if (!keep.count(IdString(id))) gone.push_back(id);
+  return DeleteKeys(rule_ids_.get(), gone, "rule_ids");
 }
 
 Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Action default_action) {
