@@ -144,6 +144,20 @@ bool FillTarget(const Args& a, Req* req, std::string* err) {
   return true;
 }
 
+// Args::Parse takes every "-..." for a flag; a negative WEIGHT is a value the
+// server must get (and refuse by field), so it travels as a positional.
+constexpr char kNegative = '\x01';
+std::vector<std::string> ProtectNegatives(std::vector<std::string> argv) {
+  for (auto& a : argv)
+    if (a.size() > 1 && a[0] == '-' && a.find_first_not_of("0123456789", 1) == std::string::npos)
+      a[0] = kNegative;
+  return argv;
+}
+std::string Unprotect(std::string s) {
+  if (!s.empty() && s[0] == kNegative) s[0] = '-';
+  return s;
+}
+
 }  // namespace
 
 int RunLb(Context& ctx, const std::vector<std::string>& argv) {
@@ -154,7 +168,7 @@ int RunLb(Context& ctx, const std::vector<std::string>& argv) {
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   Args a;
   std::string err;
-  if (!Args::Parse(rest,
+  if (!Args::Parse(ProtectNegatives(rest),
                    {"-f", "--name", "--vip", "--proto", "--port", "--mode", "--table-size",
                     "--weight", "--mac"},
                    {}, &a, &err))
@@ -253,8 +267,9 @@ int RunLb(Context& ctx, const std::vector<std::string>& argv) {
     }
     if (a.Has("--weight")) {
       int64_t w = 0;
-      if (!ParseInt(a.Get("--weight"), &w) || w < INT32_MIN || w > INT32_MAX)
-        return UsageError(kLbUsage, "--weight: \"" + a.Get("--weight") + "\" is not a number");
+      const std::string weight = Unprotect(a.Get("--weight"));
+      if (!ParseInt(weight, &w) || w < INT32_MIN || w > INT32_MAX)
+        return UsageError(kLbUsage, "--weight: \"" + weight + "\" is not a number");
       b->set_weight(static_cast<int32_t>(w));  // the server rejects negatives by field
     }
     b->set_mac(a.Get("--mac"));
@@ -286,8 +301,9 @@ int RunLb(Context& ctx, const std::vector<std::string>& argv) {
     req.set_service(a.positional()[2]);
     req.set_address(a.positional()[3]);
     int64_t w = 0;
-    if (!ParseInt(a.positional()[4], &w) || w < INT32_MIN || w > INT32_MAX)
-      return UsageError(kLbUsage, "WEIGHT: \"" + a.positional()[4] + "\" is not a number");
+    const std::string weight = Unprotect(a.positional()[4]);
+    if (!ParseInt(weight, &w) || w < INT32_MIN || w > INT32_MAX)
+      return UsageError(kLbUsage, "WEIGHT: \"" + weight + "\" is not a number");
     req.set_weight(static_cast<int32_t>(w));
     auto st = stub->SetWeight(&call, req, &svc);
     return st.ok() ? Show(ctx, svc) : ReportError("lb set-weight", st);

@@ -17,3 +17,9 @@ target_link_libraries(elb_bpf_tests PRIVATE sfc_vnf_elb)
 # Defined here because it is built on the test fixture; run it as root.
 add_executable(elb-bench ${CMAKE_SOURCE_DIR}/bench/elb_bench.cc)
 target_link_libraries(elb-bench PRIVATE sfc_test_chain)
+
+if(TARGET sfc_test_e2e)
+  sfc_add_test(elb_e2e_tests e2e ${ELB_TESTS}/e2e/elb_e2e_test.cc)
+  target_link_libraries(elb_e2e_tests PRIVATE sfc_test_e2e)
+  add_dependencies(elb_e2e_tests sfcd sfcctl)
+endif()
