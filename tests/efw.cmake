@@ -4,6 +4,7 @@ set(EFW_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 # Pure: rule parsing/validation, edits, compiler vs. the reference model.
 sfc_add_test(efw_rules_test unit ${EFW_TEST_DIR}/unit/efw_rules_test.cc)
 target_link_libraries(efw_rules_test PRIVATE sfc_efw_core)
+target_compile_definitions(efw_rules_test PRIVATE SFC_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 sfc_add_test(efw_compiler_test unit ${EFW_TEST_DIR}/unit/efw_compiler_test.cc)
 target_link_libraries(efw_compiler_test PRIVATE sfc_efw_core)
 target_include_directories(efw_compiler_test PRIVATE ${EFW_TEST_DIR}/unit)

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "efw/edits.h"
 #include "efw/rules.h"
 
@@ -230,6 +232,23 @@ TEST(EfwEdits, AddDeleteReplace) {
   EXPECT_EQ(cfg.rules[0].id, "rule-1");
   EXPECT_EQ(cfg.rules[1].id, "rule-2");
   EXPECT_EQ(ReplaceRules(cfg, {x, x, x, x, x}).code(), Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace sfc::efw
+
+namespace sfc::efw {
+namespace {
+
+// The shipped example must stay valid.
+TEST(EfwConfig, ExampleChainFileIsValid) {
+  std::ifstream in(std::string(SFC_SOURCE_DIR) + "/chains/firewall.json");
+  ASSERT_TRUE(in.good());
+  auto doc = nlohmann::json::parse(in);
+  auto cfg = ParseFirewallConfig(doc["vnfs"][0]["config"], "/vnfs/0/config");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->rules.size(), 16u);
+  EXPECT_EQ(cfg->rules[4].tcp_flags, (TcpFlags{0x29, 0x29}));
 }
 
 }  // namespace
