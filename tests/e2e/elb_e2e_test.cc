@@ -139,12 +139,6 @@ TEST_F(LoadBalancerE2E, HttpThroughTheVipReachesBothServersAndRepliesComeFromThe
   EXPECT_GE(StatsCounter("dnat"), 40u * 3);  // SYN, ACK+request, ACKs, FIN...
   EXPECT_GE(StatsCounter("snat"), 40u * 2);
   EXPECT_EQ(StatsCounter("no_backend"), 0u);
-
-  // The same client port comes back to the same server (Maglev is deterministic).
-  std::string first = Get(31000);
-  ASSERT_FALSE(first.empty());
-  std::this_thread::sleep_for(milliseconds(1100));  // TIME_WAIT of the client port: curl reuses it
-  EXPECT_EQ(Get(31000), first);
 }
 
 TEST_F(LoadBalancerE2E, HealthChecksTakeAStoppedServerOutAndBringItBack) {
