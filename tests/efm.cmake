@@ -4,7 +4,8 @@ set(EFM_TESTS ${CMAKE_CURRENT_LIST_DIR})
 
 sfc_add_test(efm_unit_tests unit
   ${EFM_TESTS}/unit/efm_config_test.cc ${EFM_TESTS}/unit/efm_tracker_test.cc
-  ${EFM_TESTS}/unit/efm_query_test.cc ${EFM_TESTS}/unit/efm_ipfix_test.cc)
+  ${EFM_TESTS}/unit/efm_query_test.cc ${EFM_TESTS}/unit/efm_ipfix_test.cc
+  ${EFM_TESTS}/unit/efm_watcher_test.cc)
 target_link_libraries(efm_unit_tests PRIVATE sfc_efm_core)
 
 sfc_add_test(efm_bpf_tests bpf ${EFM_TESTS}/bpf/efm_flow_test.cc)

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "api/convert.h"
+#include "common/log.h"
 #include "sfc/v1/flowmon.grpc.pb.h"
 
 namespace sfc::efm {
@@ -139,6 +140,11 @@ class FlowServiceImpl final : public v1::FlowService::Service {
       }
     }
     (*exporter)->Unwatch(watcher);
+    if (uint64_t dropped = watcher->dropped())
+      log::Warn("efm.watch_dropped", {{"chain", req->chain()},
+                                      {"vnf", vnf},
+                                      {"records", std::to_string(dropped)},
+                                      {"reason", "client read too slowly"}});
     return grpc::Status::OK;
   }
 
