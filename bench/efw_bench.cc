@@ -67,9 +67,9 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
     efw::Rule r;
     r.id = "r" + std::to_string(i);
     r.action = rng() % 2 ? efw::Action::kAllow : efw::Action::kDrop;
-    // Distinct-ish addresses: 10.x.y.z sources, 172.16.0.0/12 destinations.
+    // Random addresses: 10.0.0.0/8 sources, 11.0.0.0/8 destinations.
     const uint32_t src = 0x0a000000u | (rng() & 0x00ffffffu);
-    const uint32_t dst = 0xac100000u | (rng() & 0x000fffffu);
+    const uint32_t dst = 0x0b000000u | (rng() & 0x00ffffffu);
     const uint16_t port = static_cast<uint16_t>(1 + rng() % 1024);
     switch (i % 10) {
       case 0: case 1: case 2: case 3: case 4: case 5:
@@ -81,7 +81,7 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
       case 6: case 7:
         r.dst = V4Prefix(dst, static_cast<uint8_t>(28 + rng() % 5));
         r.proto = efw::Proto::kUdp;
-        r.dport = efw::PortRange{port, static_cast<uint16_t>(port + rng() % 16)};
+        r.dport = efw::PortRange{port, static_cast<uint16_t>(port + rng() % 4)};
         hits.push_back({src, dst, 17, port});
         break;
       case 8:
@@ -104,7 +104,7 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
       h = hits[(hits.size() * static_cast<size_t>(i)) / 128];
     } else {
       h = {static_cast<uint32_t>(0x0a000000u | (rng() & 0x00ffffffu)),
-           static_cast<uint32_t>(0xac100000u | (rng() & 0x000fffffu)),
+           static_cast<uint32_t>(0x0b000000u | (rng() & 0x00ffffffu)),
            static_cast<uint8_t>(rng() % 2 ? 6 : 17), static_cast<uint16_t>(1 + rng() % 2048)};
     }
     PacketBuilder b;

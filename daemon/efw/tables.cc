@@ -254,13 +254,17 @@ Status FirewallTables::ReleaseSlots(const std::vector<Rule>& rules) {
 Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Action default_action) {
   SFC_ASSIGN_OR_RETURN(uint32_t cur, ActiveSet());
   const uint32_t next = cur ^ 1;
-  SFC_RETURN_IF_ERROR(ClearSet(next));
-  SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
-
+  // Compile first: a rule set that does not fit changes nothing, not even
+  // the counter slots. Slots are filled in once assigned.
   CompileOptions opts;
   opts.max_match_entries = max_matches_;
   opts.resolve_iif = [](const std::string& name) { return static_cast<uint32_t>(if_nametoindex(name.c_str())); };
-  SFC_ASSIGN_OR_RETURN(CompiledRuleSet cs, CompileRules(rules, default_action, slots, opts));
+  std::vector<uint32_t> by_index(rules.size());
+  for (size_t i = 0; i < by_index.size(); ++i) by_index[i] = static_cast<uint32_t>(i);
+  SFC_ASSIGN_OR_RETURN(CompiledRuleSet cs, CompileRules(rules, default_action, by_index, opts));
+  SFC_RETURN_IF_ERROR(ClearSet(next));
+  SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
+  for (auto& [k, v] : cs.matches) v.slot = slots[v.prio];
 
   auto misc = std::make_unique<efw_misc>();
   auto ports = std::make_unique<efw_ports>();
