@@ -3,55 +3,36 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <charconv>
-#include <initializer_list>
-#include <string_view>
+
+#include "common/json_fields.h"
 
 namespace sfc::efm {
 namespace {
 
+using json_fields::CheckMembers;
 using nlohmann::json;
 
-Status CheckMembers(const json& obj, const std::string& path,
-                    std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, _] : obj.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string list;
-    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    return InvalidArgument(path + "/" + key + ": unknown member (expected one of: " + list + ")");
-  }
-  return Status::Ok();
-}
-
-// An optional unsigned integer member within [lo, hi].
-Status GetUint(const json& obj, const std::string& path, const char* key, uint64_t lo, uint64_t hi,
-               uint32_t* out) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return Status::Ok();
-  const std::string where = path + "/" + key;
-  if (!it->is_number_integer()) return InvalidArgument(where + ": expected an integer");
-  // nlohmann keeps non-negative literals unsigned; a negative one is out of range.
-  const bool negative = !it->is_number_unsigned() && it->get<int64_t>() < 0;
-  const uint64_t v = negative ? 0 : it->get<uint64_t>();
-  if (negative || v < lo || v > hi)
-    return InvalidArgument(where + ": must be between " + std::to_string(lo) + " and " +
-                           std::to_string(hi));
+// An optional unsigned member within [lo, hi] into a uint32_t.
+Status GetU32(const json& obj, const std::string& path, const char* key, uint32_t lo, uint32_t hi,
+              uint32_t* out) {
+  uint64_t v = *out;
+  SFC_RETURN_IF_ERROR(json_fields::GetUint(obj, path, key, lo, hi, &v));
   *out = static_cast<uint32_t>(v);
   return Status::Ok();
 }
 
 Status ParseIpfix(const json& v, const std::string& path, IpfixConfig* out) {
-  if (!v.is_object()) return InvalidArgument(path + ": expected an object");
+  if (!v.is_object()) return json_fields::WrongType(path, "object", v);
   SFC_RETURN_IF_ERROR(
       CheckMembers(v, path, {"collectors", "observation_domain", "template_refresh_s"}));
   SFC_RETURN_IF_ERROR(
-      GetUint(v, path, "observation_domain", 0, UINT32_MAX, &out->observation_domain));
-  SFC_RETURN_IF_ERROR(GetUint(v, path, "template_refresh_s", 1, 86400, &out->template_refresh_s));
+      GetU32(v, path, "observation_domain", 0, UINT32_MAX, &out->observation_domain));
+  SFC_RETURN_IF_ERROR(GetU32(v, path, "template_refresh_s", 1, 86400, &out->template_refresh_s));
   auto it = v.find("collectors");
   if (it == v.end()) return Status::Ok();
   const std::string cpath = path + "/collectors";
-  if (!it->is_array()) return InvalidArgument(cpath + ": expected an array");
+  if (!it->is_array()) return json_fields::WrongType(cpath, "array", *it);
   if (it->size() > kMaxCollectors)
     return InvalidArgument(cpath + ": at most " + std::to_string(kMaxCollectors) + " collectors");
   for (size_t i = 0; i < it->size(); ++i) {
@@ -102,14 +83,14 @@ Result<Endpoint> ParseEndpoint(const std::string& text) {
 Result<FlowmonConfig> ParseFlowmonConfig(const nlohmann::json& config, const std::string& path) {
   FlowmonConfig c;
   if (config.is_null()) return c;
-  if (!config.is_object()) return InvalidArgument(path + ": expected an object");
+  if (!config.is_object()) return json_fields::WrongType(path, "object", config);
   SFC_RETURN_IF_ERROR(CheckMembers(
       config, path,
       {"max_flows", "idle_timeout_s", "active_timeout_s", "scan_interval_ms", "ipfix"}));
-  SFC_RETURN_IF_ERROR(GetUint(config, path, "max_flows", 1, kMaxFlowsLimit, &c.max_flows));
-  SFC_RETURN_IF_ERROR(GetUint(config, path, "idle_timeout_s", 1, 86400, &c.idle_timeout_s));
-  SFC_RETURN_IF_ERROR(GetUint(config, path, "active_timeout_s", 1, 86400, &c.active_timeout_s));
-  SFC_RETURN_IF_ERROR(GetUint(config, path, "scan_interval_ms", 100, 60000, &c.scan_interval_ms));
+  SFC_RETURN_IF_ERROR(GetU32(config, path, "max_flows", 1, kMaxFlowsLimit, &c.max_flows));
+  SFC_RETURN_IF_ERROR(GetU32(config, path, "idle_timeout_s", 1, 86400, &c.idle_timeout_s));
+  SFC_RETURN_IF_ERROR(GetU32(config, path, "active_timeout_s", 1, 86400, &c.active_timeout_s));
+  SFC_RETURN_IF_ERROR(GetU32(config, path, "scan_interval_ms", 100, 60000, &c.scan_interval_ms));
   if (auto it = config.find("ipfix"); it != config.end())
     SFC_RETURN_IF_ERROR(ParseIpfix(*it, path + "/ipfix", &c.ipfix));
   return c;
