@@ -13,6 +13,10 @@ target_include_directories(efw_compiler_test PRIVATE ${EFW_TEST_DIR}/unit)
 sfc_add_test(efw_bpf_test bpf ${EFW_TEST_DIR}/bpf/efw_test.cc)
 target_link_libraries(efw_bpf_test PRIVATE sfc_vnf_efw)
 
+# FirewallService calls against a loaded chain (in-process, no socket).
+sfc_add_test(efw_service_test bpf ${EFW_TEST_DIR}/bpf/efw_service_test.cc)
+target_link_libraries(efw_service_test PRIVATE sfc_vnf_efw)
+
 # Random rule sets x random packets: the BPF program against the reference model.
 sfc_add_test(efw_diff_test bpf ${EFW_TEST_DIR}/bpf/efw_diff_test.cc)
 target_link_libraries(efw_diff_test PRIVATE sfc_vnf_efw)
@@ -21,3 +25,13 @@ target_include_directories(efw_diff_test PRIVATE ${EFW_TEST_DIR}/unit)
 # efw_bench (bench/efw_bench.cc): per-packet cost vs. rule count, install time.
 add_executable(efw_bench ${CMAKE_SOURCE_DIR}/bench/efw_bench.cc)
 target_link_libraries(efw_bench PRIVATE sfc_test_chain sfc_vnf_efw)
+
+# cli/fw.cc is linked into sfcctl by cli/CMakeLists.txt; until it is, this
+# keeps it compiling.
+if(NOT TARGET sfc_cli_fw_check AND TARGET sfc_cli)
+  get_target_property(_sfc_cli_sources sfc_cli SOURCES)
+  if(NOT "fw.cc" IN_LIST _sfc_cli_sources)
+    add_library(sfc_cli_fw_check OBJECT EXCLUDE_FROM_ALL ${CMAKE_SOURCE_DIR}/cli/fw.cc)
+    target_link_libraries(sfc_cli_fw_check PRIVATE sfc_cli nlohmann_json::nlohmann_json)
+  endif()
+endif()
