@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -17,6 +18,10 @@ Result<BenchSkel> LoadBenchProgs(const BenchProgOptions& options) {
   skel->rodata->gen_flows = options.gen_flows;
   skel->rodata->gen_base_port = options.gen_base_port;
   skel->rodata->sink_port = options.sink_port;
+  if (!options.gen_header.empty()) {
+    if (options.gen_header.size() < BENCH_GEN_HEADER_LEN) return InvalidArgument("generator frame too short");
+    std::copy_n(options.gen_header.begin(), BENCH_GEN_HEADER_LEN, skel->bss->gen_header);
+  }
   int err = sfc_bench_xdp__load(skel.get());
   if (err) return ErrnoStatus("loading bench_xdp.bpf.o", err);
   return skel;

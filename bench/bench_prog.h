@@ -24,6 +24,8 @@ struct BenchProgOptions {
   uint32_t gen_flows = 1;
   uint16_t gen_base_port = 10000;
   uint16_t sink_port = 9;
+  // The generator's frame header (first BENCH_GEN_HEADER_LEN bytes); empty for sinks.
+  std::vector<uint8_t> gen_header;
 };
 
 // Opens and loads a fresh copy of the object (its own `counters` map).

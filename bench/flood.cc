@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -48,10 +50,16 @@ class SinkAttachment {
 struct GenThreadState {
   Status status;
   uint64_t calls = 0;
+  std::atomic<bool> done{false};
 };
 
-void GenLoop(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::Bytes& frame,
-             const std::atomic<bool>& stop, GenThreadState& state) {
+// Interrupts a generator's BPF_PROG_TEST_RUN (the kernel checks for pending
+// signals between batches and returns EINTR). The handler does nothing.
+constexpr int kStopSignal = SIGUSR1;
+void OnStopSignal(int) {}
+
+void GenLoopBody(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::Bytes& frame,
+                 const std::atomic<bool>& stop, GenThreadState& state) {
   auto guard = NetnsGuard::Enter(o.client_ns);
   if (!guard.ok()) {
     state.status = guard.status();
@@ -69,19 +77,28 @@ void GenLoop(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::Bytes
   xdp_md ctx = {};
   ctx.data_end = frame.size();
   ctx.ingress_ifindex = ifindex;
-  // ~16k frames per call: a few ms at the rates seen here, so stopping is prompt.
+  // Every call sets up and tears down a page pool, which waits for an RCU
+  // grace period: calls must be long, or the generator sleeps more than it
+  // sends. So one call runs until the stop signal interrupts it.
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
               .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx), .repeat = 1 << 14, .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+              .ctx_size_in = sizeof(ctx), .repeat = 1u << 30, .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
               .batch_size = 64);
   while (!stop.load(std::memory_order_relaxed)) {
     int err = bpf_prog_test_run_opts(prog_fd, &opts);
+    if (err == -EINTR) continue;
     if (err) {
       state.status = ErrnoStatus("BPF_PROG_TEST_RUN (live frames) on CPU " + std::to_string(cpu), err);
       return;
     }
     ++state.calls;
   }
+}
+
+void GenLoop(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::Bytes& frame,
+             const std::atomic<bool>& stop, GenThreadState& state) {
+  GenLoopBody(o, cpu, prog_fd, frame, stop, state);
+  state.done = true;
 }
 
 nlohmann::json CpuJson(const CpuTimes& t) {
@@ -105,13 +122,18 @@ Result<nlohmann::json> RunFlood(const FloodOptions& o) {
                                .Payload(o.frame_size - 42)
                                .Build();
 
-  SFC_ASSIGN_OR_RETURN(BenchSkel gen, LoadBenchProgs({.gen_flows = o.flows}));
-  SFC_ASSIGN_OR_RETURN(BenchSkel sink, LoadBenchProgs({.sink_port = o.dst_port}));
+  SFC_ASSIGN_OR_RETURN(BenchSkel gen, LoadBenchProgs({.gen_flows = o.flows, .gen_header = frame}));
+  SFC_ASSIGN_OR_RETURN(BenchSkel sink, LoadBenchProgs({.sink_port = o.dst_port, .gen_header = {}}));
   std::vector<std::unique_ptr<SinkAttachment>> attached;
   for (const auto& [ns, dev] : o.sinks) {
     SFC_ASSIGN_OR_RETURN(auto a, SinkAttachment::Attach(ns, dev, bpf_program__fd(sink->progs.bench_sink)));
     attached.push_back(std::move(a));
   }
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;  // no SA_RESTART: the syscall must return
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(kStopSignal, &sa, nullptr) != 0) return ErrnoStatus("installing the stop signal handler", errno);
 
   std::atomic<bool> stop{false};
   std::vector<GenThreadState> states(o.cpus.size());
@@ -133,7 +155,15 @@ Result<nlohmann::json> RunFlood(const FloodOptions& o) {
   if (first.ok()) std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   auto last = first.ok() ? sample() : first;
   stop = true;
-  for (auto& t : threads) t.join();
+  // Signal until each thread is out of its syscall (a signal landing just
+  // before the call would be missed otherwise).
+  for (size_t i = 0; i < threads.size(); ++i) {
+    while (!states[i].done) {
+      pthread_kill(threads[i].native_handle(), kStopSignal);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    threads[i].join();
+  }
   attached.clear();
 
   for (const auto& s : states)

@@ -12,6 +12,7 @@ PACKAGES=(
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
   curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux
+  wrk nginx-light python3-matplotlib conntrack  # benchmarks (bench/run.sh)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

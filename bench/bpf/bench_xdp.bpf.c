@@ -11,6 +11,11 @@
  *               one sent by the client would. It spreads the packets over
  *               `gen_flows` UDP source ports so conntrack, flow tables and
  *               load balancers see many flows, not one.
+ *               Live frames come from a page pool whose pages are recycled
+ *               WITHOUT being reset, and whoever consumed the frame before
+ *               (the SFC host forwarding it: new MACs, TTL - 1) wrote into
+ *               the same page. So every run rewrites the whole header from
+ *               `gen_header` (Ethernet + IPv4 + UDP, set before load).
  *   bench_sink  attached to the servers' eth0: counts and drops the UDP
  *               datagrams to `sink_port`, passes everything else (ARP, ping,
  *               TCP), so every variant pays the same, small, receive cost.
@@ -25,9 +30,20 @@
 
 #include "bench_xdp.h"
 
+/* Ethernet + IPv4 without options + UDP: the only frames the generator builds. */
+struct bench_udp_frame {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct bench_udp_frame) == BENCH_GEN_HEADER_LEN, "header template size");
+
 const volatile __u32 gen_flows = 1;      /* distinct UDP source ports, >= 1 */
 const volatile __u16 gen_base_port = 10000;
 const volatile __u16 sink_port = 9;      /* host order */
+/* Not const: clang would fold a const array's (zero) initializer into the copy. */
+__u8 gen_header[BENCH_GEN_HEADER_LEN] __attribute__((aligned(8)));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -42,12 +58,6 @@ int bench_pass(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* Ethernet + IPv4 without options + UDP: the only frames the generator builds. */
-struct bench_udp_frame {
-	struct ethhdr eth;
-	struct iphdr ip;
-	struct udphdr udp;
-} __attribute__((packed));
 
 SEC("xdp")
 int bench_gen(struct xdp_md *ctx)
@@ -63,9 +73,9 @@ int bench_gen(struct xdp_md *ctx)
 	c = bpf_map_lookup_elem(&counters, &key);
 	if (!c)
 		return XDP_ABORTED;
-	/* Live frames are recycled without being reset: write the port from
-	 * the counter every time instead of incrementing what is there. The
-	 * UDP checksum is optional over IPv4; 0 keeps it valid after the edit. */
+	__builtin_memcpy(f, gen_header, sizeof(*f));
+	/* The UDP checksum is optional over IPv4; 0 keeps it valid after the
+	 * port edit. */
 	f->udp.source = bpf_htons(gen_base_port + (__u16)(c->packets % gen_flows));
 	f->udp.check = 0;
 	c->packets++;
