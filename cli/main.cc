@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chain_cmds.h"
+#include "flows.h"
 #include "cli.h"
 
 namespace {
@@ -22,6 +23,7 @@ const VerbEntry kVerbs[] = {
     {"describe", "show one chain in detail (describe chain NAME)", sfc::cli::RunDescribe},
     {"delete", "detach a chain and remove its pins (delete chain NAME)", sfc::cli::RunDelete},
     {"stats", "show a chain's counters (stats NAME [--watch])", sfc::cli::RunStats},
+    {"flows", "show a chain's flows (flows NAME [--top N] [--sort bytes] [--watch])", sfc::cli::RunFlows},
 };
 
 void Usage(FILE* out) {
