@@ -55,7 +55,7 @@ struct elb_table {
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_INNER_MAP);
 	__type(key, __u32);
-	__type(value, __u32); /* backend id, 0: none */
+	__type(value, __u32); /* backend slot, 0: none */
 };
 
 /* Service index -> its Maglev table; replaced whole, with one update, whenever
@@ -68,14 +68,14 @@ struct {
 } maglev SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, ELB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct elb_backend);
 } backends SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ELB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct elb_backend_stats);
@@ -225,12 +225,12 @@ static __always_inline int elb_dsr(struct xdp_md *ctx, const struct elb_backend 
 	return 0;
 }
 
-static __always_inline void elb_count_backend(__u32 id, const struct sfc_pkt *pkt, int new_conn)
+static __always_inline void elb_count_backend(__u32 slot, const struct sfc_pkt *pkt, int new_conn)
 {
-	struct elb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &id);
+	struct elb_backend_stats *bs = bpf_map_lookup_elem(&backend_stats, &slot);
 
 	if (!bs)
-		return; /* the daemon creates it with the backend; gone with it */
+		return;
 	bs->packets++;
 	bs->bytes += pkt->pkt_len;
 	if (new_conn)
@@ -239,20 +239,20 @@ static __always_inline void elb_count_backend(__u32 id, const struct sfc_pkt *pk
 
 /* Maglev pick for a connection the table does not know (or must re-balance). */
 static __always_inline struct elb_backend *elb_pick(const struct sfc_pkt *pkt,
-						    const struct elb_service *svc, __u32 *id_out)
+						    const struct elb_service *svc, __u32 *slot_out)
 {
-	__u32 slot, *id;
+	__u32 pos, *slot;
 	void *table;
 
 	table = bpf_map_lookup_elem(&maglev, &svc->index);
 	if (!table || !svc->table_size)
 		return NULL;
-	slot = elb_flow_hash(pkt) % svc->table_size;
-	id = bpf_map_lookup_elem(table, &slot);
-	if (!id || !*id)
+	pos = elb_flow_hash(pkt) % svc->table_size;
+	slot = bpf_map_lookup_elem(table, &pos);
+	if (!slot || !*slot)
 		return NULL;
-	*id_out = *id;
-	return bpf_map_lookup_elem(&backends, id);
+	*slot_out = *slot;
+	return bpf_map_lookup_elem(&backends, slot);
 }
 
 static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
@@ -261,7 +261,7 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 	struct elb_flow_key fk = {};
 	struct elb_backend *be = NULL;
 	struct elb_conn *ct;
-	__u32 id = 0;
+	__u32 slot = 0;
 	int new_conn = 0;
 
 	st->vip_packets++;
@@ -269,12 +269,13 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
 	if (ct) {
-		id = ct->backend_id;
-		be = bpf_map_lookup_elem(&backends, &id);
-		/* Removed (or moved to another service) and failed backends lose
-		 * their connections to a fresh pick; drained ones (weight 0) keep them. */
-		if (be && be->svc_index == svc->index && !(be->flags & ELB_BE_F_DOWN) &&
-		    ct->svc_index == svc->index) {
+		slot = ct->slot;
+		be = bpf_map_lookup_elem(&backends, &slot);
+		/* Removed (its slot is empty or someone else's now) and failed
+		 * backends lose their connections to a fresh pick; drained ones
+		 * (weight 0) keep them. */
+		if (be && be->id == ct->backend_id && be->svc_index == svc->index &&
+		    !(be->flags & ELB_BE_F_DOWN) && ct->svc_index == svc->index) {
 			st->reused_conns++;
 		} else {
 			be = NULL;
@@ -284,12 +285,13 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 	if (!be) {
 		struct elb_conn nc = {};
 
-		be = elb_pick(pkt, svc, &id);
-		if (!be || be->svc_index != svc->index) {
+		be = elb_pick(pkt, svc, &slot);
+		if (!be || !be->id || be->svc_index != svc->index) {
 			st->no_backend++;
 			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
 		}
-		nc.backend_id = id;
+		nc.backend_id = be->id;
+		nc.slot = slot;
 		nc.svc_index = svc->index;
 		nc.seen_ns = pkt->ts_ns;
 		if (bpf_map_update_elem(&conntrack, &fk, &nc, BPF_ANY))
@@ -297,7 +299,7 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 		st->new_conns++;
 		new_conn = 1;
 	}
-	elb_count_backend(id, pkt, new_conn);
+	elb_count_backend(slot, pkt, new_conn);
 
 	if (svc->mode == ELB_MODE_DSR) {
 		if (elb_dsr(ctx, be)) {

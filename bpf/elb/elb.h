@@ -63,8 +63,12 @@ struct elb_vip_key {
 	__u8 pad[3];
 };
 
-/* backends: id (stable hash of service + address + port, never 0) -> where to send. */
+/* backends: slot -> where to send. Slots are dense indices the daemon keeps
+ * stable for as long as a backend exists (an inlined array lookup per
+ * packet); `id` tells a slot's current backend from a former one. Slot 0 is
+ * never used: a table entry 0 means "no backend". */
 struct elb_backend {
+	__u32 id;     /* stable hash of service + address + port; 0: free slot */
 	__u32 addr[4];
 	__be16 port;  /* 0: keep the client's destination port */
 	__u8 flags;   /* ELB_BE_F_* */
@@ -74,8 +78,8 @@ struct elb_backend {
 	__u32 svc_index; /* owning service: a connection never moves across services */
 };
 
-/* backend_stats (per-CPU hash, id -> counters): created by the daemon with
- * the backend, read by the API. */
+/* backend_stats (per-CPU array, by backend slot): zeroed by the daemon when
+ * a slot changes hands, read by the API. */
 struct elb_backend_stats {
 	__u64 packets;
 	__u64 bytes;
@@ -94,8 +98,10 @@ struct elb_flow_key {
 };
 
 struct elb_conn {
-	__u32 backend_id;
+	__u32 backend_id; /* valid while backends[slot].id still equals it */
+	__u32 slot;
 	__u32 svc_index;
+	__u32 pad;
 	__u64 seen_ns; /* last refresh of the reverse entry (at most once a second) */
 };
 

@@ -105,15 +105,13 @@ Result<AppliedState> ReadApplied(const ElbMaps& maps) {
       prev = &key;
     }
   }
-  {
-    uint32_t key = 0, next = 0;
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(maps.backends.get(), prev, &next) == 0) {
-      elb_backend v{};
-      if (bpf_map_lookup_elem(maps.backends.get(), &next, &v) == 0) a.backends[next] = v;
-      key = next;
-      prev = &key;
-    }
+  for (uint32_t slot = 1; slot < kMaxBackendSlots; slot++) {
+    elb_backend v{};
+    if (bpf_map_lookup_elem(maps.backends.get(), &slot, &v) != 0)
+      return ErrnoStatus("reading backend slot " + std::to_string(slot), errno);
+    if (v.id == 0) continue;
+    a.backends[slot] = v;
+    a.stats_owner[slot] = v.id;
   }
   {
     elb_vip_key key{}, next{};
@@ -125,6 +123,13 @@ Result<AppliedState> ReadApplied(const ElbMaps& maps) {
     }
   }
   return a;
+}
+
+PriorLayout LayoutOf(const AppliedState& applied) {
+  PriorLayout p;
+  for (const auto& [k, v] : applied.services) p.service_index[SvcKeyString(k.key)] = v.index;
+  for (const auto& [slot, b] : applied.backends) p.backend_slot[b.id] = slot;
+  return p;
 }
 
 Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
@@ -158,20 +163,23 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     it = applied.services.erase(it);
   }
 
-  // 2. Backends, before any table can name them.
+  // 2. Backends, before any table can name them. Counters survive chain
+  // edits; a slot that changes hands starts from zero.
+  std::set<uint32_t> want_slots;
   for (const auto& [id, pb] : plan.backends) {
-    auto it = applied.backends.find(id);
+    uint32_t slot = pb.slot;
+    want_slots.insert(slot);
+    auto it = applied.backends.find(slot);
     if (it != applied.backends.end() && SameBytes(&it->second, &pb.value, sizeof(pb.value)))
       continue;
-    SFC_RETURN_IF_ERROR(Update(maps.backends.get(), &id, &pb.value, kBackendsMap));
-    if (it == applied.backends.end()) {
-      // Counters survive chain edits: create only when missing.
+    auto owner = applied.stats_owner.find(slot);
+    if (owner == applied.stats_owner.end() || owner->second != id) {
       std::vector<elb_backend_stats> zero(libbpf_num_possible_cpus());
-      if (bpf_map_update_elem(maps.backend_stats.get(), &id, zero.data(), BPF_NOEXIST) != 0 &&
-          errno != EEXIST)
-        return ErrnoStatus("creating counters of backend " + std::to_string(id), errno);
+      SFC_RETURN_IF_ERROR(Update(maps.backend_stats.get(), &slot, zero.data(), kBackendStatsMap));
+      applied.stats_owner[slot] = id;
     }
-    applied.backends[id] = pb.value;
+    SFC_RETURN_IF_ERROR(Update(maps.backends.get(), &slot, &pb.value, kBackendsMap));
+    applied.backends[slot] = pb.value;
   }
 
   // 3. Tables: built whole, swapped in with one update.
@@ -222,13 +230,14 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     it = applied.tables.erase(it);
   }
   for (auto it = applied.backends.begin(); it != applied.backends.end();) {
-    if (plan.backends.count(it->first)) {
+    if (want_slots.count(it->first)) {
       ++it;
       continue;
     }
-    uint32_t id = it->first;
-    SFC_RETURN_IF_ERROR(Delete(maps.backends.get(), &id, kBackendsMap));
-    SFC_RETURN_IF_ERROR(Delete(maps.backend_stats.get(), &id, kBackendStatsMap));
+    // Freed: connections that still name this slot see id 0 and re-balance.
+    uint32_t slot = it->first;
+    elb_backend empty{};
+    SFC_RETURN_IF_ERROR(Update(maps.backends.get(), &slot, &empty, kBackendsMap));
     it = applied.backends.erase(it);
   }
   for (auto it = applied.vips.begin(); it != applied.vips.end();) {
@@ -242,12 +251,12 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
   return set_flags(plan.settings_flags);
 }
 
-elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t id) {
+elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t slot) {
   elb_backend_stats sum{};
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return sum;
   std::vector<elb_backend_stats> per_cpu(ncpus);
-  if (bpf_map_lookup_elem(maps.backend_stats.get(), &id, per_cpu.data()) != 0) return sum;
+  if (bpf_map_lookup_elem(maps.backend_stats.get(), &slot, per_cpu.data()) != 0) return sum;
   for (const auto& c : per_cpu) {
     sum.packets += c.packets;
     sum.bytes += c.bytes;

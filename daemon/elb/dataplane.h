@@ -48,7 +48,10 @@ struct ElbMaps {
 struct AppliedState {
   uint32_t maglev_id = 0;  // the maps this describes
   std::map<SvcKeyBytes, elb_service> services;
-  std::map<uint32_t, elb_backend> backends;
+  std::map<uint32_t, elb_backend> backends;  // by slot; only slots in use
+  // Slot -> the backend id whose counters backend_stats holds there. A slot
+  // that changes hands gets its counters zeroed.
+  std::map<uint32_t, uint32_t> stats_owner;
   std::set<VipKeyBytes> vips;
   uint32_t settings_flags = 0;
   // Table index -> fingerprint of the table in place. Unknown (after a
@@ -58,12 +61,14 @@ struct AppliedState {
 
 // Reads services, backends and VIPs back from the maps (after a restart).
 Result<AppliedState> ReadApplied(const ElbMaps& maps);
+// Service indices and backend slots of what the maps hold.
+PriorLayout LayoutOf(const AppliedState& applied);
 
 // Brings the maps from `applied` to `plan` (see the file comment) and updates
 // `applied` as it goes, so a failure midway leaves it describing the maps.
 Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied);
 
-// Per-backend counters summed over CPUs; zero when the entry is missing.
-elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t id);
+// Counters of the backend in `slot`, summed over CPUs.
+elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t slot);
 
 }  // namespace sfc::elb

@@ -89,7 +89,7 @@ struct ServiceSpec {
 
 inline constexpr uint32_t kDefaultMaxConnections = 1048576;
 inline constexpr uint32_t kMaxServices = 1024;
-inline constexpr uint32_t kMaxBackends = 16384;  // over all services of an instance
+inline constexpr uint32_t kMaxBackends = 16383;  // over all services of an instance
 
 struct LbConfig {
   std::vector<ServiceSpec> services;

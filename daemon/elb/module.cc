@@ -17,7 +17,7 @@ using elb::ElbRuntime;
 using elb::LbConfig;
 
 static_assert(elb::kMaxServices == ELB_MAX_SERVICES);
-static_assert(elb::kMaxBackends == ELB_MAX_BACKENDS);
+static_assert(elb::kMaxBackends < ELB_MAX_BACKENDS);  // slot 0 is never used
 
 class ElbObject : public VnfObject {
  public:
@@ -45,9 +45,18 @@ class ElbObject : public VnfObject {
       view = inst->ViewFor(config_);
       epoch = inst->health_epoch;
     }
-    elb::LbPlan plan = elb::BuildPlan(config_, view, {});
+    // A re-applied instance keeps its service indices and backend slots:
+    // the connection table (kept) refers to them.
+    elb::AppliedState running;
+    if (auto pinned = elb::ElbMaps::OpenPinned(info_.pin_dir); pinned.ok()) {
+      auto read = elb::ReadApplied(*pinned);
+      if (!read.ok()) return read.status().Wrap("reading the running instance's maps");
+      running = std::move(read).value();
+    }
+    elb::LbPlan plan = elb::BuildPlan(config_, view, elb::LayoutOf(running));
     elb::AppliedState applied;
     applied.maglev_id = maps.maglev_id();
+    applied.stats_owner = running.stats_owner;  // backend_stats is carried over
     SFC_RETURN_IF_ERROR(elb::Sync(maps, plan, applied));
     runtime_.StorePending(info_.chain, info_.name, std::move(applied), epoch);
     return Status::Ok();

@@ -73,6 +73,11 @@ std::string_view ToString(BackendState s) {
   return "?";
 }
 
+uint32_t LbPlan::SlotOf(uint32_t id) const {
+  auto it = backends.find(id);
+  return it == backends.end() ? 0 : it->second.slot;
+}
+
 uint32_t LbPlan::BackendId(const ServiceSpec& s, const BackendSpec& b) const {
   for (const auto& [id, pb] : backends)
     if (pb.service->Key() == s.Key() && pb.spec->Key() == b.Key()) return id;
@@ -94,10 +99,33 @@ static uint64_t Fingerprint(uint32_t table_size, std::vector<MaglevBackend> in) 
   return StableHash64(s);
 }
 
-LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
-                 const std::map<std::string, uint32_t>& prior_index) {
+LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLayout& prior) {
   LbPlan plan;
   auto ids = AssignBackendIds(config);
+  const auto& prior_index = prior.service_index;
+
+  // Backend slots: kept where the running data plane has them.
+  std::map<uint32_t, uint32_t> slot_of;
+  std::set<uint32_t> taken;
+  for (const auto& [id, slot] : prior.backend_slot) taken.insert(slot);
+  for (const auto& [key, id] : ids)
+    if (auto it = prior.backend_slot.find(id); it != prior.backend_slot.end()) slot_of[id] = it->second;
+  uint32_t next_slot = 1;
+  std::set<uint32_t> assigned;
+  for (const auto& [_, slot] : slot_of) assigned.insert(slot);
+  for (const auto& [key, id] : ids) {  // sorted by key: deterministic
+    if (slot_of.count(id)) continue;
+    while (next_slot < kMaxBackendSlots && (taken.count(next_slot) || assigned.count(next_slot)))
+      next_slot++;
+    uint32_t slot = next_slot;
+    if (slot >= kMaxBackendSlots) {
+      // Full of former backends' slots: reuse one nobody keeps.
+      slot = 1;
+      while (assigned.count(slot)) slot++;
+    }
+    slot_of[id] = slot;
+    assigned.insert(slot);
+  }
 
   std::set<uint32_t> used;
   for (const auto& s : config.services) {
@@ -126,6 +154,8 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
       PlannedBackend pb;
       pb.service = &s;
       pb.spec = &b;
+      pb.slot = slot_of.at(id);
+      pb.value.id = id;
       std::optional<MacAddr> mac = b.mac;
       if (auto h = health.find(id); h != health.end()) {
         if (!h->second.healthy) pb.state = BackendState::kDown;
@@ -140,7 +170,7 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
       if (mac) std::memcpy(pb.value.mac, mac->data(), 6);
       pb.value.svc_index = ps.value.index;
       ps.table_input.push_back(
-          {b.Key(), id, pb.state == BackendState::kUp ? b.weight : 0});
+          {b.Key(), pb.slot, pb.state == BackendState::kUp ? b.weight : 0});
       plan.backends.emplace(id, pb);
     }
     ps.fingerprint = Fingerprint(s.table_size, ps.table_input);

@@ -47,13 +47,14 @@ struct PlannedService {
   const ServiceSpec* spec = nullptr;
   elb_svc_key key{};
   elb_service value{};
-  std::vector<MaglevBackend> table_input;  // every backend; weight 0 when not usable
+  std::vector<MaglevBackend> table_input;  // every backend (id: its slot); weight 0 when not usable
   uint64_t fingerprint = 0;                // of table_size and table_input
 };
 
 struct PlannedBackend {
   const ServiceSpec* service = nullptr;
   const BackendSpec* spec = nullptr;
+  uint32_t slot = 0;  // index in `backends` and `backend_stats`; what tables store
   elb_backend value{};
   BackendState state = BackendState::kUp;
 };
@@ -66,6 +67,7 @@ struct LbPlan {
 
   // The id of a service's backend; 0 when not in the plan.
   uint32_t BackendId(const ServiceSpec& s, const BackendSpec& b) const;
+  uint32_t SlotOf(uint32_t id) const;  // 0 when not in the plan
   std::map<std::string, uint32_t> ServiceIndices() const;  // by ServiceSpec::Key()
 };
 
@@ -75,10 +77,19 @@ struct LbPlan {
 // connection table (which stores ids) stays valid across chain edits.
 std::map<std::pair<std::string, std::string>, uint32_t> AssignBackendIds(const LbConfig& config);
 
-// `prior_index`: service key -> table index in the running data plane; kept
-// for services that stay, so their table slot never changes under traffic.
-// New services take the lowest free index. `config` must outlive the plan.
-LbPlan BuildPlan(const LbConfig& config, const HealthView& health,
-                 const std::map<std::string, uint32_t>& prior_index);
+// Where the running data plane has things. Kept for what stays: connections
+// remember their service's index and their backend's slot, so neither may
+// move under them (nor across a chain re-apply).
+struct PriorLayout {
+  std::map<std::string, uint32_t> service_index;  // by ServiceSpec::Key()
+  std::map<uint32_t, uint32_t> backend_slot;      // backend id -> slot
+};
+
+inline constexpr uint32_t kMaxBackendSlots = ELB_MAX_BACKENDS;  // slot 0 unused
+
+// New services take the lowest free index, new backends the lowest slot no
+// prior backend holds (so a removed backend's slot is not reused by the same
+// change). `config` must outlive the plan.
+LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLayout& prior);
 
 }  // namespace sfc::elb

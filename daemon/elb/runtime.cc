@@ -35,9 +35,7 @@ Status Instance::SyncPinned() {
     // Not the maps we wrote (adopted, or replaced): learn what they hold.
     SFC_ASSIGN_OR_RETURN(applied, ReadApplied(maps));
   }
-  std::map<std::string, uint32_t> prior;
-  for (const auto& [k, v] : applied.services) prior[SvcKeyString(k.key)] = v.index;
-  LbPlan plan = BuildPlan(config, View(), prior);
+  LbPlan plan = BuildPlan(config, View(), LayoutOf(applied));
   SFC_RETURN_IF_ERROR(Sync(maps, plan, applied));
   dirty = false;
   return Status::Ok();
@@ -120,9 +118,10 @@ void ElbRuntime::InstanceUp(const VnfInstanceInfo& info, LbConfig config) {
           if (s.health.type == HealthType::kNone) continue;
           for (const auto& b : s.backends) {
             uint32_t id = ids.at({s.Key(), b.Key()});
-            auto it = inst->applied.backends.find(id);
-            bool down = it != inst->applied.backends.end() && (it->second.flags & ELB_BE_F_DOWN) &&
-                        !(s.mode == ForwardMode::kDsr && !b.mac);
+            bool down = false;
+            for (const auto& [slot, be] : inst->applied.backends)
+              down |= be.id == id && (be.flags & ELB_BE_F_DOWN) &&
+                      !(s.mode == ForwardMode::kDsr && !b.mac);
             if (down) inst->health[id].tracker = HealthTracker(false);
           }
         }

@@ -95,7 +95,7 @@ void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan,
     out->set_table_index(ps->value.index);
     auto table = BuildMaglevTable(ps->table_input, ps->value.table_size);
     if (table.ok())
-      for (uint32_t id : *table) slots[id]++;
+      for (uint32_t slot : *table) slots[slot]++;
   }
   for (const auto& b : s.backends) {
     uint32_t id = plan.BackendId(s, b);
@@ -104,7 +104,7 @@ void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan,
     st->set_address(b.address.ToString());
     st->set_port(b.port);
     st->set_weight(b.weight);
-    st->set_slots(slots[id]);
+    st->set_slots(slots[plan.SlotOf(id)]);
     auto pb = plan.backends.find(id);
     BackendState state = pb == plan.backends.end() ? BackendState::kUp : pb->second.state;
     std::string name(ToString(state));
@@ -121,7 +121,7 @@ void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan,
       st->set_health_failures(h->second.tracker.failures());
     }
     if (maps) {
-      elb_backend_stats c = ReadBackendStats(*maps, id);
+      elb_backend_stats c = ReadBackendStats(*maps, plan.SlotOf(id));
       st->set_packets(c.packets);
       st->set_bytes(c.bytes);
       st->set_connections(c.connections);
@@ -267,9 +267,7 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
     return engine_.WithVnf(chain, vnf, kType, [&](VnfRef&) -> Status {
       SFC_ASSIGN_OR_RETURN(auto inst, Running(chain, vnf));
       std::lock_guard lock(inst->mu);
-      std::map<std::string, uint32_t> prior;
-      for (const auto& [k, v] : inst->applied.services) prior[SvcKeyString(k.key)] = v.index;
-      LbPlan plan = BuildPlan(inst->config, inst->View(), prior);
+      LbPlan plan = BuildPlan(inst->config, inst->View(), LayoutOf(inst->applied));
       auto maps = ElbMaps::OpenPinned(inst->info.pin_dir);
       return fn(*inst, plan, maps.ok() ? &*maps : nullptr);
     });
@@ -305,9 +303,7 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
       if (out && !service.empty()) {
         const ServiceSpec* s = inst->config.FindService(service);
         if (!s) return Status::Ok();
-        std::map<std::string, uint32_t> prior;
-        for (const auto& [k, v] : inst->applied.services) prior[SvcKeyString(k.key)] = v.index;
-        LbPlan plan = BuildPlan(inst->config, inst->View(), prior);
+        LbPlan plan = BuildPlan(inst->config, inst->View(), LayoutOf(inst->applied));
         auto maps = ElbMaps::OpenPinned(inst->info.pin_dir);
         Describe(*inst, *s, plan, maps.ok() ? &*maps : nullptr, out);
       }

@@ -5,6 +5,7 @@
 // untouched, fragments, and the live gRPC API on the running maps.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
@@ -281,6 +282,37 @@ TEST(ElbBpf, AffinitySurvivesChainEditsDrainAndRemoval) {
   EXPECT_EQ(Counter(*c, "repicked_conns") - repicked, static_cast<uint64_t>(moved));
   // ...and then stick to their new backend.
   for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*c, "192.0.2.50", p, kTcpAck), be) << p;
+}
+
+// Services inserted before an existing one and backends listed in another
+// order move nothing: connections keep their backend, counters keep counting.
+TEST(ElbBpf, ReorderedConfigKeepsConnectionsAndCounters) {
+  auto c = Load(Web({B("10.0.1.2"), B("10.0.1.3"), B("10.0.1.4")}));
+  ASSERT_TRUE(c);
+  std::map<uint16_t, std::string> owner;
+  for (uint16_t p = 21000; p < 21300; p++) owner[p] = BackendOf(*c, "192.0.2.70", p);
+
+  json cfg = Web({B("10.0.1.4"), B("10.0.1.3"), B("10.0.1.2")});
+  json first = {{"name", "aaa"}, {"vip", "10.0.0.7"}, {"port", 443},
+                {"backends", {B("10.0.9.9", 443), B("10.0.9.8", 443)}}};
+  cfg["services"].insert(cfg["services"].begin(), first);
+  ASSERT_TRUE(c->Reapply(Chain(cfg)).ok());
+  uint64_t repicked = Counter(*c, "repicked_conns");
+  for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*c, "192.0.2.70", p, kTcpAck), be) << p;
+  EXPECT_EQ(Counter(*c, "repicked_conns"), repicked);
+
+  // Per-backend counters carried over: 300 connections, 600 packets so far.
+  auto fd = c->OpenMap("lb", "backend_stats");
+  ASSERT_TRUE(fd.ok());
+  uint64_t conns = 0, packets = 0;
+  int ncpus = libbpf_num_possible_cpus();
+  for (uint32_t slot = 0; slot < ELB_MAX_BACKENDS; slot++) {
+    std::vector<elb_backend_stats> v(ncpus);
+    ASSERT_EQ(bpf_map_lookup_elem(fd->get(), &slot, v.data()), 0);
+    for (const auto& s : v) conns += s.connections, packets += s.packets;
+  }
+  EXPECT_EQ(conns, 300u);
+  EXPECT_EQ(packets, 600u);
 }
 
 TEST(ElbBpf, NoUsableBackendDrops) {

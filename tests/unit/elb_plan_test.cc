@@ -60,7 +60,7 @@ TEST(LbPlan, WeightZeroStaysInBackendsButNotInTable) {
   ASSERT_TRUE(p.backends.count(drained));
   EXPECT_EQ(p.backends.at(drained).value.flags, 0) << "drained is not down: connections stay";
   for (const auto& in : p.services[0].table_input)
-    if (in.id == drained) {
+    if (in.id == p.SlotOf(drained)) {
       EXPECT_EQ(in.weight, 0u);
     }
 }
@@ -76,7 +76,7 @@ TEST(LbPlan, DownAndUnresolvedBackendsLeaveTheTable) {
   HealthView h;
   h[web0].healthy = false;
   h[dns1].resolved_mac = MacAddr{2, 0, 0, 0, 0, 3};
-  LbPlan p = BuildPlan(c, h, p0.ServiceIndices());
+  LbPlan p = BuildPlan(c, h, PriorLayout{p0.ServiceIndices(), {}});
   EXPECT_EQ(p.backends.at(web0).state, BackendState::kDown);
   EXPECT_EQ(p.backends.at(web0).value.flags, ELB_BE_F_DOWN);
   EXPECT_NE(p.services[0].fingerprint, p0.services[0].fingerprint);
@@ -101,11 +101,44 @@ TEST(LbPlan, IdsAreStableAcrossOrderAndEdits) {
 TEST(LbPlan, PriorIndicesAreKeptAndNewServicesFillGaps) {
   LbConfig c = Config(kTwo);
   std::map<std::string, uint32_t> prior = {{"udp/[2001:db8::53]:53", 0}, {"tcp/gone:1", 1}};
-  LbPlan p = BuildPlan(c, {}, prior);
+  LbPlan p = BuildPlan(c, {}, PriorLayout{prior, {}});
   EXPECT_EQ(p.services[1].value.index, 0u);  // kept
   EXPECT_EQ(p.services[0].value.index, 1u);  // lowest free
   for (const auto& [id, b] : p.backends)
     EXPECT_EQ(b.value.svc_index, b.service == &c.services[0] ? 1u : 0u);
+}
+
+TEST(LbPlan, BackendSlotsAreKeptAndNeverReusedByTheSameChange) {
+  LbConfig c = Config(kTwo);
+  LbPlan p0 = BuildPlan(c, {}, {});
+  std::set<uint32_t> slots;
+  for (const auto& [id, b] : p0.backends) {
+    EXPECT_GE(b.slot, 1u) << "slot 0 means no backend";
+    EXPECT_LT(b.slot, kMaxBackendSlots);
+    EXPECT_TRUE(slots.insert(b.slot).second);
+    EXPECT_EQ(b.value.id, id);
+  }
+  // The running data plane had them elsewhere: they stay there. A backend
+  // that left freed slot 1; the new one does not take it in the same change.
+  PriorLayout prior;
+  uint32_t web0 = p0.BackendId(c.services[0], c.services[0].backends[0]);
+  uint32_t dns0 = p0.BackendId(c.services[1], c.services[1].backends[0]);
+  prior.backend_slot = {{web0, 7}, {dns0, 3}, {0xdeadbeef, 1}};
+  LbConfig more = c;
+  BackendSpec extra;
+  extra.address = *IpAddr::Parse("10.0.1.9");
+  extra.port = 8080;
+  more.services[0].backends.push_back(extra);
+  LbPlan p = BuildPlan(more, {}, prior);
+  EXPECT_EQ(p.SlotOf(web0), 7u);
+  EXPECT_EQ(p.SlotOf(dns0), 3u);
+  std::set<uint32_t> now;
+  for (const auto& [id, b] : p.backends) {
+    EXPECT_NE(b.slot, 1u);
+    EXPECT_TRUE(now.insert(b.slot).second);
+  }
+  // Tables name slots.
+  for (const auto& in : p.services[0].table_input) EXPECT_TRUE(now.count(in.id));
 }
 
 TEST(LbPlan, IdsAreNeverZeroAndUnique) {
