@@ -41,6 +41,13 @@ struct {
 } settings SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_RNAT_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} rnat_ports SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ELB_MAX_SERVICES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -409,6 +416,14 @@ int sfc_elb(struct xdp_md *ctx)
 
 	if (!(set->flags & ELB_SET_F_DNAT))
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+	if (!(set->flags & ELB_SET_F_RNAT_ANY_PORT)) {
+		__u16 sport = bpf_ntohs(pkt->sport);
+		__u32 word = sport >> 6;
+		__u64 *bits = bpf_map_lookup_elem(&rnat_ports, &word);
+
+		if (!bits || !(*bits & (1ULL << (sport & 63))))
+			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+	}
 	elb_flow_key_of(&rk, pkt);
 	rn = bpf_map_lookup_elem(&reverse_nat, &rk);
 	if (rn)

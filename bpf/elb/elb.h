@@ -49,6 +49,13 @@ struct elb_service {
 /* settings (one ARRAY entry): what the program may skip for this config. */
 #define ELB_SET_F_ANY_PORT (1U << 0) /* some service takes every port of its VIP */
 #define ELB_SET_F_DNAT (1U << 1)     /* some service uses dnat: replies need reverse NAT */
+#define ELB_SET_F_RNAT_ANY_PORT (1U << 2) /* a dnat backend keeps the client's port:
+					   * replies may come from any port */
+
+/* rnat_ports: a bitmap of the ports dnat backends listen on (word port / 64,
+ * bit port % 64, host order). A packet from another source port cannot be a
+ * reply of a DNAT-ed connection and skips the reverse-NAT lookup. */
+#define ELB_RNAT_PORT_WORDS 1024
 
 struct elb_settings {
 	__u32 flags; /* ELB_SET_F_* */

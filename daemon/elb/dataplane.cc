@@ -63,6 +63,7 @@ Result<ElbMaps> ElbMaps::OpenPinned(const std::string& dir) {
   ElbMaps m;
   SFC_ASSIGN_OR_RETURN(m.services, sfc::OpenPinned(dir + "/" + kServicesMap));
   SFC_ASSIGN_OR_RETURN(m.settings, sfc::OpenPinned(dir + "/" + kSettingsMap));
+  SFC_ASSIGN_OR_RETURN(m.rnat_ports, sfc::OpenPinned(dir + "/" + kRnatPortsMap));
   SFC_ASSIGN_OR_RETURN(m.vips, sfc::OpenPinned(dir + "/" + kVipsMap));
   SFC_ASSIGN_OR_RETURN(m.maglev, sfc::OpenPinned(dir + "/" + kMaglevMap));
   SFC_ASSIGN_OR_RETURN(m.backends, sfc::OpenPinned(dir + "/" + kBackendsMap));
@@ -74,6 +75,7 @@ Result<ElbMaps> ElbMaps::FromObject(bpf_object* obj) {
   ElbMaps m;
   SFC_ASSIGN_OR_RETURN(m.services, DupMapFd(obj, kServicesMap));
   SFC_ASSIGN_OR_RETURN(m.settings, DupMapFd(obj, kSettingsMap));
+  SFC_ASSIGN_OR_RETURN(m.rnat_ports, DupMapFd(obj, kRnatPortsMap));
   SFC_ASSIGN_OR_RETURN(m.vips, DupMapFd(obj, kVipsMap));
   SFC_ASSIGN_OR_RETURN(m.maglev, DupMapFd(obj, kMaglevMap));
   SFC_ASSIGN_OR_RETURN(m.backends, DupMapFd(obj, kBackendsMap));
@@ -93,6 +95,9 @@ Result<AppliedState> ReadApplied(const ElbMaps& maps) {
     uint32_t zero = 0;
     elb_settings s{};
     if (bpf_map_lookup_elem(maps.settings.get(), &zero, &s) == 0) a.settings_flags = s.flags;
+    for (uint32_t w = 0; w < ELB_RNAT_PORT_WORDS; w++)
+      if (bpf_map_lookup_elem(maps.rnat_ports.get(), &w, &a.rnat_ports[w]) != 0)
+        return ErrnoStatus("reading rnat_ports", errno);
   }
   {
     elb_svc_key key{}, next{};
@@ -150,6 +155,18 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     applied.settings_flags = flags;
     return Status::Ok();
   };
+  auto set_ports = [&](const std::vector<uint64_t>& want) -> Status {
+    for (uint32_t w = 0; w < ELB_RNAT_PORT_WORDS; w++) {
+      if (applied.rnat_ports[w] == want[w]) continue;
+      SFC_RETURN_IF_ERROR(Update(maps.rnat_ports.get(), &w, &want[w], kRnatPortsMap));
+      applied.rnat_ports[w] = want[w];
+    }
+    return Status::Ok();
+  };
+  std::vector<uint64_t> both(ELB_RNAT_PORT_WORDS);
+  for (uint32_t w = 0; w < ELB_RNAT_PORT_WORDS; w++)
+    both[w] = applied.rnat_ports[w] | plan.rnat_ports[w];
+  SFC_RETURN_IF_ERROR(set_ports(both));
   SFC_RETURN_IF_ERROR(set_flags(applied.settings_flags | plan.settings_flags));
 
   // 1. Services that go away, or whose table moves, stop matching first.
@@ -248,7 +265,8 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     SFC_RETURN_IF_ERROR(Delete(maps.vips.get(), &it->key, kVipsMap));
     it = applied.vips.erase(it);
   }
-  return set_flags(plan.settings_flags);
+  SFC_RETURN_IF_ERROR(set_flags(plan.settings_flags));
+  return set_ports(plan.rnat_ports);
 }
 
 elb_backend_stats ReadBackendStats(const ElbMaps& maps, uint32_t slot) {

@@ -32,7 +32,8 @@ class ElbObject : public VnfObject {
   // services, VIPs, backends and tables are rebuilt from the config, so the
   // running generation never sees them half-written.
   bool KeepsState(std::string_view map) const override {
-    return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kVipsMap &&
+    return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kRnatPortsMap &&
+           map != elb::kVipsMap &&
            map != elb::kMaglevMap && map != elb::kBackendsMap;
   }
 

@@ -169,6 +169,10 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
       pb.value.flags = pb.state == BackendState::kUp ? 0 : ELB_BE_F_DOWN;
       if (mac) std::memcpy(pb.value.mac, mac->data(), 6);
       pb.value.svc_index = ps.value.index;
+      if (s.mode == ForwardMode::kDnat) {
+        if (b.port == 0) plan.settings_flags |= ELB_SET_F_RNAT_ANY_PORT;
+        else plan.rnat_ports[b.port >> 6] |= uint64_t{1} << (b.port & 63);
+      }
       ps.table_input.push_back(
           {b.Key(), pb.slot, pb.state == BackendState::kUp ? b.weight : 0});
       plan.backends.emplace(id, pb);

@@ -64,6 +64,7 @@ struct LbPlan {
   std::map<uint32_t, PlannedBackend> backends;   // by id
   std::set<VipKeyBytes> vips;
   uint32_t settings_flags = 0;  // ELB_SET_F_*
+  std::vector<uint64_t> rnat_ports = std::vector<uint64_t>(ELB_RNAT_PORT_WORDS);  // bitmap
 
   // The id of a service's backend; 0 when not in the plan.
   uint32_t BackendId(const ServiceSpec& s, const BackendSpec& b) const;

@@ -210,6 +210,22 @@ TEST(ElbBpf, UdpIpv6AllPortsAndZeroChecksum) {
   EXPECT_EQ(r->out[fi.l4_off + 6], 0);
   EXPECT_EQ(r->out[fi.l4_off + 7], 0);
   EXPECT_TRUE(CheckFrame(r->out).l3_csum_ok);
+
+  // Its reply comes from the client's port: reverse NAT for any port.
+  Bytes reply = PacketBuilder().Eth(kLbMac, kClientMac).Ipv4("10.0.2.2", "192.0.2.9")
+                    .Udp(6000, 5000).Payload(12).Build();
+  r = c->Run(reply);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, PacketBuilder().Eth(kLbMac, kClientMac).Ipv4("10.0.0.200", "192.0.2.9")
+                        .Udp(6000, 5000).Payload(12).Build());
+  // The IPv6 service's reply, from its backend port.
+  reply = PacketBuilder().Eth(kLbMac, kClientMac).Ipv6("2001:db8:1::2", "2001:db8:ff::1")
+              .Udp(5353, 33333).Payload(40).Build();
+  r = c->Run(reply);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, PacketBuilder().Eth(kLbMac, kClientMac).Ipv6("2001:db8::53", "2001:db8:ff::1")
+                        .Udp(53, 33333).Payload(40).Build());
+  EXPECT_EQ(Counter(*c, "snat"), 2u);
 }
 
 TEST(ElbBpf, SpreadsConnectionsByWeightAndKeepsThem) {
