@@ -43,15 +43,18 @@ json Services(int n, const std::string& mode = "dnat", uint32_t max_conns = 1 <<
     json backends = json::array();
     for (int b = 0; b < 8; b++) {
       json be = {{"address", "10.1." + std::to_string(i % 250) + "." + std::to_string(b + 1)}};
-      if (mode == "dsr") be["mac"] = "02:00:00:00:01:0" + std::to_string(b);
-      else be["port"] = 8080;
+      if (mode == "dsr")
+        be["mac"] = "02:00:00:00:01:0" + std::to_string(b);
+      else
+        be["port"] = 8080;
       backends.push_back(be);
     }
-    services.push_back({{"name", "s" + std::to_string(i)},
-                        {"vip", "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)},
-                        {"port", mode == "dsr" ? 80 : 80 + i / 62500},
-                        {"mode", mode},
-                        {"backends", backends}});
+    services.push_back(
+        {{"name", "s" + std::to_string(i)},
+         {"vip", "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)},
+         {"port", mode == "dsr" ? 80 : 80 + i / 62500},
+         {"mode", mode},
+         {"backends", backends}});
   }
   return {{"max_connections", max_conns}, {"services", services}};
 }
@@ -116,8 +119,10 @@ int main(int argc, char** argv) {
   bool as_json = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
-    if (a == "--json") as_json = true;
-    else if (a == "--repeat" && i + 1 < argc) repeat = std::stoul(argv[++i]);
+    if (a == "--json")
+      as_json = true;
+    else if (a == "--repeat" && i + 1 < argc)
+      repeat = std::stoul(argv[++i]);
     else {
       std::fprintf(stderr, "usage: elb-bench [--repeat N] [--json]\n");
       return 2;
@@ -151,10 +156,12 @@ int main(int argc, char** argv) {
   }
   {
     auto c = Load("loadbalancer", Services(1));
-    add("repeat: no service matches (dnat services present)", Measure(*c, other, repeat) - base_repeat);
+    add("repeat: no service matches (dnat services present)",
+        Measure(*c, other, repeat) - base_repeat);
     add("single: new connection (Maglev pick + insert)",
         single(*c, [&](int i) { return flow(i, 0x02); }) - base_single);
-    add("single: known connection, DNAT", single(*c, [&](int i) { return flow(i, 0x10); }) - base_single);
+    add("single: known connection, DNAT",
+        single(*c, [&](int i) { return flow(i, 0x10); }) - base_single);
     // Replies of those connections, from the backend each one got.
     std::vector<Bytes> replies;
     for (int i = 0; i < kFlows; i++) {
@@ -193,7 +200,8 @@ int main(int argc, char** argv) {
   }
 
   if (as_json) {
-    nlohmann::json out = {{"baseline_repeat_ns", base_repeat}, {"baseline_single_ns", base_single},
+    nlohmann::json out = {{"baseline_repeat_ns", base_repeat},
+                          {"baseline_single_ns", base_single},
                           {"cases", nlohmann::json::array()}};
     for (const auto& r : results) out["cases"].push_back({{"case", r.name}, {"elb_ns", r.ns}});
     std::printf("%s\n", out.dump(2).c_str());

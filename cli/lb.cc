@@ -215,7 +215,8 @@ int RunLb(Context& ctx, const std::vector<std::string>& argv) {
       spec.set_mode(a.Get("--mode"));
       uint64_t v = 0;
       if (a.Has("--port")) {
-        if (!ParseUint(a.Get("--port"), 65535, &v)) return UsageError(kLbUsage, "--port: not a port");
+        if (!ParseUint(a.Get("--port"), 65535, &v))
+          return UsageError(kLbUsage, "--port: not a port");
         spec.set_port(static_cast<uint32_t>(v));
       }
       if (a.Has("--table-size")) {
@@ -262,7 +263,8 @@ int RunLb(Context& ctx, const std::vector<std::string>& argv) {
     b->set_address(a.positional()[3]);
     uint64_t port = 0;
     if (a.Has("--port")) {
-      if (!ParseUint(a.Get("--port"), 65535, &port)) return UsageError(kLbUsage, "--port: not a port");
+      if (!ParseUint(a.Get("--port"), 65535, &port))
+        return UsageError(kLbUsage, "--port: not a port");
       b->set_port(static_cast<uint32_t>(port));
     }
     if (a.Has("--weight")) {

@@ -33,8 +33,8 @@ Status Delete(int fd, const void* key, const char* what) {
 Result<UniqueFd> MakeTable(const std::vector<uint32_t>& table, uint32_t index) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
   std::string name = "elb_tbl_" + std::to_string(index);
-  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name.c_str(), sizeof(uint32_t),
-                             sizeof(uint32_t), table.size(), &opts));
+  UniqueFd fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name.c_str(), sizeof(uint32_t), sizeof(uint32_t),
+                             table.size(), &opts));
   if (!fd) return ErrnoStatus("creating Maglev table of " + std::to_string(table.size()), errno);
   std::vector<uint32_t> keys(table.size());
   std::iota(keys.begin(), keys.end(), 0);
@@ -51,7 +51,8 @@ Result<UniqueFd> MakeTable(const std::vector<uint32_t>& table, uint32_t index) {
 
 Result<UniqueFd> DupMapFd(bpf_object* obj, const char* name) {
   bpf_map* m = bpf_object__find_map_by_name(obj, name);
-  if (!m || bpf_map__fd(m) < 0) return Internal(std::string("elb object has no loaded map ") + name);
+  if (!m || bpf_map__fd(m) < 0)
+    return Internal(std::string("elb object has no loaded map ") + name);
   UniqueFd fd(::fcntl(bpf_map__fd(m), F_DUPFD_CLOEXEC, 0));
   if (!fd) return ErrnoStatus(std::string("duplicating fd of map ") + name, errno);
   return fd;

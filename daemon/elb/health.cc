@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/fd.h"
@@ -63,7 +63,9 @@ void Finish(Probe& p, bool ok, std::string error) {
   p.fd.reset();
 }
 
-std::string ErrnoText(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
+std::string ErrnoText(const char* what, int err) {
+  return std::string(what) + ": " + std::strerror(err);
+}
 
 void Start(Probe& p) {
   const ProbeTarget& t = *p.target;
@@ -111,8 +113,8 @@ void Advance(Probe& p, short revents) {
     p.phase = Phase::kSending;
   }
   if (p.phase == Phase::kSending) {
-    ssize_t n = ::send(p.fd.get(), p.request.data() + p.sent, p.request.size() - p.sent,
-                       MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(p.fd.get(), p.request.data() + p.sent, p.request.size() - p.sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return;
       return Finish(p, false, ErrnoText("send", errno));
@@ -132,11 +134,13 @@ void Advance(Probe& p, short revents) {
     // The status line is all we need.
     if (n > 0 && p.response.size() < 12 && p.response.find('\n') == std::string::npos) return;
     uint32_t status = ParseHttpStatus(p.response);
-    if (status == 0) return Finish(p, false, n == 0 ? "connection closed before a status line"
-                                                    : "not an HTTP response");
+    if (status == 0)
+      return Finish(p, false,
+                    n == 0 ? "connection closed before a status line" : "not an HTTP response");
     if (status != p.target->expect_status)
-      return Finish(p, false, "status " + std::to_string(status) + ", expected " +
-                                  std::to_string(p.target->expect_status));
+      return Finish(p, false,
+                    "status " + std::to_string(status) + ", expected " +
+                        std::to_string(p.target->expect_status));
     return Finish(p, true, "");
   }
 }
@@ -157,7 +161,8 @@ std::vector<ProbeResult> ProbeAll(std::span<const ProbeTarget> targets,
     p.deadline = start + (targets[i].timeout.count() > 0 ? targets[i].timeout : timeout);
     Start(p);
     if (p.phase == Phase::kDone)
-      results[i].latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+      results[i].latency =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   }
 
   std::vector<pollfd> pfds;

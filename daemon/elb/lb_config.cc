@@ -42,8 +42,8 @@ Status CheckMembers(const json& obj, const std::string& path,
 }
 
 // Reads an optional unsigned integer member in [lo, hi]; absent leaves *out.
-Status GetUint(const json& obj, const std::string& path, const char* key, uint64_t lo,
-               uint64_t hi, uint64_t* out) {
+Status GetUint(const json& obj, const std::string& path, const char* key, uint64_t lo, uint64_t hi,
+               uint64_t* out) {
   auto it = obj.find(key);
   if (it == obj.end()) return Status::Ok();
   const std::string p = path + "/" + key;
@@ -91,7 +91,8 @@ bool IsServiceName(std::string_view n) {
 bool IsUsableUnicast(const IpAddr& a) {
   if (a.family == 4) {
     uint8_t b0 = a.bytes[0];
-    uint32_t all = (uint32_t{a.bytes[0]} << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3];
+    uint32_t all =
+        (uint32_t{a.bytes[0]} << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3];
     return all != 0 && all != 0xffffffff && (b0 < 224 || b0 >= 240);
   }
   bool zero = true;
@@ -106,10 +107,14 @@ Status ParseHealth(const json& v, const std::string& path, HealthSpec* out) {
       {"type", "interval_ms", "timeout_ms", "rise", "fall", "path", "expect_status", "port"}));
   std::string type = "tcp";
   SFC_RETURN_IF_ERROR(GetString(v, path, "type", false, &type));
-  if (type == "tcp") out->type = HealthType::kTcp;
-  else if (type == "http") out->type = HealthType::kHttp;
-  else if (type == "none") out->type = HealthType::kNone;
-  else return InvalidArgument(path + "/type: " + Quoted(type) + " is not one of tcp, http, none");
+  if (type == "tcp")
+    out->type = HealthType::kTcp;
+  else if (type == "http")
+    out->type = HealthType::kHttp;
+  else if (type == "none")
+    out->type = HealthType::kNone;
+  else
+    return InvalidArgument(path + "/type: " + Quoted(type) + " is not one of tcp, http, none");
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "interval_ms", 50, 3600000, &out->interval_ms));
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "timeout_ms", 10, 60000, &out->timeout_ms));
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "rise", 1, 100, &out->rise));
@@ -159,9 +164,8 @@ std::optional<MacAddr> ParseMac(const std::string& text) {
   MacAddr m{};
   unsigned v[6];
   char tail;
-  if (text.size() != 17 ||
-      std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4],
-                  &v[5], &tail) != 6)
+  if (text.size() != 17 || std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1],
+                                       &v[2], &v[3], &v[4], &v[5], &tail) != 6)
     return std::nullopt;
   for (int i = 0; i < 6; i++) m[i] = static_cast<uint8_t>(v[i]);
   return m;
@@ -178,9 +182,12 @@ std::string_view ToString(L4Proto p) { return p == L4Proto::kTcp ? "tcp" : "udp"
 std::string_view ToString(ForwardMode m) { return m == ForwardMode::kDnat ? "dnat" : "dsr"; }
 std::string_view ToString(HealthType t) {
   switch (t) {
-    case HealthType::kNone: return "none";
-    case HealthType::kTcp: return "tcp";
-    case HealthType::kHttp: return "http";
+    case HealthType::kNone:
+      return "none";
+    case HealthType::kTcp:
+      return "tcp";
+    case HealthType::kHttp:
+      return "http";
   }
   return "?";
 }
@@ -233,11 +240,14 @@ Result<BackendSpec> ParseBackend(const json& v, const std::string& path,
   b.port = service.port;
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "port", 1, 65535, &b.port));
   if (v.contains("port") && service.port == 0)
-    return InvalidArgument(path + "/port: an all-ports service keeps the client's port; "
+    return InvalidArgument(path +
+                           "/port: an all-ports service keeps the client's port; "
                            "backends take no port");
   if (service.mode == ForwardMode::kDsr && b.port != service.port)
-    return InvalidArgument(path + "/port: dsr does not rewrite ports; must equal the service "
-                           "port " + std::to_string(service.port));
+    return InvalidArgument(path +
+                           "/port: dsr does not rewrite ports; must equal the service "
+                           "port " +
+                           std::to_string(service.port));
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "weight", 0, kMaxWeight, &b.weight));
   if (auto it = v.find("mac"); it != v.end()) {
     if (!it->is_string()) return WrongType(path + "/mac", "string", *it);
@@ -254,9 +264,9 @@ Result<BackendSpec> ParseBackend(const json& v, const std::string& path,
 
 Result<ServiceSpec> ParseService(const json& v, const std::string& path) {
   if (!v.is_object()) return WrongType(path, "object", v);
-  SFC_RETURN_IF_ERROR(CheckMembers(v, path,
-                                   {"name", "vip", "proto", "port", "mode", "dsr_tx",
-                                    "table_size", "health", "backends"}));
+  SFC_RETURN_IF_ERROR(CheckMembers(
+      v, path,
+      {"name", "vip", "proto", "port", "mode", "dsr_tx", "table_size", "health", "backends"}));
   ServiceSpec s;
   SFC_RETURN_IF_ERROR(GetString(v, path, "name", true, &s.name));
   if (!IsServiceName(s.name))
@@ -273,16 +283,22 @@ Result<ServiceSpec> ParseService(const json& v, const std::string& path) {
 
   std::string proto = "tcp";
   SFC_RETURN_IF_ERROR(GetString(v, path, "proto", false, &proto));
-  if (proto == "tcp") s.proto = L4Proto::kTcp;
-  else if (proto == "udp") s.proto = L4Proto::kUdp;
-  else return InvalidArgument(path + "/proto: " + Quoted(proto) + " is not one of tcp, udp");
+  if (proto == "tcp")
+    s.proto = L4Proto::kTcp;
+  else if (proto == "udp")
+    s.proto = L4Proto::kUdp;
+  else
+    return InvalidArgument(path + "/proto: " + Quoted(proto) + " is not one of tcp, udp");
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "port", 0, 65535, &s.port));
 
   std::string mode = "dnat";
   SFC_RETURN_IF_ERROR(GetString(v, path, "mode", false, &mode));
-  if (mode == "dnat") s.mode = ForwardMode::kDnat;
-  else if (mode == "dsr") s.mode = ForwardMode::kDsr;
-  else return InvalidArgument(path + "/mode: " + Quoted(mode) + " is not one of dnat, dsr");
+  if (mode == "dnat")
+    s.mode = ForwardMode::kDnat;
+  else if (mode == "dsr")
+    s.mode = ForwardMode::kDsr;
+  else
+    return InvalidArgument(path + "/mode: " + Quoted(mode) + " is not one of dnat, dsr");
   if (auto it = v.find("dsr_tx"); it != v.end()) {
     if (!it->is_boolean()) return WrongType(path + "/dsr_tx", "boolean", *it);
     if (s.mode != ForwardMode::kDsr)
@@ -312,10 +328,10 @@ Result<ServiceSpec> ParseService(const json& v, const std::string& path) {
   }
   if (s.backends.size() > s.table_size)
     return InvalidArgument(path + "/table_size: " + std::to_string(s.table_size) +
-                           " slots cannot hold " + std::to_string(s.backends.size()) +
-                           " backends");
+                           " slots cannot hold " + std::to_string(s.backends.size()) + " backends");
   if (s.health.type != HealthType::kNone && s.port == 0 && s.health.port == 0)
-    return InvalidArgument(path + "/health/port: required for an all-ports service "
+    return InvalidArgument(path +
+                           "/health/port: required for an all-ports service "
                            "(its backends have no port to probe)");
   return s;
 }
@@ -345,8 +361,7 @@ Result<LbConfig> ParseLbConfig(const json& v, const std::string& path) {
   if (!v.is_object()) return WrongType(path, "object", v);
   SFC_RETURN_IF_ERROR(CheckMembers(v, path, {"services", "max_connections"}));
   LbConfig c;
-  SFC_RETURN_IF_ERROR(
-      GetUintAs(v, path, "max_connections", 1024, 1u << 26, &c.max_connections));
+  SFC_RETURN_IF_ERROR(GetUintAs(v, path, "max_connections", 1024, 1u << 26, &c.max_connections));
   if (auto it = v.find("services"); it != v.end()) {
     if (!it->is_array()) return WrongType(path + "/services", "array", *it);
     for (size_t i = 0; i < it->size(); i++) {

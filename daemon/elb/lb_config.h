@@ -23,7 +23,7 @@
 namespace sfc::elb {
 
 struct IpAddr {
-  int family = 0;                 // 4 or 6
+  int family = 0;                   // 4 or 6
   std::array<uint8_t, 16> bytes{};  // network order; IPv4 uses the first 4
   bool operator==(const IpAddr&) const = default;
   auto operator<=>(const IpAddr&) const = default;

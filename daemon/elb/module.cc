@@ -33,8 +33,7 @@ class ElbObject : public VnfObject {
   // running generation never sees them half-written.
   bool KeepsState(std::string_view map) const override {
     return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kRnatPortsMap &&
-           map != elb::kVipsMap &&
-           map != elb::kMaglevMap && map != elb::kBackendsMap;
+           map != elb::kVipsMap && map != elb::kMaglevMap && map != elb::kBackendsMap;
   }
 
   Status Populate() override {
@@ -84,7 +83,8 @@ class ElbModule : public VnfModule {
                                           const nlohmann::json& config) const override {
     SFC_ASSIGN_OR_RETURN(LbConfig cfg, elb::ParseLbConfig(config, "/config"));
     sfc_elb* skel = sfc_elb__open();
-    if (!skel) return ErrnoStatus("opening loadbalancer object for " + info.chain + "/" + info.name, errno);
+    if (!skel)
+      return ErrnoStatus("opening loadbalancer object for " + info.chain + "/" + info.name, errno);
     auto obj = std::make_unique<ElbObject>(skel, info, cfg, *runtime_);
     for (bpf_map* m : {skel->maps.conntrack, skel->maps.reverse_nat})
       if (int err = bpf_map__set_max_entries(m, cfg.max_connections))
@@ -103,8 +103,8 @@ class ElbModule : public VnfModule {
   void OnInstanceUp(const VnfInstanceInfo& info, const nlohmann::json& config) override {
     auto cfg = elb::ParseLbConfig(config, "/config");
     if (!cfg.ok()) {  // validated before apply; only a corrupt saved spec gets here
-      log::Error("lb.bad_config", {{"chain", info.chain}, {"vnf", info.name},
-                                   {"error", cfg.status().message()}});
+      log::Error("lb.bad_config",
+                 {{"chain", info.chain}, {"vnf", info.name}, {"error", cfg.status().message()}});
       return;
     }
     runtime_->InstanceUp(info, std::move(cfg).value());

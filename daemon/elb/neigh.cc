@@ -51,7 +51,8 @@ Result<std::map<IpAddr, MacAddr>> ReadNeighbours() {
       std::optional<IpAddr> addr;
       std::optional<MacAddr> mac;
       int alen = static_cast<int>(NLMSG_PAYLOAD(nh, sizeof(*nd)));
-      for (auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(nd) + NLMSG_ALIGN(sizeof(*nd)));
+      for (auto* rta =
+               reinterpret_cast<rtattr*>(reinterpret_cast<char*>(nd) + NLMSG_ALIGN(sizeof(*nd)));
            RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
         size_t plen = RTA_PAYLOAD(rta);
         if (rta->rta_type == NDA_DST) {

@@ -66,9 +66,12 @@ std::map<std::pair<std::string, std::string>, uint32_t> AssignBackendIds(const L
 
 std::string_view ToString(BackendState s) {
   switch (s) {
-    case BackendState::kUp: return "up";
-    case BackendState::kDown: return "down";
-    case BackendState::kNoMac: return "no-mac";
+    case BackendState::kUp:
+      return "up";
+    case BackendState::kDown:
+      return "down";
+    case BackendState::kNoMac:
+      return "no-mac";
   }
   return "?";
 }
@@ -109,7 +112,8 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
   std::set<uint32_t> taken;
   for (const auto& [id, slot] : prior.backend_slot) taken.insert(slot);
   for (const auto& [key, id] : ids)
-    if (auto it = prior.backend_slot.find(id); it != prior.backend_slot.end()) slot_of[id] = it->second;
+    if (auto it = prior.backend_slot.find(id); it != prior.backend_slot.end())
+      slot_of[id] = it->second;
   uint32_t next_slot = 1;
   std::set<uint32_t> assigned;
   for (const auto& [_, slot] : slot_of) assigned.insert(slot);
@@ -170,11 +174,12 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
       if (mac) std::memcpy(pb.value.mac, mac->data(), 6);
       pb.value.svc_index = ps.value.index;
       if (s.mode == ForwardMode::kDnat) {
-        if (b.port == 0) plan.settings_flags |= ELB_SET_F_RNAT_ANY_PORT;
-        else plan.rnat_ports[b.port >> 6] |= uint64_t{1} << (b.port & 63);
+        if (b.port == 0)
+          plan.settings_flags |= ELB_SET_F_RNAT_ANY_PORT;
+        else
+          plan.rnat_ports[b.port >> 6] |= uint64_t{1} << (b.port & 63);
       }
-      ps.table_input.push_back(
-          {b.Key(), pb.slot, pb.state == BackendState::kUp ? b.weight : 0});
+      ps.table_input.push_back({b.Key(), pb.slot, pb.state == BackendState::kUp ? b.weight : 0});
       plan.backends.emplace(id, pb);
     }
     ps.fingerprint = Fingerprint(s.table_size, ps.table_input);

@@ -60,15 +60,15 @@ struct PlannedBackend {
 };
 
 struct LbPlan {
-  std::vector<PlannedService> services;          // in config order
-  std::map<uint32_t, PlannedBackend> backends;   // by id
+  std::vector<PlannedService> services;         // in config order
+  std::map<uint32_t, PlannedBackend> backends;  // by id
   std::set<VipKeyBytes> vips;
-  uint32_t settings_flags = 0;  // ELB_SET_F_*
+  uint32_t settings_flags = 0;                                                    // ELB_SET_F_*
   std::vector<uint64_t> rnat_ports = std::vector<uint64_t>(ELB_RNAT_PORT_WORDS);  // bitmap
 
   // The id of a service's backend; 0 when not in the plan.
   uint32_t BackendId(const ServiceSpec& s, const BackendSpec& b) const;
-  uint32_t SlotOf(uint32_t id) const;  // 0 when not in the plan
+  uint32_t SlotOf(uint32_t id) const;                      // 0 when not in the plan
   std::map<std::string, uint32_t> ServiceIndices() const;  // by ServiceSpec::Key()
 };
 

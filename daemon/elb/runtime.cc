@@ -10,7 +10,7 @@ namespace sfc::elb {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kIdlePass = std::chrono::seconds(1);        // pass interval with nothing due
+constexpr auto kIdlePass = std::chrono::seconds(1);  // pass interval with nothing due
 constexpr auto kNeighbourRefresh = std::chrono::seconds(1);
 
 }  // namespace
@@ -66,8 +66,8 @@ std::shared_ptr<Instance> ElbRuntime::Find(const std::string& chain, const std::
   return it == instances_.end() ? nullptr : it->second;
 }
 
-void ElbRuntime::StorePending(const std::string& chain, const std::string& vnf,
-                              AppliedState state, uint64_t epoch) {
+void ElbRuntime::StorePending(const std::string& chain, const std::string& vnf, AppliedState state,
+                              uint64_t epoch) {
   std::lock_guard lock(mu_);
   pending_[Key(chain, vnf)] = {std::move(state), epoch};
 }
@@ -101,8 +101,8 @@ void ElbRuntime::InstanceUp(const VnfInstanceInfo& info, LbConfig config) {
     inst->removed = false;
     auto maps = ElbMaps::OpenPinned(info.pin_dir);
     if (!maps.ok()) {
-      log::Error("lb.maps_missing", {{"chain", info.chain}, {"vnf", info.name},
-                                     {"error", maps.status().message()}});
+      log::Error("lb.maps_missing",
+                 {{"chain", info.chain}, {"vnf", info.name}, {"error", maps.status().message()}});
       inst->dirty = true;
     } else if (pending && pending->first.maglev_id == maps->maglev_id()) {
       inst->applied = std::move(pending->first);  // what Populate() wrote, live now
@@ -192,7 +192,8 @@ void ElbRuntime::SyncInstance(const std::shared_ptr<Instance>& inst) {
                                          [&](VnfRef&) { return sync(); })
                       : sync();
   if (!st.ok() && st.code() != Code::kNotFound)
-    log::Error("lb.sync_failed", {{"chain", info.chain}, {"vnf", info.name}, {"error", st.message()}});
+    log::Error("lb.sync_failed",
+               {{"chain", info.chain}, {"vnf", info.name}, {"error", st.message()}});
 }
 
 Clock::time_point ElbRuntime::Pass() {
@@ -254,8 +255,10 @@ Clock::time_point ElbRuntime::Pass() {
       j.inst->dirty = true;
       j.inst->health_epoch++;
       log::Warn(h.tracker.up() ? "lb.backend_up" : "lb.backend_down",
-                {{"chain", j.inst->info.chain}, {"vnf", j.inst->info.name},
-                 {"service", j.service}, {"backend", j.backend},
+                {{"chain", j.inst->info.chain},
+                 {"vnf", j.inst->info.name},
+                 {"service", j.service},
+                 {"backend", j.backend},
                  {"error", h.tracker.up() ? std::string() : results[i].error}});
     }
   }
@@ -281,8 +284,10 @@ Clock::time_point ElbRuntime::Pass() {
             h.resolved_mac = mac;
             inst->dirty = true;
             inst->health_epoch++;
-            log::Info("lb.backend_mac", {{"chain", inst->info.chain}, {"vnf", inst->info.name},
-                                         {"service", s.name}, {"backend", b.Key()},
+            log::Info("lb.backend_mac", {{"chain", inst->info.chain},
+                                         {"vnf", inst->info.name},
+                                         {"service", s.name},
+                                         {"backend", b.Key()},
                                          {"mac", mac ? MacToString(*mac) : "unresolved"}});
           }
         }

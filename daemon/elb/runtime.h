@@ -33,10 +33,10 @@ struct Instance {
   VnfInstanceInfo info;
   LbConfig config;
   std::map<uint32_t, BackendHealth> health;  // by backend id
-  AppliedState applied;                       // of the pinned maps
-  bool dirty = false;    // the maps lag behind config/health: sync at the next pass
+  AppliedState applied;                      // of the pinned maps
+  bool dirty = false;         // the maps lag behind config/health: sync at the next pass
   uint64_t health_epoch = 0;  // bumped by every change of View()
-  bool removed = false;  // OnInstanceDown happened
+  bool removed = false;       // OnInstanceDown happened
   std::map<std::string, std::chrono::steady_clock::time_point> next_probe;  // by service
 
   // Health as it applies to `cfg`: services without checks count their

@@ -82,8 +82,8 @@ void ToProto(const ServiceSpec& s, v1::LbServiceSpec* out) {
 
 // Status of one service: spec, and per backend its state, health, Maglev
 // share and data-plane counters. Caller holds inst.mu.
-void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan,
-              const ElbMaps* maps, v1::LbService* out) {
+void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan, const ElbMaps* maps,
+              v1::LbService* out) {
   out->set_chain(inst.info.chain);
   out->set_vnf(inst.info.name);
   ToProto(s, out->mutable_spec());
@@ -136,22 +136,23 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
 
   grpc::Status ListServices(grpc::ServerContext*, const v1::ListLbServicesRequest* req,
                             v1::ListLbServicesResponse* resp) override {
-    return api::ToGrpc(Read(req->chain(), req->vnf(), [&](const Instance& inst, const LbPlan& plan,
-                                                           const ElbMaps* maps) {
-      for (const auto& s : inst.config.services) Describe(inst, s, plan, maps, resp->add_services());
-      return Status::Ok();
-    }));
+    return api::ToGrpc(Read(req->chain(), req->vnf(),
+                            [&](const Instance& inst, const LbPlan& plan, const ElbMaps* maps) {
+                              for (const auto& s : inst.config.services)
+                                Describe(inst, s, plan, maps, resp->add_services());
+                              return Status::Ok();
+                            }));
   }
 
   grpc::Status GetService(grpc::ServerContext*, const v1::GetLbServiceRequest* req,
                           v1::LbService* resp) override {
-    return api::ToGrpc(Read(req->chain(), req->vnf(), [&](const Instance& inst, const LbPlan& plan,
-                                                           const ElbMaps* maps) {
-      const ServiceSpec* s = inst.config.FindService(req->service());
-      if (!s) return NoService(req->service());
-      Describe(inst, *s, plan, maps, resp);
-      return Status::Ok();
-    }));
+    return api::ToGrpc(Read(req->chain(), req->vnf(),
+                            [&](const Instance& inst, const LbPlan& plan, const ElbMaps* maps) {
+                              const ServiceSpec* s = inst.config.FindService(req->service());
+                              if (!s) return NoService(req->service());
+                              Describe(inst, *s, plan, maps, resp);
+                              return Status::Ok();
+                            }));
   }
 
   grpc::Status AddService(grpc::ServerContext*, const v1::AddLbServiceRequest* req,
@@ -163,7 +164,8 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
         return AlreadyExists("/service/name: service " + Quoted(s.name) + " already exists");
       for (const auto& o : cfg.services)
         if (o.Key() == s.Key())
-          return AlreadyExists("/service: service " + Quoted(o.name) + " already serves " + s.Key());
+          return AlreadyExists("/service: service " + Quoted(o.name) + " already serves " +
+                               s.Key());
       cfg.services.push_back(std::move(s));
       return Status::Ok();
     }));
@@ -178,7 +180,8 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
       SFC_ASSIGN_OR_RETURN(ServiceSpec s, ParseService(ServiceToJson(req->service()), "/service"));
       for (const auto& o : cfg.services)
         if (o.name != name && o.Key() == s.Key())
-          return AlreadyExists("/service: service " + Quoted(o.name) + " already serves " + s.Key());
+          return AlreadyExists("/service: service " + Quoted(o.name) + " already serves " +
+                               s.Key());
       *cur = std::move(s);
       return Status::Ok();
     }));
@@ -200,7 +203,8 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
         Mutate(req->chain(), req->vnf(), req->service(), resp, [&](LbConfig& cfg) -> Status {
           ServiceSpec* s = cfg.FindService(req->service());
           if (!s) return NoService(req->service());
-          SFC_ASSIGN_OR_RETURN(BackendSpec b, ParseBackend(BackendToJson(req->backend()), "/backend", *s));
+          SFC_ASSIGN_OR_RETURN(BackendSpec b,
+                               ParseBackend(BackendToJson(req->backend()), "/backend", *s));
           if (s->FindBackend(b.address, b.port))
             return AlreadyExists("/backend: " + b.Key() + " is already a backend of service " +
                                  Quoted(s->name));
@@ -217,7 +221,8 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
                              v1::LbService* resp) override {
     return api::ToGrpc(
         Mutate(req->chain(), req->vnf(), req->service(), resp, [&](LbConfig& cfg) -> Status {
-          SFC_ASSIGN_OR_RETURN(auto found, FindBackend(cfg, req->service(), req->address(), req->port()));
+          SFC_ASSIGN_OR_RETURN(auto found,
+                               FindBackend(cfg, req->service(), req->address(), req->port()));
           auto& list = found.first->backends;
           list.erase(list.begin() + (found.second - list.data()));
           return Status::Ok();
@@ -231,7 +236,8 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
                                          std::to_string(req->weight()) + ")"));
     if (static_cast<uint32_t>(req->weight()) > kMaxWeight)
       return api::ToGrpc(InvalidArgument("/weight: " + std::to_string(req->weight()) +
-                                         " is out of range [0, " + std::to_string(kMaxWeight) + "]"));
+                                         " is out of range [0, " + std::to_string(kMaxWeight) +
+                                         "]"));
     return api::ToGrpc(SetBackendWeight(req->chain(), req->vnf(), req->service(), req->address(),
                                         req->port(), req->weight(), resp));
   }
@@ -292,14 +298,16 @@ class LoadBalancerServiceImpl final : public v1::LoadBalancerService::Service {
         Status back = inst->SyncPinned();
         if (!back.ok()) {
           inst->dirty = true;
-          log::Error("lb.rollback_failed", {{"chain", chain}, {"vnf", vnf}, {"error", back.message()}});
+          log::Error("lb.rollback_failed",
+                     {{"chain", chain}, {"vnf", vnf}, {"error", back.message()}});
         }
         return st;
       }
       inst->PruneHealth();
       SFC_RETURN_IF_ERROR(engine_.StoreVnfConfig(ref, ToJson(cfg)));
-      log::Info("lb.config_changed", {{"chain", chain}, {"vnf", vnf},
-                                      {"services", std::to_string(cfg.services.size())}});
+      log::Info(
+          "lb.config_changed",
+          {{"chain", chain}, {"vnf", vnf}, {"services", std::to_string(cfg.services.size())}});
       if (out && !service.empty()) {
         const ServiceSpec* s = inst->config.FindService(service);
         if (!s) return Status::Ok();

@@ -42,7 +42,10 @@ std::string Chain(const json& lb_config) {
 }
 
 json Web(std::vector<json> backends, json extra = json::object()) {
-  json svc = {{"name", "web"}, {"vip", "10.0.0.100"}, {"proto", "tcp"}, {"port", 80},
+  json svc = {{"name", "web"},
+              {"vip", "10.0.0.100"},
+              {"proto", "tcp"},
+              {"port", 80},
               {"backends", backends}};
   svc.update(extra);
   return {{"max_connections", 65536}, {"services", {svc}}};
@@ -114,12 +117,30 @@ TEST(ElbBpf, NonMatchingTrafficPassesUntouched) {
   auto c = Load(Web({B("10.0.1.2"), B("10.0.1.3")}));
   ASSERT_TRUE(c);
   std::vector<Bytes> frames = {
-      Syn("192.0.2.1", 1000, "10.0.0.101", 80),                                     // other IP
-      Syn("192.0.2.1", 1000, "10.0.0.100", 81),                                     // other port
-      PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100").Udp(1000, 80).Payload(8).Build(),
-      PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100").Icmp(8, 0, 7, 1).Build(),
-      PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8::1", "2001:db8::100").Tcp(1000, 80).Build(),
-      PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100").Proto(47).Payload(20).Build(),
+      Syn("192.0.2.1", 1000, "10.0.0.101", 80),  // other IP
+      Syn("192.0.2.1", 1000, "10.0.0.100", 81),  // other port
+      PacketBuilder()
+          .Eth(kClientMac, kLbMac)
+          .Ipv4("192.0.2.1", "10.0.0.100")
+          .Udp(1000, 80)
+          .Payload(8)
+          .Build(),
+      PacketBuilder()
+          .Eth(kClientMac, kLbMac)
+          .Ipv4("192.0.2.1", "10.0.0.100")
+          .Icmp(8, 0, 7, 1)
+          .Build(),
+      PacketBuilder()
+          .Eth(kClientMac, kLbMac)
+          .Ipv6("2001:db8::1", "2001:db8::100")
+          .Tcp(1000, 80)
+          .Build(),
+      PacketBuilder()
+          .Eth(kClientMac, kLbMac)
+          .Ipv4("192.0.2.1", "10.0.0.100")
+          .Proto(47)
+          .Payload(20)
+          .Build(),
   };
   for (const auto& f : frames) {
     auto r = c->Run(f);
@@ -174,8 +195,11 @@ TEST(ElbBpf, DnatRewritesToTheBackendWithCorrectChecksums) {
   EXPECT_EQ(Counter(*c, "snat"), 1u);
 
   // A reply of a connection we never saw is not ours to touch.
-  Bytes stray = PacketBuilder().Eth(kLbMac, kClientMac).Ipv4("10.0.1.2", "192.0.2.8")
-                    .Tcp(8080, 40000, kTcpAck).Build();
+  Bytes stray = PacketBuilder()
+                    .Eth(kLbMac, kClientMac)
+                    .Ipv4("10.0.1.2", "192.0.2.8")
+                    .Tcp(8080, 40000, kTcpAck)
+                    .Build();
   r = c->Run(stray);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->out, stray);
@@ -184,22 +208,39 @@ TEST(ElbBpf, DnatRewritesToTheBackendWithCorrectChecksums) {
 TEST(ElbBpf, UdpIpv6AllPortsAndZeroChecksum) {
   json cfg = {{"max_connections", 65536},
               {"services",
-               {{{"name", "dns6"}, {"vip", "2001:db8::53"}, {"proto", "udp"}, {"port", 53},
+               {{{"name", "dns6"},
+                 {"vip", "2001:db8::53"},
+                 {"proto", "udp"},
+                 {"port", 53},
                  {"backends", {{{"address", "2001:db8:1::2"}, {"port", 5353}}}}},
-                {{"name", "all"}, {"vip", "10.0.0.200"}, {"proto", "udp"},
+                {{"name", "all"},
+                 {"vip", "10.0.0.200"},
+                 {"proto", "udp"},
                  {"backends", {{{"address", "10.0.2.2"}}}}}}}};
   auto c = Load(cfg);
   ASSERT_TRUE(c);
-  Bytes in = PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8:ff::1", "2001:db8::53")
-                 .Udp(33333, 53).Payload(40).Build();
+  Bytes in = PacketBuilder()
+                 .Eth(kClientMac, kLbMac)
+                 .Ipv6("2001:db8:ff::1", "2001:db8::53")
+                 .Udp(33333, 53)
+                 .Payload(40)
+                 .Build();
   auto r = c->Run(in);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->out, PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8:ff::1", "2001:db8:1::2")
-                        .Udp(33333, 5353).Payload(40).Build());
+  EXPECT_EQ(r->out, PacketBuilder()
+                        .Eth(kClientMac, kLbMac)
+                        .Ipv6("2001:db8:ff::1", "2001:db8:1::2")
+                        .Udp(33333, 5353)
+                        .Payload(40)
+                        .Build());
 
   // All-ports service: the port stays. IPv4 UDP without a checksum keeps none.
-  Bytes nocsum = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.9", "10.0.0.200")
-                     .Udp(5000, 6000).Payload(12).Build();
+  Bytes nocsum = PacketBuilder()
+                     .Eth(kClientMac, kLbMac)
+                     .Ipv4("192.0.2.9", "10.0.0.200")
+                     .Udp(5000, 6000)
+                     .Payload(12)
+                     .Build();
   FrameInfo fi = CheckFrame(nocsum);
   nocsum[fi.l4_off + 6] = nocsum[fi.l4_off + 7] = 0;
   r = c->Run(nocsum);
@@ -212,19 +253,35 @@ TEST(ElbBpf, UdpIpv6AllPortsAndZeroChecksum) {
   EXPECT_TRUE(CheckFrame(r->out).l3_csum_ok);
 
   // Its reply comes from the client's port: reverse NAT for any port.
-  Bytes reply = PacketBuilder().Eth(kLbMac, kClientMac).Ipv4("10.0.2.2", "192.0.2.9")
-                    .Udp(6000, 5000).Payload(12).Build();
+  Bytes reply = PacketBuilder()
+                    .Eth(kLbMac, kClientMac)
+                    .Ipv4("10.0.2.2", "192.0.2.9")
+                    .Udp(6000, 5000)
+                    .Payload(12)
+                    .Build();
   r = c->Run(reply);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->out, PacketBuilder().Eth(kLbMac, kClientMac).Ipv4("10.0.0.200", "192.0.2.9")
-                        .Udp(6000, 5000).Payload(12).Build());
+  EXPECT_EQ(r->out, PacketBuilder()
+                        .Eth(kLbMac, kClientMac)
+                        .Ipv4("10.0.0.200", "192.0.2.9")
+                        .Udp(6000, 5000)
+                        .Payload(12)
+                        .Build());
   // The IPv6 service's reply, from its backend port.
-  reply = PacketBuilder().Eth(kLbMac, kClientMac).Ipv6("2001:db8:1::2", "2001:db8:ff::1")
-              .Udp(5353, 33333).Payload(40).Build();
+  reply = PacketBuilder()
+              .Eth(kLbMac, kClientMac)
+              .Ipv6("2001:db8:1::2", "2001:db8:ff::1")
+              .Udp(5353, 33333)
+              .Payload(40)
+              .Build();
   r = c->Run(reply);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->out, PacketBuilder().Eth(kLbMac, kClientMac).Ipv6("2001:db8::53", "2001:db8:ff::1")
-                        .Udp(53, 33333).Payload(40).Build());
+  EXPECT_EQ(r->out, PacketBuilder()
+                        .Eth(kLbMac, kClientMac)
+                        .Ipv6("2001:db8::53", "2001:db8:ff::1")
+                        .Udp(53, 33333)
+                        .Payload(40)
+                        .Build());
   EXPECT_EQ(Counter(*c, "snat"), 2u);
 }
 
@@ -262,9 +319,9 @@ TEST(ElbBpf, AffinitySurvivesChainEditsDrainAndRemoval) {
   for (uint16_t p = 20000; p < 20600; p++) owner[p] = BackendOf(*c, "192.0.2.50", p);
 
   // Add a backend and re-weight another: every existing connection stays put.
-  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3"), B("10.0.1.4"),
-                                    B("10.0.1.5")})))
-                  .ok());
+  ASSERT_TRUE(
+      c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3"), B("10.0.1.4"), B("10.0.1.5")})))
+          .ok());
   for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*c, "192.0.2.50", p, kTcpAck), be) << p;
   std::set<std::string> fresh;
   for (uint16_t p = 30000; p < 30400; p++) fresh.insert(BackendOf(*c, "192.0.2.51", p));
@@ -279,9 +336,8 @@ TEST(ElbBpf, AffinitySurvivesChainEditsDrainAndRemoval) {
 
   // Remove 10.0.1.4: its connections move (once, counted), the others do not.
   uint64_t repicked = Counter(*c, "repicked_conns");
-  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3", 8080, 0),
-                                    B("10.0.1.5")})))
-                  .ok());
+  ASSERT_TRUE(
+      c->Reapply(Chain(Web({B("10.0.1.2", 8080, 3), B("10.0.1.3", 8080, 0), B("10.0.1.5")}))).ok());
   int moved = 0;
   for (auto& [p, be] : owner) {
     std::string now = BackendOf(*c, "192.0.2.50", p, kTcpAck);
@@ -309,7 +365,9 @@ TEST(ElbBpf, ReorderedConfigKeepsConnectionsAndCounters) {
   for (uint16_t p = 21000; p < 21300; p++) owner[p] = BackendOf(*c, "192.0.2.70", p);
 
   json cfg = Web({B("10.0.1.4"), B("10.0.1.3"), B("10.0.1.2")});
-  json first = {{"name", "aaa"}, {"vip", "10.0.0.7"}, {"port", 443},
+  json first = {{"name", "aaa"},
+                {"vip", "10.0.0.7"},
+                {"port", 443},
                 {"backends", {B("10.0.9.9", 443), B("10.0.9.8", 443)}}};
   cfg["services"].insert(cfg["services"].begin(), first);
   ASSERT_TRUE(c->Reapply(Chain(cfg)).ok());
@@ -344,9 +402,15 @@ TEST(ElbBpf, NoUsableBackendDrops) {
 TEST(ElbBpf, DsrRewritesOnlyMacs) {
   json cfg = {{"max_connections", 65536},
               {"services",
-               {{{"name", "d"}, {"vip", "10.0.0.100"}, {"port", 80}, {"mode", "dsr"},
+               {{{"name", "d"},
+                 {"vip", "10.0.0.100"},
+                 {"port", 80},
+                 {"mode", "dsr"},
                  {"backends", {{{"address", "10.0.1.2"}, {"mac", "02:aa:00:00:00:02"}}}}},
-                {{"name", "d6"}, {"vip", "2001:db8::80"}, {"port", 80}, {"mode", "dsr"},
+                {{"name", "d6"},
+                 {"vip", "2001:db8::80"},
+                 {"port", 80},
+                 {"mode", "dsr"},
                  {"dsr_tx", false},
                  {"backends", {{{"address", "2001:db8::2"}, {"mac", "02:aa:00:00:00:06"}}}}}}}};
   auto c = Load(cfg);
@@ -363,8 +427,11 @@ TEST(ElbBpf, DsrRewritesOnlyMacs) {
   EXPECT_EQ(Counter(*c, "dsr"), 1u);
   EXPECT_EQ(Counter(*c, "tx"), 1u);
 
-  Bytes in6 = PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8:f::1", "2001:db8::80")
-                  .Tcp(7777, 80, kTcpSyn).Build();
+  Bytes in6 = PacketBuilder()
+                  .Eth(kClientMac, kLbMac)
+                  .Ipv6("2001:db8:f::1", "2001:db8::80")
+                  .Tcp(7777, 80, kTcpSyn)
+                  .Build();
   r = c->Run(in6);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->action, XDP_PASS) << "dsr_tx false hands the frame to the chain's egress";
@@ -376,7 +443,10 @@ TEST(ElbBpf, DsrRewritesOnlyMacs) {
 TEST(ElbBpf, DsrWithoutMacIsNotForwarded) {
   json cfg = {{"max_connections", 65536},
               {"services",
-               {{{"name", "d"}, {"vip", "10.0.0.100"}, {"port", 80}, {"mode", "dsr"},
+               {{{"name", "d"},
+                 {"vip", "10.0.0.100"},
+                 {"port", 80},
+                 {"mode", "dsr"},
                  {"backends", {{{"address", "192.0.2.250"}}}}}}}};
   auto c = Load(cfg);
   ASSERT_TRUE(c);
@@ -389,14 +459,31 @@ TEST(ElbBpf, DsrWithoutMacIsNotForwarded) {
 TEST(ElbBpf, FragmentsToAVipAreDroppedOthersPass) {
   auto c = Load(Web({B("10.0.1.2")}));
   ASSERT_TRUE(c);
-  Bytes first = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100")
-                    .Ipv4Fragment(0, true).Tcp(1000, 80).Payload(64).Build();
-  Bytes later = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.100")
-                    .Ipv4Fragment(64, false).Payload(64).Build();
-  Bytes other = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.99")
-                    .Ipv4Fragment(64, false).Payload(64).Build();
-  Bytes v6 = PacketBuilder().Eth(kClientMac, kLbMac).Ipv6("2001:db8::1", "2001:db8::2")
-                 .Ipv6Fragment(8, false).Payload(16).Build();
+  Bytes first = PacketBuilder()
+                    .Eth(kClientMac, kLbMac)
+                    .Ipv4("192.0.2.1", "10.0.0.100")
+                    .Ipv4Fragment(0, true)
+                    .Tcp(1000, 80)
+                    .Payload(64)
+                    .Build();
+  Bytes later = PacketBuilder()
+                    .Eth(kClientMac, kLbMac)
+                    .Ipv4("192.0.2.1", "10.0.0.100")
+                    .Ipv4Fragment(64, false)
+                    .Payload(64)
+                    .Build();
+  Bytes other = PacketBuilder()
+                    .Eth(kClientMac, kLbMac)
+                    .Ipv4("192.0.2.1", "10.0.0.99")
+                    .Ipv4Fragment(64, false)
+                    .Payload(64)
+                    .Build();
+  Bytes v6 = PacketBuilder()
+                 .Eth(kClientMac, kLbMac)
+                 .Ipv6("2001:db8::1", "2001:db8::2")
+                 .Ipv6Fragment(8, false)
+                 .Payload(16)
+                 .Build();
   for (const auto& f : {first, later}) {
     auto r = c->Run(f);
     ASSERT_TRUE(r.ok());
@@ -414,14 +501,26 @@ TEST(ElbBpf, FragmentsToAVipAreDroppedOthersPass) {
 TEST(ElbBpf, VlanAndIpOptionsAreRewrittenInPlace) {
   auto c = Load(Web({B("10.0.1.2", 8080)}));
   ASSERT_TRUE(c);
-  Bytes in = PacketBuilder().Eth(kClientMac, kLbMac).Vlan(100).Vlan(200)
-                 .Ipv4("192.0.2.1", "10.0.0.100").Ipv4Options({0x94, 0x04, 0, 0})
-                 .Tcp(1111, 80, kTcpSyn).Payload(10).Build();
+  Bytes in = PacketBuilder()
+                 .Eth(kClientMac, kLbMac)
+                 .Vlan(100)
+                 .Vlan(200)
+                 .Ipv4("192.0.2.1", "10.0.0.100")
+                 .Ipv4Options({0x94, 0x04, 0, 0})
+                 .Tcp(1111, 80, kTcpSyn)
+                 .Payload(10)
+                 .Build();
   auto r = c->Run(in);
   ASSERT_TRUE(r.ok());
-  Bytes want = PacketBuilder().Eth(kClientMac, kLbMac).Vlan(100).Vlan(200)
-                   .Ipv4("192.0.2.1", "10.0.1.2").Ipv4Options({0x94, 0x04, 0, 0})
-                   .Tcp(1111, 8080, kTcpSyn).Payload(10).Build();
+  Bytes want = PacketBuilder()
+                   .Eth(kClientMac, kLbMac)
+                   .Vlan(100)
+                   .Vlan(200)
+                   .Ipv4("192.0.2.1", "10.0.1.2")
+                   .Ipv4Options({0x94, 0x04, 0, 0})
+                   .Tcp(1111, 8080, kTcpSyn)
+                   .Payload(10)
+                   .Build();
   EXPECT_EQ(r->out, want);
 }
 
@@ -460,8 +559,11 @@ TEST(ElbBpf, ChecksumsMatchFullRecomputationForRandomTuples) {
       s.backends[a] = p;
       backends.push_back({{"address", a}, {"port", p}});
     }
-    services.push_back({{"name", "s" + std::to_string(i)}, {"vip", s.vip},
-                        {"proto", s.udp ? "udp" : "tcp"}, {"port", s.port}, {"table_size", 251},
+    services.push_back({{"name", "s" + std::to_string(i)},
+                        {"vip", s.vip},
+                        {"proto", s.udp ? "udp" : "tcp"},
+                        {"port", s.port},
+                        {"table_size", 251},
                         {"backends", backends}});
     svcs.push_back(s);
   }
@@ -472,8 +574,14 @@ TEST(ElbBpf, ChecksumsMatchFullRecomputationForRandomTuples) {
                    uint16_t dp, size_t payload, uint32_t seq) {
     PacketBuilder b;
     b.Eth(kClientMac, kLbMac);
-    if (s.six) b.Ipv6(src, dst); else b.Ipv4(src, dst);
-    if (s.udp) b.Udp(sp, dp); else b.Tcp(sp, dp, kTcpAck, seq, seq ^ 0x5a5a5a5a);
+    if (s.six)
+      b.Ipv6(src, dst);
+    else
+      b.Ipv4(src, dst);
+    if (s.udp)
+      b.Udp(sp, dp);
+    else
+      b.Tcp(sp, dp, kTcpAck, seq, seq ^ 0x5a5a5a5a);
     return b.Payload(payload, static_cast<uint8_t>(seq)).Build();
   };
   for (int i = 0; i < 600; i++) {
@@ -590,7 +698,8 @@ TEST_F(ElbApi, BackendCrudWeightsAndCounters) {
     EXPECT_EQ(Find(out, "10.0.1.2")->slots(), 0u);
   }
   for (auto& [p, be] : owner) EXPECT_EQ(BackendOf(*chain_, "192.0.2.60", p, kTcpAck), be);
-  for (uint16_t p = 42000; p < 42200; p++) EXPECT_NE(BackendOf(*chain_, "192.0.2.62", p), "10.0.1.2");
+  for (uint16_t p = 42000; p < 42200; p++)
+    EXPECT_NE(BackendOf(*chain_, "192.0.2.62", p), "10.0.1.2");
 
   // The change is in the saved spec: a later Get of the chain shows it.
   auto info = chain_->engine().Get("lbt");
@@ -613,8 +722,10 @@ TEST_F(ElbApi, BackendCrudWeightsAndCounters) {
   }
   for (auto& [p, be] : owner) {
     std::string now = BackendOf(*chain_, "192.0.2.60", p, kTcpAck);
-    if (be == "10.0.1.3") EXPECT_EQ(now, "10.0.1.9");  // the only backend taking new ones
-    else EXPECT_EQ(now, be);
+    if (be == "10.0.1.3")
+      EXPECT_EQ(now, "10.0.1.9");  // the only backend taking new ones
+    else
+      EXPECT_EQ(now, be);
   }
 }
 
@@ -708,8 +819,12 @@ TEST_F(ElbApi, AddAndDeleteServicesLive) {
     ASSERT_TRUE(st.ok()) << st.error_message();
     EXPECT_EQ(out.table_index(), 1u);
   }
-  Bytes q = PacketBuilder().Eth(kClientMac, kLbMac).Ipv4("192.0.2.1", "10.0.0.53").Udp(999, 53)
-                .Payload(20).Build();
+  Bytes q = PacketBuilder()
+                .Eth(kClientMac, kLbMac)
+                .Ipv4("192.0.2.1", "10.0.0.53")
+                .Udp(999, 53)
+                .Payload(20)
+                .Build();
   auto r = chain_->Run(q);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(ReadTuple(r->out).dst, "10.0.3.3");
@@ -743,7 +858,8 @@ TEST(ElbHealth, FailedBackendsLeaveAndReturn) {
   uint16_t port = ntohs(a.sin_port);
   lfd.reset();  // nothing listens yet
 
-  json health = {{"type", "tcp"}, {"interval_ms", 100}, {"timeout_ms", 50}, {"rise", 1}, {"fall", 1}};
+  json health = {
+      {"type", "tcp"}, {"interval_ms", 100}, {"timeout_ms", 50}, {"rise", 1}, {"fall", 1}};
   auto c = Load(Web({B("127.0.0.1", port), B("127.0.0.2", port)}, {{"health", health}}));
   ASSERT_TRUE(c);
   auto wait_for = [&](auto pred) {
@@ -764,7 +880,8 @@ TEST(ElbHealth, FailedBackendsLeaveAndReturn) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::bind(up.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   ASSERT_EQ(::listen(up.get(), 64), 0);
-  EXPECT_TRUE(wait_for([&] { return BackendOf(*c, "192.0.2.2", 2000 + rand() % 1000) == "127.0.0.1"; }));
+  EXPECT_TRUE(
+      wait_for([&] { return BackendOf(*c, "192.0.2.2", 2000 + rand() % 1000) == "127.0.0.1"; }));
   for (uint16_t p = 5000; p < 5100; p++) EXPECT_EQ(BackendOf(*c, "192.0.2.3", p), "127.0.0.1");
 }
 

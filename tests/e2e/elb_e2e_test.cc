@@ -48,11 +48,13 @@ class LoadBalancerE2E : public ::testing::Test {
     std::string root = dir_ + "/s" + std::to_string(i);
     std::filesystem::create_directories(root);
     std::ofstream(root + "/index.html") << "s" << i << "\n";
-    pids_[i] = topo_.Spawn(topo_.server_ns(i), "exec python3 -m http.server " +
-                                                   std::to_string(kHttpPort) + " --bind 0.0.0.0 --directory " +
-                                                   root + " >/dev/null 2>&1");
+    pids_[i] = topo_.Spawn(topo_.server_ns(i),
+                           "exec python3 -m http.server " + std::to_string(kHttpPort) +
+                               " --bind 0.0.0.0 --directory " + root + " >/dev/null 2>&1");
     for (int t = 0; t < 50; t++) {
-      if (topo_.In(topo_.server_ns(i), "curl -s -m 1 http://127.0.0.1:" + std::to_string(kHttpPort) + "/")
+      if (topo_
+              .In(topo_.server_ns(i),
+                  "curl -s -m 1 http://127.0.0.1:" + std::to_string(kHttpPort) + "/")
               .output.find("s" + std::to_string(i)) != std::string::npos)
         return;
       std::this_thread::sleep_for(milliseconds(100));
@@ -69,23 +71,27 @@ class LoadBalancerE2E : public ::testing::Test {
 
   std::string Spec(const json& health) const {
     json backends = json::array();
-    for (int i = 1; i <= 2; i++) backends.push_back({{"address", topo_.server_ip(i)}, {"port", kHttpPort}});
-    json svc = {{"name", "web"}, {"vip", Vip()}, {"proto", "tcp"}, {"port", 80},
+    for (int i = 1; i <= 2; i++)
+      backends.push_back({{"address", topo_.server_ip(i)}, {"port", kHttpPort}});
+    json svc = {{"name", "web"},  {"vip", Vip()},      {"proto", "tcp"},      {"port", 80},
                 {"mode", "dnat"}, {"table_size", 251}, {"backends", backends}};
     if (!health.is_null()) svc["health"] = health;
     json ifs = json::array({{{"name", "eth0"}}, {{"name", "eth1"}}, {{"name", "eth2"}}});
-    return json{{"name", "lb"},
-                {"interfaces", ifs},
-                {"vnfs", json::array({{{"name", "lb"}, {"type", "loadbalancer"},
-                                       {"config", {{"max_connections", 65536}, {"services", {svc}}}}}})},
-                {"egress", {{"action", "fib"}}}}
+    return json{
+        {"name", "lb"},
+        {"interfaces", ifs},
+        {"vnfs", json::array({{{"name", "lb"},
+                               {"type", "loadbalancer"},
+                               {"config", {{"max_connections", 65536}, {"services", {svc}}}}}})},
+        {"egress", {{"action", "fib"}}}}
         .dump();
   }
 
   // One request per new connection; which server answered, "" on failure.
   std::string Get(int local_port) {
-    CommandResult r = topo_.In(topo_.client_ns(), "curl -s -m 3 --local-port " + std::to_string(local_port) +
-                                                      " http://" + Vip() + "/", 10);
+    CommandResult r = topo_.In(
+        topo_.client_ns(),
+        "curl -s -m 3 --local-port " + std::to_string(local_port) + " http://" + Vip() + "/", 10);
     if (r.exit_code != 0) return "";
     std::string body = r.output;
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
@@ -143,7 +149,7 @@ TEST_F(LoadBalancerE2E, HttpThroughTheVipReachesBothServersAndRepliesComeFromThe
 
 TEST_F(LoadBalancerE2E, HealthChecksTakeAStoppedServerOutAndBringItBack) {
   json health = {{"type", "http"}, {"interval_ms", 200}, {"timeout_ms", 150},
-                 {"rise", 2}, {"fall", 2}, {"path", "/index.html"}};
+                 {"rise", 2},      {"fall", 2},          {"path", "/index.html"}};
   CommandResult r = sfcd_.Apply(Spec(health));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 

@@ -26,8 +26,7 @@ std::map<uint32_t, uint64_t> Counts(const std::vector<uint32_t>& table) {
 }
 
 // Slots whose owner changed, not counting those of `except` (whose slots must move).
-double Disruption(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b,
-                  uint32_t except) {
+double Disruption(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b, uint32_t except) {
   uint64_t moved = 0;
   for (size_t i = 0; i < a.size(); i++)
     if (a[i] != b[i] && a[i] != except && b[i] != except) moved++;
@@ -204,8 +203,8 @@ TEST(Maglev, StableHashIsStable) {
   EXPECT_EQ(StableHash64(""), StableHash64(""));
   EXPECT_NE(StableHash64("a"), StableHash64("b"));
   EXPECT_NE(StableHash64("a", 1), StableHash64("a", 2));
-  EXPECT_EQ(StableHash64("10.0.1.2:8080"), 0xf7f3e0102bab7a4eULL) << std::hex
-                                                                 << StableHash64("10.0.1.2:8080");
+  EXPECT_EQ(StableHash64("10.0.1.2:8080"), 0xf7f3e0102bab7a4eULL)
+      << std::hex << StableHash64("10.0.1.2:8080");
 }
 
 }  // namespace

@@ -149,7 +149,8 @@ TEST(LbPlan, IdsAreNeverZeroAndUnique) {
   s.port = 80;
   for (int i = 0; i < 5000; i++) {
     BackendSpec b;
-    b.address = *IpAddr::Parse("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    b.address =
+        *IpAddr::Parse("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
     b.port = 80;
     s.backends.push_back(b);
   }
