@@ -207,5 +207,50 @@ TEST_F(LoadBalancerE2E, SfcctlDrainsReweightsAndLists) {
   EXPECT_NE(r.output.find("\"weight\": 3"), std::string::npos) << r.output;
 }
 
+// L2 DSR with the backend's MAC learned from the VM's neighbour table: the
+// chain sits on the client side only and hands DSR frames to a redirect
+// egress towards server 1, which holds the VIP on its loopback and answers
+// the client directly (through the VM's kernel, not the chain).
+TEST_F(LoadBalancerE2E, DsrWithTheMacFromTheNeighbourTable) {
+  ASSERT_EQ(topo_.In(topo_.server_ns(1), "ip addr add " + Vip() + "/32 dev lo").exit_code, 0);
+  ASSERT_EQ(topo_
+                .In(topo_.server_ns(1),
+                    "sysctl -qw net.ipv4.conf.all.rp_filter=0 "
+                    "net.ipv4.conf.eth0.rp_filter=0")
+                .exit_code,
+            0);
+  // The service port is the backend's: DSR does not rewrite L4.
+  StopServer(1);
+  pids_[1] = topo_.Spawn(topo_.server_ns(1),
+                         "exec python3 -m http.server 80 --bind 0.0.0.0 "
+                         "--directory " +
+                             dir_ + "/s1 >/dev/null 2>&1");
+  json svc = {{"name", "web"},
+              {"vip", Vip()},
+              {"port", 80},
+              {"mode", "dsr"},
+              {"dsr_tx", false},
+              {"table_size", 251},
+              {"backends", {{{"address", topo_.server_ip(1)}}}}};
+  std::string spec =
+      json{{"name", "lb"},
+           {"interfaces", json::array({{{"name", "eth0"}}})},
+           {"vnfs", json::array({{{"name", "lb"},
+                                  {"type", "loadbalancer"},
+                                  {"config", {{"max_connections", 65536}, {"services", {svc}}}}}})},
+           {"egress", {{"action", "redirect"}, {"port", "eth1"}}}}
+          .dump();
+  CommandResult r = sfcd_.Apply(spec);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The VM resolved server 1 in SetUp; sfcd picks the MAC up within a second.
+  EXPECT_TRUE(WaitFor([&] { return sfcd_.log().find("lb.backend_mac") != std::string::npos; }));
+  bool answered = WaitFor([&] { return Get(36000 + rand() % 1000) == "s1"; });
+  EXPECT_TRUE(answered) << "request over DSR, reply straight from the server";
+  auto seen = Spread(37000, 10);
+  EXPECT_EQ(seen["s1"], 10);
+  EXPECT_GE(StatsCounter("dsr"), 10u);
+  EXPECT_EQ(StatsCounter("dnat"), 0u);
+}
+
 }  // namespace
 }  // namespace sfc::test
