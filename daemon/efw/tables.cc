@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
+#include <unordered_map>
 
 #include "efw/compiler.h"
 #include "efw/efw.h"
@@ -32,6 +34,13 @@ Result<uint32_t> MaxEntries(int fd, const std::string& name) {
   return info.max_entries;
 }
 
+Result<uint32_t> MapId(int fd, const std::string& name) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len)) return ErrnoStatus("reading info of map " + name, errno);
+  return info.id;
+}
+
 // Every key of a map; `Key` is its key type.
 template <typename Key>
 Result<std::vector<Key>> Keys(int fd, const std::string& name) {
@@ -47,6 +56,34 @@ Result<std::vector<Key>> Keys(int fd, const std::string& name) {
     prev = &cur;
   }
   return keys;
+}
+
+// Every key of a hash map, read in batches (one syscall per few thousand
+// keys instead of one per key); falls back to Keys() without batch support.
+template <typename Key, typename Value>
+Result<std::vector<Key>> HashKeys(int fd, const std::string& name) {
+  std::vector<Key> out;
+  std::vector<Key> keys(4096);
+  std::vector<Value> vals(keys.size());
+  Key in{}, next{};
+  bool first = true;
+  while (true) {
+    uint32_t count = keys.size();
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data(), vals.data(), &count, &opts);
+    if (err && errno != ENOENT) {
+      if (errno == ENOSPC) {  // a bucket larger than the buffer: grow it
+        keys.resize(keys.size() * 2);
+        vals.resize(keys.size());
+        continue;
+      }
+      return Keys<Key>(fd, name);
+    }
+    out.insert(out.end(), keys.begin(), keys.begin() + count);
+    if (err) return out;
+    in = next;
+    first = false;
+  }
 }
 
 template <typename Key>
@@ -98,6 +135,7 @@ Result<FirewallTables> FirewallTables::FromObject(bpf_object* obj) {
   SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
   SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
   t.max_matches_ = m / 2;
+  SFC_ASSIGN_OR_RETURN(t.lpm_map_id_, MapId(t.src4_.get(), "src4"));
   return t;
 }
 
@@ -125,6 +163,7 @@ Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
   SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
   SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
   t.max_matches_ = m / 2;
+  SFC_ASSIGN_OR_RETURN(t.lpm_map_id_, MapId(t.src4_.get(), "src4"));
   return t;
 }
 
@@ -135,18 +174,90 @@ Result<uint32_t> FirewallTables::ActiveSet() const {
   return a.set & 1;
 }
 
-// Leftovers of the rule set that was active two installs ago.
-Status FirewallTables::ClearSet(uint32_t set) {
-  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_match_key>(
-      matches_.get(), set, "matches", +[](const efw_match_key& k) { return SetOfGs(k.gs); }));
-  for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
-    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
-                                                     +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
-  for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
-    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
-                                                     +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
-  return ClearKeysOfSet<efw_iif_key>(iifs_.get(), set, "iifs",
-                                     +[](const efw_iif_key& k) { return k.set; });
+namespace {
+
+// The prefixes this process last wrote into each (LPM map, set): clearing a
+// set then deletes just the prefixes the new rule set no longer has, instead
+// of walking the tries key by key (which dominates a 100k-rule replace). A
+// map this process has not written (sfcd restarted) is walked instead.
+struct WrittenPrefixes {
+  std::mutex mu;
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::pair<bool, Prefix>>> by_map_set;
+};
+WrittenPrefixes& Written() {
+  static WrittenPrefixes w;
+  return w;
+}
+
+template <typename Key>
+Key LpmKey(const Prefix& p, uint32_t set) {
+  Key k{};
+  k.prefixlen = 8 + p.len;
+  k.set = static_cast<uint8_t>(set);
+  std::memcpy(k.addr, p.addr.data(), sizeof(k.addr));
+  return k;
+}
+
+}  // namespace
+
+// Leftovers of the rule set that was active two installs ago, except what
+// `next` (about to be written into the same set) overwrites anyway.
+Status FirewallTables::ClearSet(uint32_t set, const std::vector<LpmEntry>& next) {
+  {
+    SFC_ASSIGN_OR_RETURN(auto keys, (HashKeys<efw_match_key, efw_match>(matches_.get(), "matches")));
+    std::erase_if(keys, [&](const efw_match_key& k) { return SetOfGs(k.gs) != set; });
+    SFC_RETURN_IF_ERROR(DeleteKeys(matches_.get(), keys, "matches"));
+  }
+  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_iif_key>(iifs_.get(), set, "iifs",
+                                                  +[](const efw_iif_key& k) { return k.set; }));
+
+  std::vector<std::pair<bool, Prefix>> old;
+  bool known = false;
+  {
+    auto& w = Written();
+    std::lock_guard<std::mutex> lock(w.mu);
+    auto it = w.by_map_set.find({lpm_map_id_, set});
+    if (it != w.by_map_set.end()) {
+      old = std::move(it->second);
+      w.by_map_set.erase(it);
+      known = true;
+    }
+  }
+  if (!known) {
+    for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
+      SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
+                                                       +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
+    for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
+      SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
+                                                       +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
+    return Status::Ok();
+  }
+  std::vector<std::pair<bool, Prefix>> keep;
+  keep.reserve(next.size());
+  for (const auto& e : next) keep.emplace_back(e.src, e.prefix);
+  std::sort(keep.begin(), keep.end());
+  for (const auto& [src, p] : old) {
+    if (std::binary_search(keep.begin(), keep.end(), std::pair{src, p})) continue;
+    int err;
+    if (p.family == 4) {
+      auto k = LpmKey<efw_lpm4_key>(p, set);
+      err = bpf_map_delete_elem(src ? src4_.get() : dst4_.get(), &k);
+    } else {
+      auto k = LpmKey<efw_lpm6_key>(p, set);
+      err = bpf_map_delete_elem(src ? src6_.get() : dst6_.get(), &k);
+    }
+    if (err && errno != ENOENT) return ErrnoStatus("clearing prefix " + p.ToString(), errno);
+  }
+  return Status::Ok();
+}
+
+void FirewallTables::RememberPrefixes(uint32_t set, const std::vector<LpmEntry>& written) {
+  std::vector<std::pair<bool, Prefix>> list;
+  list.reserve(written.size());
+  for (const auto& e : written) list.emplace_back(e.src, e.prefix);
+  auto& w = Written();
+  std::lock_guard<std::mutex> lock(w.mu);
+  w.by_map_set[{lpm_map_id_, set}] = std::move(list);
 }
 
 namespace {
@@ -192,10 +303,11 @@ efw_rule_id IdKey(const std::string& id) {
 
 Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule>& rules) {
   SFC_ASSIGN_OR_RETURN(auto existing, ReadRuleIds(rule_ids_.get(), max_slots_));
-  std::map<std::string, uint32_t, std::less<>> slot_of;
+  std::unordered_map<std::string, uint32_t> slot_of;
+  slot_of.reserve(existing.size() + rules.size());
   std::vector<bool> used(max_slots_, false);
   for (const auto& [id, slot] : existing) {
-    slot_of[IdString(id)] = slot;
+    slot_of.emplace(IdString(id), slot);
     if (slot < max_slots_) used[slot] = true;
   }
   const int ncpu = libbpf_num_possible_cpus();
@@ -204,11 +316,13 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
   std::vector<uint32_t> slots;
   std::vector<uint32_t> fresh_slots;
   std::vector<efw_rule_id> fresh_ids;
+  std::vector<bool> kept(max_slots_, false);
   slots.reserve(rules.size());
   uint32_t next = 0;
   for (const auto& r : rules) {
     if (auto it = slot_of.find(r.id); it != slot_of.end()) {
       slots.push_back(it->second);
+      if (it->second < max_slots_) kept[it->second] = true;
       continue;
     }
     while (next < max_slots_ && used[next]) ++next;
@@ -216,11 +330,16 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
       return FailedPrecondition("no free rule counter slot (max_rules " + std::to_string(max_slots_) +
                                 "); raise max_rules and re-apply the chain");
     used[next] = true;
-    slot_of[r.id] = next;
+    kept[next] = true;
+    slot_of.emplace(r.id, next);
     slots.push_back(next);
     fresh_slots.push_back(next);
     fresh_ids.push_back(IdKey(r.id));
   }
+  // Ids of rules that are gone: released once the new set is active.
+  stale_ids_.clear();
+  for (const auto& [id, slot] : existing)
+    if (slot >= max_slots_ || !kept[slot]) stale_ids_.push_back(id);
   if (fresh_slots.empty()) return slots;
 
   // A freed slot may hold a deleted rule's counts: new rules start from zero.
@@ -241,14 +360,10 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
   return slots;
 }
 
-Status FirewallTables::ReleaseSlots(const std::vector<Rule>& rules) {
-  std::set<std::string, std::less<>> keep;
-  for (const auto& r : rules) keep.insert(r.id);
-  SFC_ASSIGN_OR_RETURN(auto existing, ReadRuleIds(rule_ids_.get(), max_slots_));
-  std::vector<efw_rule_id> gone;
-  for (const auto& [id, slot] : existing)
-    if (!keep.count(IdString(id))) gone.push_back(id);
-  return DeleteKeys(rule_ids_.get(), gone, "rule_ids");
+Status FirewallTables::ReleaseSlots() {
+  Status st = DeleteKeys(rule_ids_.get(), stale_ids_, "rule_ids");
+  stale_ids_.clear();
+  return st;
 }
 
 Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Action default_action) {
@@ -262,7 +377,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   std::vector<uint32_t> by_index(rules.size());
   for (size_t i = 0; i < by_index.size(); ++i) by_index[i] = static_cast<uint32_t>(i);
   SFC_ASSIGN_OR_RETURN(CompiledRuleSet cs, CompileRules(rules, default_action, by_index, opts));
-  SFC_RETURN_IF_ERROR(ClearSet(next));
+  SFC_RETURN_IF_ERROR(ClearSet(next, cs.lpm));
   SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
   for (auto& [k, v] : cs.matches) v.slot = slots[v.prio];
 
@@ -286,16 +401,10 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
     std::copy(e.regions.begin(), e.regions.end(), val.region);
     int err;
     if (e.prefix.family == 4) {
-      efw_lpm4_key k{};
-      k.prefixlen = 8 + e.prefix.len;
-      k.set = static_cast<uint8_t>(next);
-      std::memcpy(k.addr, e.prefix.addr.data(), 4);
+      auto k = LpmKey<efw_lpm4_key>(e.prefix, next);
       err = bpf_map_update_elem(e.src ? src4_.get() : dst4_.get(), &k, &val, BPF_ANY);
     } else {
-      efw_lpm6_key k{};
-      k.prefixlen = 8 + e.prefix.len;
-      k.set = static_cast<uint8_t>(next);
-      std::memcpy(k.addr, e.prefix.addr.data(), 16);
+      auto k = LpmKey<efw_lpm6_key>(e.prefix, next);
       err = bpf_map_update_elem(e.src ? src6_.get() : dst6_.get(), &k, &val, BPF_ANY);
     }
     if (err)
@@ -325,6 +434,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
           return ErrnoStatus("writing classifier table", errno);
     }
   }
+  RememberPrefixes(next, cs.lpm);
   efw_set_cfg cfg = cs.SetConfig();
   if (bpf_map_update_elem(setcfg_.get(), &next, &cfg, BPF_ANY)) return ErrnoStatus("writing rule set header", errno);
 
@@ -333,7 +443,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   efw_active a{next};
   if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY)) return ErrnoStatus("activating the rule set", errno);
 
-  SFC_RETURN_IF_ERROR(ReleaseSlots(rules));
+  SFC_RETURN_IF_ERROR(ReleaseSlots());
   InstallStats st;
   st.rules = rules.size();
   st.groups = cs.groups.size();

@@ -13,6 +13,8 @@
 
 #include "common/fd.h"
 #include "common/status.h"
+#include "efw/compiler.h"
+#include "efw/efw.h"
 #include "efw/rules.h"
 
 namespace sfc::efw {
@@ -48,13 +50,16 @@ class FirewallTables {
  private:
   FirewallTables() = default;
   Result<uint32_t> ActiveSet() const;
-  Status ClearSet(uint32_t set);
+  Status ClearSet(uint32_t set, const std::vector<LpmEntry>& next);
+  void RememberPrefixes(uint32_t set, const std::vector<LpmEntry>& written);
   Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
-  Status ReleaseSlots(const std::vector<Rule>& rules);
+  Status ReleaseSlots();
 
   UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_, rule_stats_,
       rule_ids_;
+  std::vector<efw_rule_id> stale_ids_;  // between AssignSlots and ReleaseSlots
   uint32_t max_matches_ = 0;  // per set
+  uint32_t lpm_map_id_ = 0;   // kernel id of src4: names this instance's tries
   uint32_t max_slots_ = 0;
 };
 
