@@ -8,7 +8,7 @@
 // service rules (dst + udp dport), host-pair rules (src + dst) and a source
 // blocklist (src /32). Packets are drawn so that about half hit a rule.
 //
-// usage: efw_bench [--rules 10,1000,100000,1000000] [--repeat N] [--json]
+// usage: efw_bench [--rules 10,1000,100000,1000000] [--repeat N] [--mix mixed|blocklist] [--json]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +25,8 @@
 
 namespace sfc::test {
 namespace {
+
+bool g_blocklist_only = false;
 
 struct Ruleset {
   std::vector<efw::Rule> rules;
@@ -72,7 +74,8 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
     const uint32_t src = 0x0a000000u | (rng() & 0x00ffffffu);
     const uint32_t dst = 0x0b000000u | (rng() & 0x00ffffffu);
     const uint16_t port = static_cast<uint16_t>(1 + rng() % 1024);
-    switch (i % 10) {
+    // --mix blocklist: only source /32 drops (one group, one LPM lookup).
+    switch (g_blocklist_only ? 9 : i % 10) {
       case 0: case 1: case 2: case 3: case 4: case 5:
         r.src = V4Prefix(src, static_cast<uint8_t>(24 + rng() % 9));
         r.proto = efw::Proto::kTcp;
@@ -157,6 +160,8 @@ int Main(int argc, char** argv) {
       for (std::string t; std::getline(ss, t, ',');) sizes.push_back(std::stoul(t));
     } else if (a == "--repeat" && i + 1 < argc) {
       repeat = static_cast<uint32_t>(std::stoul(argv[++i]));
+    } else if (a == "--mix" && i + 1 < argc) {
+      g_blocklist_only = std::string(argv[++i]) == "blocklist";
     } else if (a == "--json") {
       json = true;
     } else {
