@@ -207,6 +207,53 @@ TEST_F(LoadBalancerE2E, SfcctlDrainsReweightsAndLists) {
   EXPECT_NE(r.output.find("\"weight\": 3"), std::string::npos) << r.output;
 }
 
+// A download in progress keeps its backend through a chain re-apply that
+// re-weights the backends, and through a crash and restart of sfcd.
+TEST_F(LoadBalancerE2E, ConnectionsSurviveReapplyAndDaemonCrash) {
+  for (int i = 1; i <= 2; i++) {
+    std::string blob = dir_ + "/s" + std::to_string(i) + "/blob";
+    ASSERT_EQ(Sh("head -c 3000000 /dev/urandom > " + blob).exit_code, 0);
+  }
+  // A small receive window, so that curl's rate limit paces the transfer
+  // instead of the socket buffers taking it in at once.
+  ASSERT_EQ(
+      topo_.In(topo_.client_ns(), "sysctl -qw net.ipv4.tcp_rmem='4096 16384 32768'").exit_code, 0);
+  CommandResult r = sfcd_.Apply(Spec(nullptr));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string out = dir_ + "/download";
+  pid_t curl = topo_.Spawn(topo_.client_ns(), "exec curl -s -m 30 --limit-rate 1M -o " + out +
+                                                  " http://" + Vip() + "/blob");
+  std::this_thread::sleep_for(milliseconds(800));
+  // The server this download landed on gets weight 0 (drained), the other 5:
+  // a lost connection table would send the rest of it to the other server.
+  int serving = 0;
+  for (int i = 1; i <= 2; i++)
+    if (!topo_.In(topo_.server_ns(i), "ss -Htn state established '( sport = :8080 )'")
+             .output.empty())
+      serving = i;
+  ASSERT_NE(serving, 0) << "no server has the download";
+
+  json spec = json::parse(Spec(nullptr));
+  auto& backends = spec["vnfs"][0]["config"]["services"][0]["backends"];
+  backends[serving - 1]["weight"] = 0;
+  backends[2 - serving]["weight"] = 5;
+  r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::this_thread::sleep_for(milliseconds(500));
+  sfcd_.Kill9();
+  std::this_thread::sleep_for(milliseconds(500));
+  ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
+
+  int status = 0;
+  ASSERT_EQ(waitpid(curl, &status, 0), curl);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "curl status " << status;
+  EXPECT_EQ(std::filesystem::file_size(out), 3000000u);
+  // Byte for byte the serving server's file: it never switched mid-stream.
+  EXPECT_EQ(Sh("cmp -s " + out + " " + dir_ + "/s" + std::to_string(serving) + "/blob").exit_code,
+            0);
+  EXPECT_EQ(StatsCounter("repicked_conns"), 0u);
+}
+
 // L2 DSR with the backend's MAC learned from the VM's neighbour table: the
 // chain sits on the client side only and hands DSR frames to a redirect
 // egress towards server 1, which holds the VIP on its loopback and answers
