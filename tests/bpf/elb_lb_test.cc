@@ -840,6 +840,45 @@ TEST_F(ElbApi, AddAndDeleteServicesLive) {
   r = chain_->Run(q);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->out, q) << "no service: untouched";
+
+  // Nothing of it is left in the maps: one service, one table, one VIP, the
+  // two web backends.
+  auto count_keys = [&](const char* map, size_t key_size) {
+    auto fd = chain_->OpenMap("lb", map);
+    EXPECT_TRUE(fd.ok());
+    std::vector<uint8_t> key(key_size), next(key_size);
+    int n = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd->get(), prev, next.data()) == 0) {
+      key = next;
+      prev = key.data();
+      n++;
+    }
+    return n;
+  };
+  EXPECT_EQ(count_keys("services", sizeof(elb_svc_key)), 1);
+  EXPECT_EQ(count_keys("vips", sizeof(elb_vip_key)), 1);
+  auto maglev = chain_->OpenMap("lb", "maglev");
+  ASSERT_TRUE(maglev.ok());
+  uint32_t inner_id = 0, index = 1;
+  EXPECT_NE(bpf_map_lookup_elem(maglev->get(), &index, &inner_id), 0) << "table 1 released";
+  index = 0;
+  EXPECT_EQ(bpf_map_lookup_elem(maglev->get(), &index, &inner_id), 0) << "web's table stays";
+  auto backends = chain_->OpenMap("lb", "backends");
+  ASSERT_TRUE(backends.ok());
+  int used = 0;
+  for (uint32_t slot = 0; slot < ELB_MAX_BACKENDS; slot++) {
+    elb_backend b{};
+    ASSERT_EQ(bpf_map_lookup_elem(backends->get(), &slot, &b), 0);
+    used += b.id != 0;
+  }
+  EXPECT_EQ(used, 2);
+  auto settings = chain_->OpenMap("lb", "settings");
+  ASSERT_TRUE(settings.ok());
+  elb_settings set{};
+  uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(settings->get(), &zero, &set), 0);
+  EXPECT_EQ(set.flags, ELB_SET_F_DNAT);
 }
 
 // Health checks against loopback listeners: a backend that refuses leaves the
