@@ -498,6 +498,33 @@ TEST(ElbBpf, FragmentsToAVipAreDroppedOthersPass) {
   EXPECT_EQ(Counter(*c, "frag_drop"), 2u);
 }
 
+// Truncated headers never reach the VNF (the shared parser drops them), and
+// a frame cut inside the payload is still forwarded whole.
+TEST(ElbBpf, MalformedFramesToAVip) {
+  auto c = Load(Web({B("10.0.1.2", 8080)}));
+  ASSERT_TRUE(c);
+  Bytes syn = Syn("192.0.2.1", 1234);
+  FrameInfo fi = CheckFrame(syn);
+  for (size_t cut : {fi.l4_off + 10, fi.l3_off + 12, fi.l3_off + 2}) {
+    Bytes f(syn.begin(), syn.begin() + cut);
+    auto r = c->Run(f);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->action, XDP_DROP) << "cut at " << cut;
+  }
+  EXPECT_EQ(Counter(*c, "rx_packets"), 0u);
+  auto malformed = c->ChainCounter("malformed");
+  ASSERT_TRUE(malformed.ok());
+  EXPECT_EQ(*malformed, 3u);
+
+  // TCP header complete, payload short of what the IP header says: the LB
+  // rewrites what is there and leaves the length question to the receiver.
+  Bytes shortened(syn.begin(), syn.begin() + fi.l4_off + 20);
+  auto r = c->Run(shortened);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->action, XDP_PASS);
+  EXPECT_EQ(Counter(*c, "dnat"), 1u);
+}
+
 TEST(ElbBpf, VlanAndIpOptionsAreRewrittenInPlace) {
   auto c = Load(Web({B("10.0.1.2", 8080)}));
   ASSERT_TRUE(c);
