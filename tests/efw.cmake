@@ -35,3 +35,10 @@ if(NOT TARGET sfc_cli_fw_check AND TARGET sfc_cli)
     target_link_libraries(sfc_cli_fw_check PRIVATE sfc_cli nlohmann_json::nlohmann_json)
   endif()
 endif()
+
+# End to end: real sfcd/sfcctl, namespaces, traffic.
+if(TARGET sfc_test_e2e)
+  sfc_add_test(efw_e2e_test e2e ${EFW_TEST_DIR}/e2e/efw_e2e_test.cc)
+  target_link_libraries(efw_e2e_test PRIVATE sfc_test_e2e)
+  add_dependencies(efw_e2e_test sfcd sfcctl)
+endif()
