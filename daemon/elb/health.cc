@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -41,7 +42,37 @@ uint32_t ParseHttpStatus(std::string_view r) {
   return code;
 }
 
+std::optional<uint32_t> ParseWeightHeader(std::string_view head) {
+  constexpr std::string_view kName = "sfc-weight:";
+  size_t pos = 0;
+  while ((pos = head.find('\n', pos)) != std::string_view::npos) {
+    std::string_view line = head.substr(++pos);
+    line = line.substr(0, line.find('\n'));
+    if (line.size() < kName.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < kName.size() && match; i++)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    if (!match) continue;
+    std::string_view v = line.substr(kName.size());
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == ' ' || v.back() == '%'))
+      v.remove_suffix(1);
+    if (v.empty() || v.size() > 3) return std::nullopt;
+    uint32_t n = 0;
+    for (char ch : v) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      n = n * 10 + (ch - '0');
+    }
+    if (n > 100) return std::nullopt;
+    return n;
+  }
+  return std::nullopt;
+}
+
 namespace {
+
+// Response heads larger than this are not read further.
+constexpr size_t kMaxHead = 4096;
 
 enum class Phase { kConnecting, kSending, kReading, kDone };
 
@@ -131,8 +162,12 @@ void Advance(Probe& p, short revents) {
       return Finish(p, false, ErrnoText("recv", errno));
     }
     p.response.append(buf, n);
-    // The status line is all we need.
-    if (n > 0 && p.response.size() < 12 && p.response.find('\n') == std::string::npos) return;
+    // The status line is all we need, or the whole head for the weight.
+    bool complete =
+        p.target->want_weight
+            ? p.response.find("\r\n\r\n") != std::string::npos || p.response.size() >= kMaxHead
+            : p.response.size() >= 12 || p.response.find('\n') != std::string::npos;
+    if (n > 0 && !complete) return;
     uint32_t status = ParseHttpStatus(p.response);
     if (status == 0)
       return Finish(p, false,
@@ -141,6 +176,7 @@ void Advance(Probe& p, short revents) {
       return Finish(p, false,
                     "status " + std::to_string(status) + ", expected " +
                         std::to_string(p.target->expect_status));
+    if (p.target->want_weight) p.result->weight_percent = ParseWeightHeader(p.response);
     return Finish(p, true, "");
   }
 }

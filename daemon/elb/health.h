@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,12 +42,17 @@ struct ProbeTarget {
   uint32_t expect_status = 200;
   // This probe's own limit; 0: ProbeAll's.
   std::chrono::milliseconds timeout{0};
+  // http: read the response headers for the backend's reported capacity.
+  bool want_weight = false;
 };
 
 struct ProbeResult {
   bool ok = false;
   std::string error;  // why not: "connect: Connection refused", "status 503", "timeout"
   std::chrono::microseconds latency{0};
+  // The backend's `Sfc-Weight: N` header (percent of its configured weight,
+  // 0-100), when asked for and present.
+  std::optional<uint32_t> weight_percent;
 };
 
 // Runs every probe at once; returns when all finished, each within its own
@@ -57,5 +63,8 @@ std::vector<ProbeResult> ProbeAll(std::span<const ProbeTarget> targets,
 
 // Parses "HTTP/1.x NNN ..." from the start of a response; 0 if not one.
 uint32_t ParseHttpStatus(std::string_view response);
+// The value of an `Sfc-Weight: N` (or `N%`) header in a response head, N in
+// 0..100 (case-insensitive name); nullopt when absent or malformed.
+std::optional<uint32_t> ParseWeightHeader(std::string_view head);
 
 }  // namespace sfc::elb

@@ -102,9 +102,9 @@ bool IsUsableUnicast(const IpAddr& a) {
 
 Status ParseHealth(const json& v, const std::string& path, HealthSpec* out) {
   if (!v.is_object()) return WrongType(path, "object", v);
-  SFC_RETURN_IF_ERROR(CheckMembers(
-      v, path,
-      {"type", "interval_ms", "timeout_ms", "rise", "fall", "path", "expect_status", "port"}));
+  SFC_RETURN_IF_ERROR(CheckMembers(v, path,
+                                   {"type", "interval_ms", "timeout_ms", "rise", "fall", "path",
+                                    "expect_status", "port", "load_weight"}));
   std::string type = "tcp";
   SFC_RETURN_IF_ERROR(GetString(v, path, "type", false, &type));
   if (type == "tcp")
@@ -122,6 +122,12 @@ Status ParseHealth(const json& v, const std::string& path, HealthSpec* out) {
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "expect_status", 100, 599, &out->expect_status));
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "port", 1, 65535, &out->port));
   SFC_RETURN_IF_ERROR(GetString(v, path, "path", false, &out->path));
+  if (auto it = v.find("load_weight"); it != v.end()) {
+    if (!it->is_boolean()) return WrongType(path + "/load_weight", "boolean", *it);
+    out->load_weight = it->get<bool>();
+    if (out->load_weight && out->type != HealthType::kHttp)
+      return InvalidArgument(path + "/load_weight: only valid when type is \"http\"");
+  }
   if (out->timeout_ms > out->interval_ms)
     return InvalidArgument(path + "/timeout_ms: " + std::to_string(out->timeout_ms) +
                            " exceeds interval_ms " + std::to_string(out->interval_ms));
@@ -400,6 +406,7 @@ json ToJson(const ServiceSpec& s) {
     if (h.type == HealthType::kHttp) {
       hj["path"] = h.path;
       hj["expect_status"] = h.expect_status;
+      if (h.load_weight) hj["load_weight"] = true;
     }
   }
   j["health"] = hj;

@@ -53,6 +53,9 @@ struct HealthSpec {
   uint32_t expect_status = 200;
   // Probe this port instead of the backend's (0: the backend's own port).
   uint16_t port = 0;
+  // http: a backend may scale its own weight with an `Sfc-Weight: N` header
+  // (percent) in its health answers, e.g. by its load.
+  bool load_weight = false;
   bool operator==(const HealthSpec&) const = default;
 };
 

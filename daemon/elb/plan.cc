@@ -64,6 +64,12 @@ std::map<std::pair<std::string, std::string>, uint32_t> AssignBackendIds(const L
   return ids;
 }
 
+uint32_t EffectiveWeight(uint32_t weight, uint32_t percent) {
+  if (weight == 0 || percent == 0) return 0;
+  uint64_t w = (uint64_t{weight} * percent + 50) / 100;
+  return w == 0 ? 1 : static_cast<uint32_t>(w);
+}
+
 std::string_view ToString(BackendState s) {
   switch (s) {
     case BackendState::kUp:
@@ -161,7 +167,9 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
       pb.slot = slot_of.at(id);
       pb.value.id = id;
       std::optional<MacAddr> mac = b.mac;
+      uint32_t percent = 100;
       if (auto h = health.find(id); h != health.end()) {
+        percent = h->second.weight_percent;
         if (!h->second.healthy) pb.state = BackendState::kDown;
         if (!mac) mac = h->second.resolved_mac;
       }
@@ -179,7 +187,8 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
         else
           plan.rnat_ports[b.port >> 6] |= uint64_t{1} << (b.port & 63);
       }
-      ps.table_input.push_back({b.Key(), pb.slot, pb.state == BackendState::kUp ? b.weight : 0});
+      pb.weight = pb.state == BackendState::kUp ? EffectiveWeight(b.weight, percent) : 0;
+      ps.table_input.push_back({b.Key(), pb.slot, pb.weight});
       plan.backends.emplace(id, pb);
     }
     ps.fingerprint = Fingerprint(s.table_size, ps.table_input);

@@ -37,7 +37,12 @@ std::string SvcKeyString(const elb_svc_key& key);
 struct BackendStatus {
   bool healthy = true;
   std::optional<MacAddr> resolved_mac;  // dsr backends configured without a MAC
+  uint32_t weight_percent = 100;        // reported load-driven share of its weight
 };
+
+// A backend's weight in the table: its configured weight scaled by what it
+// reported, never rounded down to 0 unless it reported 0.
+uint32_t EffectiveWeight(uint32_t weight, uint32_t percent);
 using HealthView = std::map<uint32_t, BackendStatus>;  // by backend id
 
 enum class BackendState { kUp, kDown, kNoMac };
@@ -57,6 +62,7 @@ struct PlannedBackend {
   uint32_t slot = 0;  // index in `backends` and `backend_stats`; what tables store
   elb_backend value{};
   BackendState state = BackendState::kUp;
+  uint32_t weight = 0;  // effective: what the table got
 };
 
 struct LbPlan {

@@ -24,7 +24,8 @@ HealthView Instance::ViewFor(const LbConfig& cfg) const {
       auto it = health.find(id);
       if (it == health.end()) continue;
       view[id] = {s.health.type == HealthType::kNone || it->second.tracker.up(),
-                  b.mac ? std::nullopt : it->second.resolved_mac};
+                  b.mac ? std::nullopt : it->second.resolved_mac,
+                  s.health.load_weight ? it->second.weight_percent : 100};
     }
   return view;
 }
@@ -208,6 +209,7 @@ Clock::time_point ElbRuntime::Pass() {
   struct Job {
     std::shared_ptr<Instance> inst;
     uint32_t id, rise, fall;
+    bool load_weight;
     std::string service, backend;
   };
   std::vector<ProbeTarget> targets;
@@ -237,8 +239,10 @@ Clock::time_point ElbRuntime::Pass() {
         t.path = h.path;
         t.expect_status = h.expect_status;
         t.timeout = std::chrono::milliseconds(h.timeout_ms);
+        t.want_weight = h.load_weight;
         targets.push_back(std::move(t));
-        jobs.push_back({inst, ids.at({s.Key(), b.Key()}), h.rise, h.fall, s.name, b.Key()});
+        jobs.push_back(
+            {inst, ids.at({s.Key(), b.Key()}), h.rise, h.fall, h.load_weight, s.name, b.Key()});
       }
     }
   }
@@ -251,6 +255,20 @@ Clock::time_point ElbRuntime::Pass() {
       if (j.inst->removed) continue;
       BackendHealth& h = j.inst->health[j.id];
       if (!results[i].ok) h.last_error = results[i].error;
+      if (j.load_weight && results[i].ok) {
+        // No header: full weight. A change rebuilds the service's table.
+        uint32_t pct = results[i].weight_percent.value_or(100);
+        if (pct != h.weight_percent) {
+          log::Info("lb.backend_weight", {{"chain", j.inst->info.chain},
+                                          {"vnf", j.inst->info.name},
+                                          {"service", j.service},
+                                          {"backend", j.backend},
+                                          {"percent", std::to_string(pct)}});
+          h.weight_percent = pct;
+          j.inst->dirty = true;
+          j.inst->health_epoch++;
+        }
+      }
       if (!h.tracker.Record(results[i].ok, j.rise, j.fall)) continue;
       j.inst->dirty = true;
       j.inst->health_epoch++;

@@ -26,6 +26,7 @@ struct BackendHealth {
   HealthTracker tracker;
   std::string last_error;
   std::optional<MacAddr> resolved_mac;
+  uint32_t weight_percent = 100;  // last `Sfc-Weight` reported (load_weight services)
 };
 
 struct Instance {

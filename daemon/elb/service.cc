@@ -43,6 +43,7 @@ json ServiceToJson(const v1::LbServiceSpec& s) {
     if (h.port()) hj["port"] = h.port();
     if (!h.path().empty()) hj["path"] = h.path();
     if (h.expect_status()) hj["expect_status"] = h.expect_status();
+    if (h.load_weight()) hj["load_weight"] = true;
     j["health"] = hj;
   }
   j["backends"] = json::array();
@@ -69,6 +70,7 @@ void ToProto(const ServiceSpec& s, v1::LbServiceSpec* out) {
     if (s.health.type == HealthType::kHttp) {
       h->set_path(s.health.path);
       h->set_expect_status(s.health.expect_status);
+      h->set_load_weight(s.health.load_weight);
     }
   }
   for (const auto& b : s.backends) {
@@ -107,6 +109,7 @@ void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan, co
     st->set_slots(slots[plan.SlotOf(id)]);
     auto pb = plan.backends.find(id);
     BackendState state = pb == plan.backends.end() ? BackendState::kUp : pb->second.state;
+    if (pb != plan.backends.end()) st->set_effective_weight(pb->second.weight);
     std::string name(ToString(state));
     if (state == BackendState::kUp && b.weight == 0) name = "draining";
     st->set_state(name);

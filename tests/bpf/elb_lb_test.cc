@@ -951,5 +951,63 @@ TEST(ElbHealth, FailedBackendsLeaveAndReturn) {
   for (uint16_t p = 5000; p < 5100; p++) EXPECT_EQ(BackendOf(*c, "192.0.2.3", p), "127.0.0.1");
 }
 
+// A loopback HTTP server answering every request with `reply`.
+class HttpStub {
+ public:
+  HttpStub(const char* addr, std::string reply) : reply_(std::move(reply)) {
+    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = inet_addr(addr);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(::listen(fd_.get(), 64), 0);
+    EXPECT_EQ(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_.get(), nullptr, nullptr);
+        if (c < 0) return;
+        UniqueFd conn(c);
+        char buf[512];
+        if (::recv(c, buf, sizeof(buf), 0) > 0)
+          (void)!::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+      }
+    });
+  }
+  ~HttpStub() {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string reply_;
+  UniqueFd fd_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// Load-driven weights: a backend that reports `Sfc-Weight: 0` keeps passing
+// its checks but gets no new connections; the API shows its effective weight.
+TEST(ElbHealth, ReportedWeightsShapeTheTable) {
+  HttpStub busy("127.0.0.1", "HTTP/1.1 200 OK\r\nSfc-Weight: 0\r\n\r\n");
+  HttpStub idle("127.0.0.2", "HTTP/1.1 200 OK\r\nSfc-Weight: 100\r\n\r\n");
+  json health = {{"type", "http"}, {"interval_ms", 100}, {"timeout_ms", 80},
+                 {"rise", 1},      {"fall", 1},          {"load_weight", true}};
+  auto c =
+      Load(Web({B("127.0.0.1", busy.port()), B("127.0.0.2", idle.port())}, {{"health", health}}));
+  ASSERT_TRUE(c);
+  bool shaped = false;
+  for (int i = 0; i < 50 && !shaped; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    shaped = true;
+    for (uint16_t p = 0; p < 20 && shaped; p++)
+      shaped = BackendOf(*c, "192.0.2.9", static_cast<uint16_t>(6000 + i * 20 + p)) == "127.0.0.2";
+  }
+  EXPECT_TRUE(shaped) << "the busy backend still gets new connections";
+  for (uint16_t p = 9000; p < 9100; p++) EXPECT_EQ(BackendOf(*c, "192.0.2.10", p), "127.0.0.2");
+}
+
 }  // namespace
 }  // namespace sfc::test

@@ -14,7 +14,8 @@ json Web() {
   return json::parse(R"({
     "services": [{
       "name": "web", "vip": "10.0.0.100", "proto": "tcp", "port": 80, "mode": "dnat",
-      "health": {"type": "http", "interval_ms": 1000, "rise": 2, "fall": 3, "path": "/healthz"},
+      "health": {"type": "http", "interval_ms": 1000, "rise": 2, "fall": 3, "path": "/healthz",
+                 "load_weight": true},
       "backends": [{"address": "10.0.1.2", "port": 8080, "weight": 3},
                    {"address": "10.0.1.3"}]
     }],
@@ -41,6 +42,7 @@ TEST(LbConfig, ParsesAndNormalizes) {
   EXPECT_EQ(s.health.type, HealthType::kHttp);
   EXPECT_EQ(s.health.fall, 3u);
   EXPECT_EQ(s.health.path, "/healthz");
+  EXPECT_TRUE(s.health.load_weight);
   ASSERT_EQ(s.backends.size(), 2u);
   EXPECT_EQ(s.backends[0].weight, 3u);
   EXPECT_EQ(s.backends[1].port, 80) << "defaults to the service port";
@@ -122,6 +124,10 @@ TEST(LbConfig, ErrorsNameTheJsonPointer) {
        "/vnfs/2/config/services/0/health/timeout_ms: 5000 exceeds interval_ms 1000"},
       {[](json& c) { c["services"][0]["health"]["path"] = "healthz"; },
        "/vnfs/2/config/services/0/health/path: \"healthz\" must start with '/'"},
+      {[](json& c) {
+         c["services"][0]["health"] = {{"type", "tcp"}, {"load_weight", true}};
+       },
+       "/vnfs/2/config/services/0/health/load_weight: only valid when type is \"http\""},
       {[](json& c) { c["services"][0]["health"]["rise"] = 0; },
        "/vnfs/2/config/services/0/health/rise: 0 is out of range"},
       {[](json& c) { c["services"].push_back(c["services"][0]); },

@@ -52,6 +52,18 @@ TEST(HttpStatus, Parses) {
   EXPECT_EQ(ParseHttpStatus("HTTP/1.1 2000 x"), 0u);
 }
 
+TEST(HttpWeight, ParsesTheHeader) {
+  EXPECT_EQ(ParseWeightHeader("HTTP/1.1 200 OK\r\nSfc-Weight: 40\r\n\r\n"), 40u);
+  EXPECT_EQ(ParseWeightHeader("HTTP/1.1 200 OK\r\nServer: x\r\nsfc-weight:7%\r\n\r\n"), 7u);
+  EXPECT_EQ(ParseWeightHeader("HTTP/1.1 200 OK\r\nSFC-WEIGHT: 0\r\n\r\n"), 0u);
+  EXPECT_EQ(ParseWeightHeader("HTTP/1.1 200 OK\r\nSfc-Weight: 100\r\n"), 100u);
+  EXPECT_FALSE(ParseWeightHeader("HTTP/1.1 200 OK\r\nSfc-Weight: 101\r\n\r\n"));
+  EXPECT_FALSE(ParseWeightHeader("HTTP/1.1 200 OK\r\nSfc-Weight: -5\r\n\r\n"));
+  EXPECT_FALSE(ParseWeightHeader("HTTP/1.1 200 OK\r\nSfc-Weight: ten\r\n\r\n"));
+  EXPECT_FALSE(ParseWeightHeader("HTTP/1.1 200 OK\r\nX-Sfc-Weight: 10\r\n\r\n"));
+  EXPECT_FALSE(ParseWeightHeader("HTTP/1.1 200 OK\r\n\r\n"));
+}
+
 // A loopback listener answering each connection with `reply` (or nothing).
 class Listener {
  public:
@@ -155,6 +167,21 @@ TEST(Prober, HttpStatusIsChecked) {
   EXPECT_FALSE(r[2].ok);
   EXPECT_EQ(r[2].error, "not an HTTP response");
   EXPECT_TRUE(r[3].ok) << r[3].error;
+}
+
+TEST(Prober, ReadsTheReportedWeight) {
+  Listener l("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSfc-Weight: 25\r\n\r\nok");
+  Listener none("HTTP/1.1 200 OK\r\n\r\n");
+  std::vector<ProbeTarget> t = {Target("127.0.0.1", l.port(), HealthType::kHttp),
+                                Target("127.0.0.1", none.port(), HealthType::kHttp),
+                                Target("127.0.0.1", l.port(), HealthType::kHttp)};
+  t[0].want_weight = t[1].want_weight = true;
+  auto r = ProbeAll(t, std::chrono::milliseconds(2000));
+  EXPECT_TRUE(r[0].ok) << r[0].error;
+  EXPECT_EQ(r[0].weight_percent, 25u);
+  EXPECT_TRUE(r[1].ok);
+  EXPECT_FALSE(r[1].weight_percent);
+  EXPECT_FALSE(r[2].weight_percent) << "not asked for";
 }
 
 TEST(Prober, ClosedWithoutAnswer) {

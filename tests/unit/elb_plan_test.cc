@@ -85,6 +85,30 @@ TEST(LbPlan, DownAndUnresolvedBackendsLeaveTheTable) {
   EXPECT_NE(p.services[1].fingerprint, p0.services[1].fingerprint);
 }
 
+TEST(LbPlan, ReportedLoadScalesTheWeight) {
+  EXPECT_EQ(EffectiveWeight(10, 100), 10u);
+  EXPECT_EQ(EffectiveWeight(10, 45), 5u);  // rounded
+  EXPECT_EQ(EffectiveWeight(1, 10), 1u) << "never rounded down to drained";
+  EXPECT_EQ(EffectiveWeight(10, 0), 0u);
+  EXPECT_EQ(EffectiveWeight(0, 100), 0u);
+  EXPECT_EQ(EffectiveWeight(65535, 100), 65535u);
+
+  LbConfig c = Config(kTwo);
+  c.services[0].backends[1].weight = 4;
+  LbPlan p0 = BuildPlan(c, {}, {});
+  uint32_t b1 = p0.BackendId(c.services[0], c.services[0].backends[1]);
+  HealthView h;
+  h[b1].weight_percent = 50;
+  LbPlan p = BuildPlan(c, h, {});
+  EXPECT_EQ(p.backends.at(b1).weight, 2u);
+  EXPECT_NE(p.services[0].fingerprint, p0.services[0].fingerprint);
+  for (const auto& in : p.services[0].table_input) {
+    if (in.id == p.SlotOf(b1)) {
+      EXPECT_EQ(in.weight, 2u);
+    }
+  }
+}
+
 TEST(LbPlan, IdsAreStableAcrossOrderAndEdits) {
   LbConfig c = Config(kTwo);
   LbPlan p1 = BuildPlan(c, {}, {});
