@@ -17,8 +17,9 @@
 namespace sfc::efw {
 namespace {
 
-constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc", "ports", "src4", "dst4",
-                                     "src6", "dst6", "iifs", "matches"};
+// Maps rebuilt for every new generation (everything else carries over).
+constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc",    "ports", "src4",   "dst4",
+                                     "src6",   "dst6",   "iifs",    "matches", "scratch"};
 
 Result<UniqueFd> Dup(int fd, const std::string& name) {
   if (fd < 0) return Internal("firewall map " + name + " is not loaded");

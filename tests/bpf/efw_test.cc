@@ -370,5 +370,39 @@ TEST(EfwBpf, LiveReplaceSwitchesAtomically) {
   EXPECT_LE(n, 3);
 }
 
+// A re-applied chain keeps connections and rule counters (by id), and gets
+// freshly built rule tables.
+TEST(EfwBpf, ReapplyKeepsConnectionsAndCounters) {
+  const std::string before = R"({"default": "drop", "rules": [
+      {"id": "est", "state": ["established"], "action": "allow"},
+      {"id": "out", "src": "10.0.0.0/8", "proto": "tcp", "action": "allow"}]})";
+  auto c = MustLoad(before);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5555, 80, kTcpSyn).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5556, 80, kTcpSyn).Build()), XDP_PASS);
+
+  const std::string after = R"({"default": "drop", "rules": [
+      {"id": "block", "src": "10.0.0.9", "action": "drop"},
+      {"id": "est", "state": ["established"], "action": "allow"},
+      {"id": "out", "src": "10.0.0.0/8", "proto": "tcp", "action": "allow"}]})";
+  auto st = c->Reapply(FwChain(after));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // The connection tracked before the re-apply lets its reply in.
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.9", "1.2.3.4", 1, 80, kTcpSyn).Build()), XDP_DROP);
+
+  auto tables = efw::FirewallTables::FromPins(VnfDir(*c));
+  ASSERT_TRUE(tables.ok()) << tables.status().ToString();
+  std::vector<efw::Rule> rules(3);
+  rules[0].id = "block";
+  rules[1].id = "est";
+  rules[2].id = "out";
+  auto counters = tables->Counters(rules);
+  ASSERT_TRUE(counters.ok());
+  EXPECT_EQ((*counters)[0].packets, 1u);
+  EXPECT_EQ((*counters)[1].packets, 1u);
+  EXPECT_EQ((*counters)[2].packets, 2u);  // counted before the re-apply, kept
+}
+
 }  // namespace
 }  // namespace sfc::test
