@@ -199,6 +199,27 @@ TEST_F(LoadBalancerE2E, SfcctlDrainsReweightsAndLists) {
   }
   EXPECT_GE(conns, 60u);
 
+  // A second service from a file (one entry of a chain file's "services"):
+  // port 8080 of another VIP straight to server 2.
+  std::string vip2 = "10." + std::to_string(topo_.net()) + ".100.101";
+  std::string file = dir_ + "/svc.json";
+  std::ofstream(file) << json{{"name", "direct"},
+                              {"vip", vip2},
+                              {"port", kHttpPort},
+                              {"backends", {{{"address", topo_.server_ip(2)}}}}}
+                             .dump();
+  r = sfcd_.Ctl("lb add-service lb lb -f " + file);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("direct"), std::string::npos) << r.output;
+  CommandResult got = topo_.In(
+      topo_.client_ns(), "curl -s -m 3 http://" + vip2 + ":" + std::to_string(kHttpPort) + "/");
+  EXPECT_EQ(got.output, "s2\n");
+  r = sfcd_.Ctl("lb list lb lb");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("SERVICE"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tcp/" + vip2 + ":8080"), std::string::npos) << r.output;
+  std::fprintf(stderr, "%s", r.output.c_str());
+
   // The edit is saved: it survives a daemon restart.
   sfcd_.Stop();
   ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
