@@ -7,6 +7,8 @@
 
 #include "chain_cmds.h"
 #include "flows.h"
+#include "fw.h"
+#include "lb.h"
 #include "cli.h"
 
 namespace {
@@ -24,6 +26,8 @@ const VerbEntry kVerbs[] = {
     {"delete", "detach a chain and remove its pins (delete chain NAME)", sfc::cli::RunDelete},
     {"stats", "show a chain's counters (stats NAME [--watch])", sfc::cli::RunStats},
     {"flows", "show a chain's flows (flows NAME [--top N] [--sort bytes] [--watch])", sfc::cli::RunFlows},
+    {"fw", "edit and list firewall rules (fw add-rule|delete-rule|list-rules|replace-rules|set-default)", sfc::cli::RunFw},
+    {"lb", "manage load-balancer services and backends (lb list-services|add-backend|set-weight|drain|...)", sfc::cli::RunLb},
 };
 
 void Usage(FILE* out) {
