@@ -232,7 +232,9 @@ static __always_inline struct efw_ct_entry *efw_ct_find(const struct efw_ct_key 
 
 	if (!e)
 		return NULL;
-	if (now - e->last_seen_ns > efw_ct_timeout(k, e)) {
+	/* Another CPU may have stamped the entry with a later time than this
+	 * packet's entry timestamp: that is fresh, not 2^64 ns old. */
+	if (now > e->last_seen_ns && now - e->last_seen_ns > efw_ct_timeout(k, e)) {
 		st->ct_expired++;
 		efw_ct_remove(k);
 		return NULL;
