@@ -349,6 +349,244 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 }
 
+/* ICMP errors quote the packet they are about. */
+static __always_inline int elb_icmp_is_error(const struct sfc_pkt *pkt)
+{
+	if (pkt->l4_proto == IPPROTO_ICMP) /* unreachable/frag needed, time exceeded, param problem */
+		return pkt->icmp_type == 3 || pkt->icmp_type == 11 || pkt->icmp_type == 12;
+	/* ICMPv6: unreachable, packet too big, time exceeded, param problem */
+	return pkt->icmp_type >= 1 && pkt->icmp_type <= 4;
+}
+
+/*
+ * Where an ICMP error's quoted TCP/UDP header sits, and what in it must follow
+ * a rewrite of the quoted address and port.
+ */
+struct elb_quote {
+	__be16 *ports;  /* [0] source, [1] destination */
+	__sum16 *l4csum; /* NULL when not quoted (or UDP without checksum) */
+};
+
+static __always_inline void elb_quote_ports(void *l4, void *data_end, __u8 proto,
+					    struct elb_quote *q)
+{
+	q->ports = l4;
+	q->l4csum = NULL;
+	if (proto == IPPROTO_TCP) {
+		if (l4 + 18 <= data_end)
+			q->l4csum = l4 + 16;
+	} else if (l4 + 8 <= data_end && *(__sum16 *)(l4 + 6)) {
+		q->l4csum = l4 + 6;
+	}
+}
+
+/*
+ * Rewrites quoted port `idx` (0 source, 1 destination) to `port` and updates
+ * the quoted L4 checksum and the ICMP checksum (which covers the quote) for
+ * it and for the quoted address change (old -> new, `words` 32-bit words)
+ * the caller made. Returns the new ICMP checksum.
+ */
+static __always_inline __sum16 elb_quote_fix(struct elb_quote *q, int idx, __be16 port,
+					     const __u32 *old, const __u32 *new, int words,
+					     __sum16 icmp)
+{
+	__be16 old_port = q->ports[idx];
+	int i;
+
+	if (q->l4csum) {
+		__sum16 was = *q->l4csum, now = was;
+
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			if (i < words)
+				now = sfc_csum_replace4(now, old[i], new[i]);
+		if (port && port != old_port)
+			now = sfc_csum_replace2(now, old_port, port);
+		*q->l4csum = now;
+		icmp = sfc_csum_replace2(icmp, was, now);
+	}
+	if (port && port != old_port) {
+		q->ports[idx] = port;
+		icmp = sfc_csum_replace2(icmp, old_port, port);
+	}
+	return icmp;
+}
+
+/*
+ * An ICMP error about a DNAT-ed connection. The client knows its connection
+ * as client <-> VIP, the backend as client <-> backend, so an error quoting
+ * one side's view must be turned into the other's before it gets there:
+ *  - quote client -> backend:port (e.g. fragmentation needed on the way to
+ *    the backend, or the backend's port unreachable), going to the client:
+ *    the quoted destination becomes VIP:port (found in reverse_nat), and so
+ *    does the outer source when the backend itself sent it;
+ *  - quote VIP:port -> client (about a reply), sent to the VIP: the quoted
+ *    source and the outer destination become the backend (found in conntrack).
+ * Only quotes with a plain IP header (no IPv4 options, no IPv6 extension
+ * headers) are translated; anything else passes as it is.
+ */
+static __always_inline int elb_icmp_error(struct xdp_md *ctx, struct sfc_pkt *pkt,
+					  struct elb_stats *st)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l3_off = pkt->l3_off, l4_off = pkt->l4_off;
+	struct sfc_icmp_hdr *ic;
+	struct elb_flow_key k = {};
+	struct elb_quote q;
+	__u32 old[4], new[4] = {};
+	int v4 = pkt->l3_proto == ETH_P_IP;
+	void *qip, *ql4;
+	__u8 qproto;
+	__u32 *qsrc, *qdst;
+	__be16 port;
+	int to_client;
+
+	if (l3_off > SFC_MAX_L4_OFF || l4_off > SFC_MAX_L4_OFF)
+		return 0;
+	ic = data + l4_off;
+	qip = (void *)(ic + 1);
+	if (v4) {
+		struct iphdr *q4 = qip;
+
+		if ((void *)(q4 + 1) > data_end || q4->version != 4 || q4->ihl != 5)
+			return 0;
+		qproto = q4->protocol;
+		qsrc = &q4->saddr;
+		qdst = &q4->daddr;
+		ql4 = q4 + 1;
+	} else {
+		struct ipv6hdr *q6 = qip;
+
+		if ((void *)(q6 + 1) > data_end || q6->version != 6)
+			return 0;
+		qproto = q6->nexthdr;
+		qsrc = (__u32 *)&q6->saddr;
+		qdst = (__u32 *)&q6->daddr;
+		ql4 = q6 + 1;
+	}
+	if (qproto != IPPROTO_TCP && qproto != IPPROTO_UDP)
+		return 0;
+	if (ql4 + 4 > data_end)
+		return 0;
+	elb_quote_ports(ql4, data_end, qproto, &q);
+
+	/* The quoted packet went one way; the connection tables are keyed by the
+	 * other direction's tuple: the reply for reverse_nat, the request for
+	 * conntrack. Both swap the quote's source and destination. */
+	k.proto = qproto;
+	k.family = v4 ? 4 : 6;
+	k.sport = q.ports[1];
+	k.dport = q.ports[0];
+	if (v4) {
+		k.saddr[0] = *qdst;
+		k.daddr[0] = *qsrc;
+	} else {
+		__builtin_memcpy(k.saddr, qdst, 16);
+		__builtin_memcpy(k.daddr, qsrc, 16);
+	}
+
+	struct elb_rnat *rn = bpf_map_lookup_elem(&reverse_nat, &k);
+
+	if (rn) {
+		to_client = 1;
+		__builtin_memcpy(new, rn->vip, sizeof(new));
+		port = rn->vport;
+	} else {
+		struct elb_conn *ct = bpf_map_lookup_elem(&conntrack, &k);
+		struct elb_backend *be;
+		__u32 slot;
+
+		if (!ct)
+			return 0;
+		slot = ct->slot;
+		be = bpf_map_lookup_elem(&backends, &slot);
+		if (!be || be->id != ct->backend_id)
+			return 0;
+		to_client = 0;
+		__builtin_memcpy(new, be->addr, sizeof(new));
+		port = be->port;
+	}
+
+	/* Re-check the pointers the verifier knows are in range (it does not
+	 * carry them through the map lookups above). */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	ic = data + l4_off;
+	if ((void *)(ic + 1) > data_end)
+		return 0;
+
+	__sum16 icmp = ic->checksum;
+	__u32 *qaddr;
+
+	if (v4) {
+		struct iphdr *q4 = (void *)(ic + 1);
+		struct iphdr *oip = data + l3_off;
+		__sum16 qcheck;
+
+		if ((void *)(q4 + 1) > data_end || (void *)(oip + 1) > data_end)
+			return 0;
+		ql4 = q4 + 1;
+		if (ql4 + 4 > data_end)
+			return 0;
+		elb_quote_ports(ql4, data_end, qproto, &q);
+		qaddr = to_client ? &q4->daddr : &q4->saddr;
+		old[0] = *qaddr;
+		*qaddr = new[0];
+		qcheck = q4->check;
+		q4->check = sfc_csum_replace4(qcheck, old[0], new[0]);
+		icmp = sfc_csum_replace4(icmp, old[0], new[0]);
+		icmp = sfc_csum_replace2(icmp, qcheck, q4->check);
+		icmp = elb_quote_fix(&q, to_client ? 1 : 0, port, old, new, 1, icmp);
+		ic->checksum = icmp;
+		/* Outer header: the backend's own error comes from the VIP; an
+		 * error sent to the VIP goes to the backend. */
+		if (to_client && oip->saddr == old[0]) {
+			oip->check = sfc_csum_replace4(oip->check, oip->saddr, new[0]);
+			oip->saddr = new[0];
+			pkt->saddr[0] = new[0];
+		} else if (!to_client) {
+			oip->check = sfc_csum_replace4(oip->check, oip->daddr, new[0]);
+			oip->daddr = new[0];
+			pkt->daddr[0] = new[0];
+		}
+	} else {
+		struct ipv6hdr *q6 = (void *)(ic + 1);
+		struct ipv6hdr *oip6 = data + l3_off;
+		__u32 outer_old[4];
+
+		if ((void *)(q6 + 1) > data_end || (void *)(oip6 + 1) > data_end)
+			return 0;
+		ql4 = q6 + 1;
+		if (ql4 + 4 > data_end)
+			return 0;
+		elb_quote_ports(ql4, data_end, qproto, &q);
+		qaddr = to_client ? (__u32 *)&q6->daddr : (__u32 *)&q6->saddr;
+		__builtin_memcpy(old, qaddr, sizeof(old));
+		__builtin_memcpy(qaddr, new, sizeof(new));
+		icmp = sfc_csum_replace16(icmp, old, new);
+		icmp = elb_quote_fix(&q, to_client ? 1 : 0, port, old, new, 4, icmp);
+		/* ICMPv6's checksum covers the outer addresses too. */
+		__u32 *osrc = (__u32 *)&oip6->saddr;
+
+		if (to_client && osrc[0] == old[0] && osrc[1] == old[1] && osrc[2] == old[2] &&
+		    osrc[3] == old[3]) {
+			__builtin_memcpy(outer_old, &oip6->saddr, 16);
+			icmp = sfc_csum_replace16(icmp, outer_old, new);
+			__builtin_memcpy(&oip6->saddr, new, 16);
+			__builtin_memcpy(pkt->saddr, new, 16);
+		} else if (!to_client) {
+			__builtin_memcpy(outer_old, &oip6->daddr, 16);
+			icmp = sfc_csum_replace16(icmp, outer_old, new);
+			__builtin_memcpy(&oip6->daddr, new, 16);
+			__builtin_memcpy(pkt->daddr, new, 16);
+		}
+		ic->checksum = icmp;
+	}
+	st->icmp_nat++;
+	return 0;
+}
+
 /* A reply of a DNAT-ed connection: its source becomes the VIP again. */
 static __always_inline int elb_reverse(struct xdp_md *ctx, struct sfc_pkt *pkt,
 				       struct elb_stats *st, const struct elb_rnat *rn)
@@ -395,8 +633,17 @@ int sfc_elb(struct xdp_md *ctx)
 		}
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 	}
-	if (!(pkt->flags & SFC_PKT_F_L4) ||
-	    (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP))
+	if (!(pkt->flags & SFC_PKT_F_L4))
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+	if (pkt->l4_proto == IPPROTO_ICMP || pkt->l4_proto == IPPROTO_ICMPV6) {
+		__u32 zero_key = 0;
+		struct elb_settings *s = bpf_map_lookup_elem(&settings, &zero_key);
+
+		if (s && (s->flags & ELB_SET_F_DNAT) && elb_icmp_is_error(pkt))
+			elb_icmp_error(ctx, pkt, st);
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+	}
+	if (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP)
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 
 	__builtin_memcpy(sk.vip, pkt->daddr, sizeof(sk.vip));

@@ -135,6 +135,7 @@ struct elb_stats {
 	__u64 frag_drop;     /* IP fragment addressed to a VIP: dropped (carries no ports) */
 	__u64 ct_full;       /* connection table insert failed: forwarded untracked */
 	__u64 bad_header;    /* L3/L4 header out of reach: dropped */
+	__u64 icmp_nat;      /* ICMP error about a DNAT-ed connection translated */
 };
 
 #endif /* SFC_ELB_H */

@@ -389,6 +389,102 @@ TEST(ElbBpf, ReorderedConfigKeepsConnectionsAndCounters) {
   EXPECT_EQ(packets, 600u);
 }
 
+// ICMP errors about DNAT-ed connections are translated into the view of the
+// side they go to, checksums (outer, quoted IP, quoted L4, ICMP) included.
+Bytes L3Of(const Bytes& frame) {
+  FrameInfo fi = CheckFrame(frame);
+  return Bytes(frame.begin() + fi.l3_off, frame.end());
+}
+
+TEST(ElbBpf, IcmpErrorsFollowTheTranslation) {
+  auto c = Load(Web({B("10.0.1.2", 8080)}));
+  ASSERT_TRUE(c);
+  ASSERT_EQ(BackendOf(*c, "192.0.2.7", 40000), "10.0.1.2");
+  auto quote = [](const std::string& src, const std::string& dst, uint16_t sp, uint16_t dp) {
+    return L3Of(PacketBuilder()
+                    .Eth(kClientMac, kLbMac)
+                    .Ipv4(src, dst)
+                    .Tcp(sp, dp, kTcpAck, 777, 888)
+                    .Payload(24)
+                    .Build());
+  };
+  auto icmp = [](const std::string& src, const std::string& dst, uint8_t type, uint8_t code,
+                 const Bytes& quoted) {
+    return PacketBuilder()
+        .Eth(kLbMac, kClientMac)
+        .Ipv4(src, dst)
+        .Icmp(type, code, 0, 1400)
+        .Payload(quoted)
+        .Build();
+  };
+  // A router on the backend side cannot forward the client's packet.
+  auto r =
+      c->Run(icmp("10.0.1.254", "192.0.2.7", 3, 4, quote("192.0.2.7", "10.0.1.2", 40000, 8080)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out,
+            icmp("10.0.1.254", "192.0.2.7", 3, 4, quote("192.0.2.7", "10.0.0.100", 40000, 80)));
+  // The backend's own error comes from the VIP.
+  r = c->Run(icmp("10.0.1.2", "192.0.2.7", 3, 3, quote("192.0.2.7", "10.0.1.2", 40000, 8080)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out,
+            icmp("10.0.0.100", "192.0.2.7", 3, 3, quote("192.0.2.7", "10.0.0.100", 40000, 80)));
+  // The client's side cannot take a reply: the error goes to the backend.
+  r = c->Run(icmp("192.0.2.254", "10.0.0.100", 3, 4, quote("10.0.0.100", "192.0.2.7", 80, 40000)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out,
+            icmp("192.0.2.254", "10.0.1.2", 3, 4, quote("10.0.1.2", "192.0.2.7", 8080, 40000)));
+  EXPECT_TRUE(CheckFrame(r->out).l4_csum_ok);
+  EXPECT_EQ(Counter(*c, "icmp_nat"), 3u);
+
+  // Not about a known connection, or not an error: untouched.
+  Bytes other = icmp("10.0.1.254", "192.0.2.8", 3, 4, quote("192.0.2.8", "10.0.1.2", 1, 8080));
+  Bytes echo = PacketBuilder()
+                   .Eth(kLbMac, kClientMac)
+                   .Ipv4("10.0.1.2", "192.0.2.7")
+                   .Icmp(0, 0, 1, 1)
+                   .Payload(quote("192.0.2.7", "10.0.1.2", 40000, 8080))
+                   .Build();
+  for (const auto& f : {other, echo}) {
+    r = c->Run(f);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->out, f);
+  }
+  EXPECT_EQ(Counter(*c, "icmp_nat"), 3u);
+}
+
+TEST(ElbBpf, Icmpv6PacketTooBigFollowsTheTranslation) {
+  json cfg = {{"max_connections", 65536},
+              {"services",
+               {{{"name", "v6"},
+                 {"vip", "2001:db8::80"},
+                 {"proto", "udp"},
+                 {"port", 443},
+                 {"backends", {{{"address", "2001:db8:1::2"}, {"port", 4443}}}}}}}};
+  auto c = Load(cfg);
+  ASSERT_TRUE(c);
+  auto udp = [](const std::string& src, const std::string& dst, uint16_t sp, uint16_t dp) {
+    return PacketBuilder().Eth(kClientMac, kLbMac).Ipv6(src, dst).Udp(sp, dp).Payload(200).Build();
+  };
+  auto r = c->Run(udp("2001:db8:c::1", "2001:db8::80", 5555, 443));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(ReadTuple(r->out).dst, "2001:db8:1::2");
+  auto ptb = [](const std::string& src, const std::string& dst, const Bytes& quoted) {
+    return PacketBuilder()
+        .Eth(kLbMac, kClientMac)
+        .Ipv6(src, dst)
+        .Icmp(2, 0, 0, 1280)
+        .Payload(quoted)
+        .Build();
+  };
+  r = c->Run(ptb("2001:db8:1::2", "2001:db8:c::1",
+                 L3Of(udp("2001:db8:c::1", "2001:db8:1::2", 5555, 4443))));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, ptb("2001:db8::80", "2001:db8:c::1",
+                        L3Of(udp("2001:db8:c::1", "2001:db8::80", 5555, 443))));
+  EXPECT_TRUE(CheckFrame(r->out).l4_csum_ok);
+  EXPECT_EQ(Counter(*c, "icmp_nat"), 1u);
+}
+
 TEST(ElbBpf, NoUsableBackendDrops) {
   auto c = Load(Web({B("10.0.1.2", 8080, 0)}));
   ASSERT_TRUE(c);
