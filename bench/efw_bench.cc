@@ -227,6 +227,8 @@ int Main(int argc, char** argv) {
     auto t4 = std::chrono::steady_clock::now();
     if (!st3.ok()) return 1;
     double reinstall_ms = std::chrono::duration<double, std::milli>(t4 - t3).count();
+    std::fprintf(stderr, "  %zu rules: first install compile %.0f ms, slots %.0f ms, write %.0f ms; replace compile %.0f ms, clear %.0f ms, write %.0f ms\n",
+                 n, st->compile_ms, st->slots_ms, st->write_ms, st3->compile_ms, st3->clear_ms, st3->write_ms);
     (void)t2;
     // Warm-up, then measure.
     Measure(**c, rs.packets, 100);

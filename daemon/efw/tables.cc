@@ -5,6 +5,7 @@
 #include <net/if.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -377,9 +378,19 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   opts.resolve_iif = [](const std::string& name) { return static_cast<uint32_t>(if_nametoindex(name.c_str())); };
   std::vector<uint32_t> by_index(rules.size());
   for (size_t i = 0; i < by_index.size(); ++i) by_index[i] = static_cast<uint32_t>(i);
+  InstallStats st;
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&t0](double* ms) {
+    auto now = std::chrono::steady_clock::now();
+    *ms = std::chrono::duration<double, std::milli>(now - t0).count();
+    t0 = now;
+  };
   SFC_ASSIGN_OR_RETURN(CompiledRuleSet cs, CompileRules(rules, default_action, by_index, opts));
+  lap(&st.compile_ms);
   SFC_RETURN_IF_ERROR(ClearSet(next, cs.lpm));
+  lap(&st.clear_ms);
   SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
+  lap(&st.slots_ms);
   for (auto& [k, v] : cs.matches) v.slot = slots[v.prio];
 
   auto misc = std::make_unique<efw_misc>();
@@ -445,7 +456,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY)) return ErrnoStatus("activating the rule set", errno);
 
   SFC_RETURN_IF_ERROR(ReleaseSlots());
-  InstallStats st;
+  lap(&st.write_ms);
   st.rules = rules.size();
   st.groups = cs.groups.size();
   st.match_entries = cs.matches.size();

@@ -165,7 +165,12 @@ TEST_F(FirewallE2E, StatefulRulesRejectsAndLiveEdits) {
   EXPECT_EQ(Curl(8082), 0);
   // The edits are in the saved spec.
   r = sfcd_.Ctl("-o json describe chain fwe");
-  EXPECT_NE(r.output.find("\\\"default\\\":\\\"allow\\\""), std::string::npos) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json described = json::parse(r.output, nullptr, false);
+  ASSERT_FALSE(described.is_discarded()) << r.output;
+  const json& cfg = described["spec"]["vnfs"][0]["config"];
+  EXPECT_EQ(cfg["default"], "allow") << r.output;
+  EXPECT_EQ(cfg["rules"].size(), 6u) << r.output;
 }
 
 }  // namespace
