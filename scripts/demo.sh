@@ -34,15 +34,19 @@ cleanup() {
   $SFCCTL delete chain demo >/dev/null 2>&1 || true
   [ -n "${SFCD_PID:-}" ] && kill "$SFCD_PID" 2>/dev/null && wait "$SFCD_PID" 2>/dev/null || true
   scripts/topo.sh down $P
-  rm -rf "$STATE"
+  rm -rf "$STATE" /tmp/sfcdemo-www-*
 }
 trap cleanup EXIT
 
 say "Topology: client ${P}c, VM ${P}v, servers ${P}s1 ${P}s2 (10.$NET.0.0/16)"
-scripts/topo.sh up $P $NET 2
+# A previous demo that was killed may have left its daemon, socket and pins.
+pkill -f "sfcd --bpffs-root $ROOT --state-dir $STATE" 2>/dev/null || true
+rm -rf "$ROOT/demo" "$STATE" "$SOCK"
+SFC_ENDPOINT_XDP=$BUILD/bpf/endpoint_pass.bpf.o scripts/topo.sh up $P $NET 2
 for s in 1 2; do
-  ip netns exec ${P}s$s sh -c "echo 'hello from server $s' > /tmp/sfcdemo-index-$s.html"
-  ip netns exec ${P}s$s python3 -m http.server 80 --bind :: --directory /tmp >/dev/null 2>&1 &
+  mkdir -p /tmp/sfcdemo-www-$s
+  echo "hello from server $s" > /tmp/sfcdemo-www-$s/index.html
+  ip netns exec ${P}s$s python3 -m http.server 80 --bind 0.0.0.0 --directory /tmp/sfcdemo-www-$s >/dev/null 2>&1 &
   ip netns exec ${P}s$s iperf3 -s -D -1 >/dev/null 2>&1 || true
 done
 
@@ -58,17 +62,34 @@ $SFCCTL apply -f /tmp/sfcdemo-chain.json
 $SFCCTL get chains
 $SFCCTL describe chain demo
 
-say "Traffic: ping (IPv4, IPv6), HTTP, iperf3 TCP through the chain"
+say "Allowed: ping (IPv4, IPv6) from the client to the servers"
 client ping -c 5 -i 0.2 10.$NET.11.2 | tail -2
 client ping -6 -c 5 -i 0.2 fd00:$NET:12::2 | tail -2
-for s in 1 2; do client curl -s --max-time 5 http://10.$NET.1$s.2/sfcdemo-index-$s.html; done
+
+say "Blocked: TCP to port 8081 is rejected by the firewall (an RST sent from XDP), UDP is dropped"
+client curl -sS --max-time 3 http://10.$NET.11.2:8081/ 2>&1 | sed 's/^/  curl: /' || true
+client sh -c "echo probe | nc -u -w1 10.$NET.12.2 9999" && echo "  UDP datagram sent; the firewall drops it (default drop)"
+
+say "Load balanced: 60 HTTP requests to the VIP 10.$NET.100.10 (backend weights 1:2)"
+for _ in $(seq 60); do client curl -s --max-time 3 http://10.$NET.100.10/index.html; done | sort | uniq -c
+
+say "Bulk TCP: iperf3 through the whole chain for 3 s"
 client iperf3 -c 10.$NET.11.2 -t 3 -f m 2>&1 | grep -E "sender|receiver" || true
 
 say "sfcctl stats demo"
 $SFCCTL stats demo
 
-say "bpftool map dump pinned $ROOT/demo/count/stats"
-bpftool map dump pinned $ROOT/demo/count/stats | head -40
+say "sfcctl fw list demo fw (per-rule counters)"
+$SFCCTL fw list demo fw
+
+say "sfcctl flows demo --top 10 --sort bytes"
+$SFCCTL flows demo --top 10 --sort bytes
+
+say "sfcctl lb list demo lb"
+$SFCCTL lb list demo lb
+
+say "bpftool map dump pinned $ROOT/demo/fw/stats"
+bpftool map dump pinned $ROOT/demo/fw/stats | head -60
 
 say "xdp-loader status (VM namespace)"
 vm xdp-loader status

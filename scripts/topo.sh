@@ -12,6 +12,10 @@
 # usage: topo.sh up PREFIX NET_ID [SERVERS]   (NET_ID 1..250 picks 10.NET_ID.0.0/16)
 #        topo.sh down PREFIX
 # Only addresses inside these namespaces are ever used.
+#
+# SFC_ENDPOINT_XDP=<object>: attach that XDP program (an XDP_PASS, see
+# bpf/tools/endpoint_pass.bpf.c) to the client and server ends, so replies
+# a chain sends with XDP_TX are delivered at once.
 set -euo pipefail
 
 cmd=${1:?usage: topo.sh up|down PREFIX [NET_ID] [SERVERS]}
@@ -28,6 +32,9 @@ endpoint_tune() {
   local ns=$1 dev=$2
   ns_exec "$ns" ethtool -K "$dev" tx off gro on >/dev/null 2>&1 || true
   ns_exec "$ns" tc qdisc replace dev "$dev" root pfifo limit 1000
+  if [ -n "${SFC_ENDPOINT_XDP:-}" ]; then
+    ns_exec "$ns" ip link set dev "$dev" xdpdrv obj "$SFC_ENDPOINT_XDP" sec xdp
+  fi
 }
 
 link_pair() {  # ns_a dev_a ns_b dev_b

@@ -51,7 +51,8 @@ Topology::Topology(int servers) {
   // Short, unique per process and object: interface and netns names stay small.
   prefix_ = "e" + std::to_string(getpid() % 100000) + static_cast<char>('a' + seq % 26);
   net_ = 100 + (getpid() + seq) % 150;
-  CommandResult r = Sh(SourceDir() + "/scripts/topo.sh up " + prefix_ + " " + std::to_string(net_) + " " +
+  CommandResult r = Sh("SFC_ENDPOINT_XDP=" + BuildDir() + "/bpf/endpoint_pass.bpf.o " + SourceDir() +
+                       "/scripts/topo.sh up " + prefix_ + " " + std::to_string(net_) + " " +
                        std::to_string(servers));
   if (r.exit_code != 0) std::fprintf(stderr, "topology %s failed:\n%s\n", prefix_.c_str(), r.output.c_str());
 }
