@@ -1,7 +1,9 @@
 #include "elb/runtime.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
+#include <span>
 
 #include "common/log.h"
 #include "elb/neigh.h"
@@ -12,6 +14,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kIdlePass = std::chrono::seconds(1);  // pass interval with nothing due
 constexpr auto kNeighbourRefresh = std::chrono::seconds(1);
+constexpr size_t kProbeBatch = 256;  // concurrent probes (sockets) at most
 
 }  // namespace
 
@@ -248,7 +251,14 @@ Clock::time_point ElbRuntime::Pass() {
   }
 
   if (!targets.empty()) {
-    auto results = ProbeAll(targets, std::chrono::milliseconds(60000));
+    // In batches, so thousands of backends never run the daemon out of fds.
+    std::vector<ProbeResult> results;
+    results.reserve(targets.size());
+    for (size_t at = 0; at < targets.size(); at += kProbeBatch) {
+      size_t n = std::min(kProbeBatch, targets.size() - at);
+      auto part = ProbeAll(std::span(targets).subspan(at, n), std::chrono::milliseconds(60000));
+      std::move(part.begin(), part.end(), std::back_inserter(results));
+    }
     for (size_t i = 0; i < jobs.size(); i++) {
       Job& j = jobs[i];
       std::lock_guard lock(j.inst->mu);
