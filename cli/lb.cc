@@ -21,6 +21,7 @@ in the chain's spec.
 
 commands:
   list CHAIN VNF                         services, backends, health, counters
+                                         (also: list-services)
   get CHAIN VNF SERVICE                  one service
   add-service CHAIN VNF (-f FILE | --name N --vip IP [--proto tcp|udp]
               [--port P] [--mode dnat|dsr] [--table-size PRIME])
@@ -178,7 +179,7 @@ int RunLb(Context& ctx, const std::vector<std::string>& argv) {
   SetDeadline(&call);
   v1::LbService svc;
 
-  if (cmd == "list") {
+  if (cmd == "list" || cmd == "list-services") {
     if (!Positionals(a, 0, &err)) return UsageError(kLbUsage, err);
     v1::ListLbServicesRequest req;
     FillTarget(a, &req, &err);
