@@ -179,12 +179,12 @@ int Main(int argc, char** argv) {
     }
     noop_ns = Measure(**c, MakeRuleset(10, 1).packets, repeat);
   }
-  if (!json) std::printf("%-10s %12s %12s %12s %12s %12s %10s %12s\n", "rules", "compile_ms", "install_ms",
-                         "replace_ms", "entries", "ns/pkt", "vs_first", "fw_only_ns");
+  if (!json) std::printf("%-10s %11s %11s %11s %9s %10s %10s %9s %11s\n", "rules", "compile_ms", "install_ms",
+                         "replace_ms", "edit_ms", "entries", "ns/pkt", "vs_first", "fw_only_ns");
   double base = 0;
   for (size_t n : sizes) {
     Ruleset rs = MakeRuleset(n, 42);
-    size_t max_rules = std::max<size_t>(n, 1024);
+    size_t max_rules = n + 1024;  // room for the edits
     auto c = LoadedChain::Load(ChainJson("firewall", max_rules));
     if (!c.ok()) {
       std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
@@ -214,34 +214,57 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "install %zu rules: %s\n", n, st.status().ToString().c_str());
       return 1;
     }
-    // A second install of the same rules: what a live ReplaceRules costs
-    // (the previous set stays active until the flip, then is cleared later).
+    // Replace: a different rule set of the same size, written into the
+    // other (empty) set: all of it is new.
+    Ruleset other = MakeRuleset(n, 4242);
     auto t2 = std::chrono::steady_clock::now();
-    auto st2 = tables->Install(rs.rules, efw::Action::kDrop);
+    auto st2 = tables->Install(other.rules, efw::Action::kDrop);
     auto t3 = std::chrono::steady_clock::now();
     if (!st2.ok()) {
-      std::fprintf(stderr, "reinstall %zu rules: %s\n", n, st2.status().ToString().c_str());
+      std::fprintf(stderr, "replace %zu rules: %s\n", n, st2.status().ToString().c_str());
       return 1;
     }
-    auto st3 = tables->Install(rs.rules, efw::Action::kDrop);  // now with a stale set to clear
-    auto t4 = std::chrono::steady_clock::now();
-    if (!st3.ok()) return 1;
-    double reinstall_ms = std::chrono::duration<double, std::milli>(t4 - t3).count();
-    std::fprintf(stderr, "  %zu rules: first install compile %.0f ms, slots %.0f ms, write %.0f ms; replace compile %.0f ms, clear %.0f ms, write %.0f ms\n",
-                 n, st->compile_ms, st->slots_ms, st->write_ms, st3->compile_ms, st3->clear_ms, st3->write_ms);
-    (void)t2;
+    double reinstall_ms = std::chrono::duration<double, std::milli>(t3 - t2).count();
+    // Edits: one rule appended at a time. In steady state the inactive set
+    // holds the rules of two edits ago, so an edit writes what changed.
+    std::vector<efw::Rule> edited = other.rules;
+    double edit_ms = 0;
+    efw::InstallStats last{};
+    for (int e = 0; e < 3; ++e) {
+      efw::Rule extra;
+      extra.id = "edit" + std::to_string(e);
+      extra.src = V4Prefix(0xc0000200u + static_cast<uint32_t>(e), 32);
+      extra.action = efw::Action::kDrop;
+      edited.push_back(extra);
+      auto te = std::chrono::steady_clock::now();
+      auto ste = tables->Install(edited, efw::Action::kDrop);
+      if (!ste.ok()) {
+        std::fprintf(stderr, "edit: %s\n", ste.status().ToString().c_str());
+        return 1;
+      }
+      edit_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - te).count();
+      last = *ste;
+    }
+    std::fprintf(stderr,
+                 "  %zu rules: install: compile %.0f ms, slots %.0f ms, write %.0f ms | replace: compile %.0f ms, "
+                 "clear %.0f ms, slots %.0f ms, write %.0f ms | edit: compile %.0f ms, write %.0f ms (%zu match, "
+                 "%zu prefix writes)\n",
+                 n, st->compile_ms, st->slots_ms, st->write_ms, st2->compile_ms, st2->clear_ms, st2->slots_ms,
+                 st2->write_ms, last.compile_ms, last.write_ms, last.match_writes, last.lpm_writes);
+    rs.rules = edited;
+    rs.packets = other.packets;
     // Warm-up, then measure.
     Measure(**c, rs.packets, 100);
     double ns = Measure(**c, rs.packets, repeat);
     if (base == 0) base = ns;
     double install_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     if (json)
-      std::printf(R"({"bench": "efw", "rules": %zu, "compile_ms": %.1f, "install_ms": %.1f, "replace_ms": %.1f, "match_entries": %zu, "ns_per_packet": %.1f, "ratio_vs_first": %.3f, "noop_ns": %.1f})"
+      std::printf(R"({"bench": "efw", "rules": %zu, "compile_ms": %.1f, "install_ms": %.1f, "replace_ms": %.1f, "edit_ms": %.1f, "match_entries": %zu, "ns_per_packet": %.1f, "ratio_vs_first": %.3f, "noop_ns": %.1f})"
                   "\n",
-                  n, compile_ms, install_ms, reinstall_ms, st->match_entries, ns, ns / base, noop_ns);
+                  n, compile_ms, install_ms, reinstall_ms, edit_ms, st->match_entries, ns, ns / base, noop_ns);
     else
-      std::printf("%-10zu %12.1f %12.1f %12.1f %12zu %12.1f %10.2f %12.1f\n", n, compile_ms, install_ms,
-                  reinstall_ms, st->match_entries, ns, ns / base, ns - noop_ns);
+      std::printf("%-10zu %11.1f %11.1f %11.1f %9.1f %10zu %10.1f %9.2f %11.1f\n", n, compile_ms, install_ms,
+                  reinstall_ms, edit_ms, st->match_entries, ns, ns / base, ns - noop_ns);
     std::fflush(stdout);
   }
   if (!json) std::printf("noop chain: %.1f ns/pkt\n", noop_ns);

@@ -109,13 +109,13 @@ struct {
 	__type(value, struct efw_rule_stats);
 } rule_stats SEC(".maps");
 
-/* Only the daemon uses it: it lives here so its contents persist in bpffs. */
+/* Counter slot -> rule id (empty: free). Only the daemon uses it; it lives
+ * here so the mapping persists in bpffs across edits and restarts. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536);
-	__type(key, struct efw_rule_id);
-	__type(value, __u32);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct efw_rule_id);
 } rule_ids SEC(".maps");
 
 struct {

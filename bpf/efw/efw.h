@@ -183,8 +183,9 @@ struct efw_rule_stats {
 	__u64 bytes;
 };
 
-/* `rule_ids` (HASH): stable rule id -> counter slot, kept across edits and
- * daemon restarts so a rule's counters follow its id. */
+/* `rule_ids` (ARRAY, one entry per counter slot): the id of the rule that
+ * owns the slot, empty when free. Kept across edits and daemon restarts so a
+ * rule's counters follow its id. */
 #define EFW_RULE_ID_LEN 64
 struct efw_rule_id {
 	char id[EFW_RULE_ID_LEN];

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <tuple>
 #include <set>
 #include <unordered_map>
 
@@ -137,7 +139,7 @@ Result<FirewallTables> FirewallTables::FromObject(bpf_object* obj) {
   SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
   SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
   t.max_matches_ = m / 2;
-  SFC_ASSIGN_OR_RETURN(t.lpm_map_id_, MapId(t.src4_.get(), "src4"));
+  SFC_ASSIGN_OR_RETURN(t.instance_id_, MapId(t.matches_.get(), "matches"));
   return t;
 }
 
@@ -165,7 +167,7 @@ Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
   SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
   SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
   t.max_matches_ = m / 2;
-  SFC_ASSIGN_OR_RETURN(t.lpm_map_id_, MapId(t.src4_.get(), "src4"));
+  SFC_ASSIGN_OR_RETURN(t.instance_id_, MapId(t.matches_.get(), "matches"));
   return t;
 }
 
@@ -176,20 +178,16 @@ Result<uint32_t> FirewallTables::ActiveSet() const {
   return a.set & 1;
 }
 
-namespace {
-
-// The prefixes this process last wrote into each (LPM map, set): clearing a
-// set then deletes just the prefixes the new rule set no longer has, instead
-// of walking the tries key by key (which dominates a 100k-rule replace). A
-// map this process has not written (sfcd restarted) is walked instead.
-struct WrittenPrefixes {
-  std::mutex mu;
-  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::pair<bool, Prefix>>> by_map_set;
+// What this process last wrote into each (instance, set). With it, filling a
+// set becomes a diff against what the set already holds, so an edit of a
+// large rule set writes only what changed. Sets this process has not written
+// (sfcd restarted, or a write failed half-way) are cleared key by key first.
+struct SetContents {
+  std::vector<std::pair<efw_match_key, efw_match>> matches;  // set-0 keys, sorted
+  std::vector<LpmEntry> lpm;                                 // by LpmLess
 };
-WrittenPrefixes& Written() {
-  static WrittenPrefixes w;
-  return w;
-}
+
+namespace {
 
 template <typename Key>
 Key LpmKey(const Prefix& p, uint32_t set) {
@@ -200,98 +198,158 @@ Key LpmKey(const Prefix& p, uint32_t set) {
   return k;
 }
 
+bool LpmLess(const LpmEntry& a, const LpmEntry& b) {
+  return std::tie(a.src, a.prefix) < std::tie(b.src, b.prefix);
+}
+
+struct WrittenSets {
+  std::mutex mu;
+  std::map<std::pair<uint32_t, uint32_t>, SetContents> by_instance_set;
+};
+
+WrittenSets& Written() {
+  static WrittenSets w;
+  return w;
+}
+
+std::optional<SetContents> TakeWritten(uint32_t instance, uint32_t set) {
+  auto& w = Written();
+  std::lock_guard<std::mutex> lock(w.mu);
+  auto it = w.by_instance_set.find({instance, set});
+  if (it == w.by_instance_set.end()) return std::nullopt;
+  SetContents c = std::move(it->second);
+  w.by_instance_set.erase(it);
+  return c;
+}
+
+void StoreWritten(uint32_t instance, uint32_t set, SetContents c) {
+  auto& w = Written();
+  std::lock_guard<std::mutex> lock(w.mu);
+  w.by_instance_set[{instance, set}] = std::move(c);
+}
+
+bool SameMatch(const efw_match& a, const efw_match& b) {
+  return a.prio == b.prio && a.slot == b.slot && a.action == b.action;
+}
+
 }  // namespace
 
-// Leftovers of the rule set that was active two installs ago, except what
-// `next` (about to be written into the same set) overwrites anyway.
-Status FirewallTables::ClearSet(uint32_t set, const std::vector<LpmEntry>& next) {
-  {
-    SFC_ASSIGN_OR_RETURN(auto keys, (HashKeys<efw_match_key, efw_match>(matches_.get(), "matches")));
-    std::erase_if(keys, [&](const efw_match_key& k) { return SetOfGs(k.gs) != set; });
-    SFC_RETURN_IF_ERROR(DeleteKeys(matches_.get(), keys, "matches"));
-  }
-  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_iif_key>(iifs_.get(), set, "iifs",
-                                                  +[](const efw_iif_key& k) { return k.set; }));
-
-  std::vector<std::pair<bool, Prefix>> old;
-  bool known = false;
-  {
-    auto& w = Written();
-    std::lock_guard<std::mutex> lock(w.mu);
-    auto it = w.by_map_set.find({lpm_map_id_, set});
-    if (it != w.by_map_set.end()) {
-      old = std::move(it->second);
-      w.by_map_set.erase(it);
-      known = true;
-    }
-  }
-  if (!known) {
-    for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
-      SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
-                                                       +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
-    for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
-      SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
-                                                       +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
-    return Status::Ok();
-  }
-  std::vector<std::pair<bool, Prefix>> keep;
-  keep.reserve(next.size());
-  for (const auto& e : next) keep.emplace_back(e.src, e.prefix);
-  std::sort(keep.begin(), keep.end());
-  for (const auto& [src, p] : old) {
-    if (std::binary_search(keep.begin(), keep.end(), std::pair{src, p})) continue;
-    int err;
-    if (p.family == 4) {
-      auto k = LpmKey<efw_lpm4_key>(p, set);
-      err = bpf_map_delete_elem(src ? src4_.get() : dst4_.get(), &k);
-    } else {
-      auto k = LpmKey<efw_lpm6_key>(p, set);
-      err = bpf_map_delete_elem(src ? src6_.get() : dst6_.get(), &k);
-    }
-    if (err && errno != ENOENT) return ErrnoStatus("clearing prefix " + p.ToString(), errno);
-  }
+// Everything of `set` in the hash and LPM maps, found by walking them.
+Status FirewallTables::ClearSet(uint32_t set) {
+  SFC_ASSIGN_OR_RETURN(auto keys, (HashKeys<efw_match_key, efw_match>(matches_.get(), "matches")));
+  std::erase_if(keys, [&](const efw_match_key& k) { return SetOfGs(k.gs) != set; });
+  SFC_RETURN_IF_ERROR(DeleteKeys(matches_.get(), keys, "matches"));
+  for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
+    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
+                                                     +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
+  for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
+    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
+                                                     +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
   return Status::Ok();
 }
 
-void FirewallTables::RememberPrefixes(uint32_t set, const std::vector<LpmEntry>& written) {
-  std::vector<std::pair<bool, Prefix>> list;
-  list.reserve(written.size());
-  for (const auto& e : written) list.emplace_back(e.src, e.prefix);
-  auto& w = Written();
-  std::lock_guard<std::mutex> lock(w.mu);
-  w.by_map_set[{lpm_map_id_, set}] = std::move(list);
+// Brings the hash and LPM maps of `set` from `old` (what they hold) to `cs`.
+Status FirewallTables::WriteSetDiff(uint32_t set, const SetContents& old, const CompiledRuleSet& cs,
+                                    const std::vector<LpmEntry>& lpm_sorted, InstallStats* st) {
+  // Match table: delete keys that went away, write new or changed entries.
+  std::vector<efw_match_key> del_keys, put_keys;
+  std::vector<efw_match> put_vals;
+  auto with_set = [&](efw_match_key k) {
+    k.gs = efw_gs(set, k.gs & (EFW_NGROUPS - 1));
+    return k;
+  };
+  {
+    size_t i = 0, j = 0;
+    const auto& a = old.matches;
+    const auto& b = cs.matches;
+    while (i < a.size() || j < b.size()) {
+      int c = i == a.size() ? 1 : j == b.size() ? -1 : std::memcmp(&a[i].first, &b[j].first, sizeof(efw_match_key));
+      if (c < 0) {
+        del_keys.push_back(with_set(a[i++].first));
+      } else if (c > 0) {
+        put_keys.push_back(with_set(b[j].first));
+        put_vals.push_back(b[j++].second);
+      } else {
+        if (!SameMatch(a[i].second, b[j].second)) {
+          put_keys.push_back(with_set(b[j].first));
+          put_vals.push_back(b[j].second);
+        }
+        ++i, ++j;
+      }
+    }
+  }
+  SFC_RETURN_IF_ERROR(DeleteKeys(matches_.get(), del_keys, "matches"));
+  if (!put_keys.empty()) {
+    uint32_t count = put_keys.size();
+    LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+    if (bpf_map_update_batch(matches_.get(), put_keys.data(), put_vals.data(), &count, &bopts)) {
+      for (size_t k = 0; k < put_keys.size(); ++k)
+        if (bpf_map_update_elem(matches_.get(), &put_keys[k], &put_vals[k], BPF_ANY))
+          return errno == E2BIG || errno == ENOMEM
+                     ? FailedPrecondition("classifier table full; raise max_rules and re-apply the chain")
+                     : ErrnoStatus("writing classifier table", errno);
+    }
+  }
+
+  // Prefix tries, the same way (they have no batch operations).
+  auto lpm_fd = [&](const LpmEntry& e) {
+    return e.prefix.family == 4 ? (e.src ? src4_.get() : dst4_.get()) : (e.src ? src6_.get() : dst6_.get());
+  };
+  auto lpm_delete = [&](const LpmEntry& e) -> Status {
+    int err;
+    if (e.prefix.family == 4) {
+      auto k = LpmKey<efw_lpm4_key>(e.prefix, set);
+      err = bpf_map_delete_elem(lpm_fd(e), &k);
+    } else {
+      auto k = LpmKey<efw_lpm6_key>(e.prefix, set);
+      err = bpf_map_delete_elem(lpm_fd(e), &k);
+    }
+    if (err && errno != ENOENT) return ErrnoStatus("removing prefix " + e.prefix.ToString(), errno);
+    return Status::Ok();
+  };
+  auto lpm_put = [&](const LpmEntry& e) -> Status {
+    efw_addr_regions val{};
+    std::copy(e.regions.begin(), e.regions.end(), val.region);
+    int err;
+    if (e.prefix.family == 4) {
+      auto k = LpmKey<efw_lpm4_key>(e.prefix, set);
+      err = bpf_map_update_elem(lpm_fd(e), &k, &val, BPF_ANY);
+    } else {
+      auto k = LpmKey<efw_lpm6_key>(e.prefix, set);
+      err = bpf_map_update_elem(lpm_fd(e), &k, &val, BPF_ANY);
+    }
+    if (err)
+      return errno == E2BIG || errno == ENOSPC || errno == ENOMEM
+                 ? FailedPrecondition("prefix table full; raise max_rules and re-apply the chain")
+                 : ErrnoStatus("writing prefix " + e.prefix.ToString(), errno);
+    return Status::Ok();
+  };
+  size_t lpm_writes = 0;
+  {
+    size_t i = 0, j = 0;
+    const auto& a = old.lpm;
+    const auto& b = lpm_sorted;
+    while (i < a.size() || j < b.size()) {
+      if (j == b.size() || (i < a.size() && LpmLess(a[i], b[j]))) {
+        SFC_RETURN_IF_ERROR(lpm_delete(a[i++]));
+      } else if (i == a.size() || LpmLess(b[j], a[i])) {
+        SFC_RETURN_IF_ERROR(lpm_put(b[j++]));
+        ++lpm_writes;
+      } else {
+        if (a[i].regions != b[j].regions) {
+          SFC_RETURN_IF_ERROR(lpm_put(b[j]));
+          ++lpm_writes;
+        }
+        ++i, ++j;
+      }
+    }
+  }
+  st->match_writes = put_keys.size() + del_keys.size();
+  st->lpm_writes = lpm_writes;
+  return Status::Ok();
 }
 
 namespace {
-
-// Every (id, slot) of rule_ids, read in batches.
-Result<std::vector<std::pair<efw_rule_id, uint32_t>>> ReadRuleIds(int fd, uint32_t max_entries) {
-  std::vector<std::pair<efw_rule_id, uint32_t>> out;
-  std::vector<efw_rule_id> keys(std::min<uint32_t>(max_entries, 8192));
-  std::vector<uint32_t> vals(keys.size());
-  efw_rule_id in{}, next{};
-  bool first = true;
-  while (true) {
-    uint32_t count = keys.size();
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data(), vals.data(), &count, &opts);
-    if (err && errno != ENOENT) {
-      if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP || errno == 524) break;  // no batch ops: fall back below
-      return ErrnoStatus("reading rule ids", errno);
-    }
-    for (uint32_t i = 0; i < count; ++i) out.emplace_back(keys[i], vals[i]);
-    if (err) return out;  // ENOENT: done
-    in = next;
-    first = false;
-  }
-  out.clear();
-  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> ids, Keys<efw_rule_id>(fd, "rule_ids"));
-  for (const auto& id : ids) {
-    uint32_t slot;
-    if (bpf_map_lookup_elem(fd, &id, &slot) == 0) out.emplace_back(id, slot);
-  }
-  return out;
-}
 
 std::string IdString(const efw_rule_id& id) { return std::string(id.id, strnlen(id.id, sizeof(id.id))); }
 
@@ -301,22 +359,56 @@ efw_rule_id IdKey(const std::string& id) {
   return key;
 }
 
+// The owner of every counter slot (empty: free), read in batches.
+Result<std::vector<efw_rule_id>> ReadSlotOwners(int fd, uint32_t slots) {
+  std::vector<efw_rule_id> owners(slots);
+  std::vector<uint32_t> keys(slots);
+  uint32_t in = 0, next = 0, done = 0;
+  bool first = true;
+  while (done < slots) {
+    uint32_t count = slots - done;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data() + done, owners.data() + done, &count,
+                                   &opts);
+    if (err && errno != ENOENT) break;  // no batch support: one by one below
+    done += count;
+    if (err) return owners;
+    in = next;
+    first = false;
+  }
+  if (done == slots) return owners;
+  for (uint32_t i = 0; i < slots; ++i)
+    if (bpf_map_lookup_elem(fd, &i, &owners[i])) return ErrnoStatus("reading rule ids", errno);
+  return owners;
+}
+
+// Writes owners[k] at slots[k].
+Status WriteSlotOwners(int fd, std::vector<uint32_t> slots, std::vector<efw_rule_id> owners) {
+  if (slots.empty()) return Status::Ok();
+  uint32_t count = slots.size();
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(fd, slots.data(), owners.data(), &count, &opts) == 0) return Status::Ok();
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (bpf_map_update_elem(fd, &slots[i], &owners[i], BPF_ANY)) return ErrnoStatus("recording rule ids", errno);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule>& rules) {
-  SFC_ASSIGN_OR_RETURN(auto existing, ReadRuleIds(rule_ids_.get(), max_slots_));
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> owners, ReadSlotOwners(rule_ids_.get(), max_slots_));
   std::unordered_map<std::string, uint32_t> slot_of;
-  slot_of.reserve(existing.size() + rules.size());
+  slot_of.reserve(rules.size() * 2);
   std::vector<bool> used(max_slots_, false);
-  for (const auto& [id, slot] : existing) {
-    slot_of.emplace(IdString(id), slot);
-    if (slot < max_slots_) used[slot] = true;
+  for (uint32_t slot = 0; slot < max_slots_; ++slot) {
+    if (!owners[slot].id[0]) continue;
+    slot_of.emplace(IdString(owners[slot]), slot);
+    used[slot] = true;
   }
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
 
-  std::vector<uint32_t> slots;
-  std::vector<uint32_t> fresh_slots;
+  std::vector<uint32_t> slots, fresh_slots;
   std::vector<efw_rule_id> fresh_ids;
   std::vector<bool> kept(max_slots_, false);
   slots.reserve(rules.size());
@@ -324,24 +416,23 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
   for (const auto& r : rules) {
     if (auto it = slot_of.find(r.id); it != slot_of.end()) {
       slots.push_back(it->second);
-      if (it->second < max_slots_) kept[it->second] = true;
+      kept[it->second] = true;
       continue;
     }
     while (next < max_slots_ && used[next]) ++next;
     if (next >= max_slots_)
       return FailedPrecondition("no free rule counter slot (max_rules " + std::to_string(max_slots_) +
                                 "); raise max_rules and re-apply the chain");
-    used[next] = true;
-    kept[next] = true;
+    used[next] = kept[next] = true;
     slot_of.emplace(r.id, next);
     slots.push_back(next);
     fresh_slots.push_back(next);
     fresh_ids.push_back(IdKey(r.id));
   }
-  // Ids of rules that are gone: released once the new set is active.
-  stale_ids_.clear();
-  for (const auto& [id, slot] : existing)
-    if (slot >= max_slots_ || !kept[slot]) stale_ids_.push_back(id);
+  // Slots of rules that are gone: released once the new set is active.
+  stale_slots_.clear();
+  for (uint32_t slot = 0; slot < max_slots_; ++slot)
+    if (owners[slot].id[0] && !kept[slot]) stale_slots_.push_back(slot);
   if (fresh_slots.empty()) return slots;
 
   // A freed slot may hold a deleted rule's counts: new rules start from zero.
@@ -353,18 +444,14 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
       if (bpf_map_update_elem(rule_stats_.get(), &slot, zeros.data(), BPF_ANY))
         return ErrnoStatus("resetting rule counters", errno);
   }
-  count = fresh_ids.size();
-  if (bpf_map_update_batch(rule_ids_.get(), fresh_ids.data(), fresh_slots.data(), &count, &opts)) {
-    for (size_t i = 0; i < fresh_ids.size(); ++i)
-      if (bpf_map_update_elem(rule_ids_.get(), &fresh_ids[i], &fresh_slots[i], BPF_ANY))
-        return ErrnoStatus("recording rule counter slots", errno);
-  }
+  SFC_RETURN_IF_ERROR(WriteSlotOwners(rule_ids_.get(), fresh_slots, fresh_ids));
   return slots;
 }
 
 Status FirewallTables::ReleaseSlots() {
-  Status st = DeleteKeys(rule_ids_.get(), stale_ids_, "rule_ids");
-  stale_ids_.clear();
+  std::vector<efw_rule_id> empty(stale_slots_.size());
+  Status st = WriteSlotOwners(rule_ids_.get(), stale_slots_, std::move(empty));
+  stale_slots_.clear();
   return st;
 }
 
@@ -387,11 +474,20 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   };
   SFC_ASSIGN_OR_RETURN(CompiledRuleSet cs, CompileRules(rules, default_action, by_index, opts));
   lap(&st.compile_ms);
-  SFC_RETURN_IF_ERROR(ClearSet(next, cs.lpm));
+
+  // What the inactive set holds now: known if this process wrote it,
+  // otherwise found out by clearing it.
+  std::optional<SetContents> old = TakeWritten(instance_id_, next);
+  if (!old) {
+    SFC_RETURN_IF_ERROR(ClearSet(next));
+    old = SetContents{};
+  }
+  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_iif_key>(iifs_.get(), next, "iifs",
+                                                  +[](const efw_iif_key& k) { return k.set; }));
   lap(&st.clear_ms);
   SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
-  lap(&st.slots_ms);
   for (auto& [k, v] : cs.matches) v.slot = slots[v.prio];
+  lap(&st.slots_ms);
 
   auto misc = std::make_unique<efw_misc>();
   auto ports = std::make_unique<efw_ports>();
@@ -408,45 +504,14 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
         return ErrnoStatus("writing port table", errno);
     }
   }
-  for (const auto& e : cs.lpm) {
-    efw_addr_regions val{};
-    std::copy(e.regions.begin(), e.regions.end(), val.region);
-    int err;
-    if (e.prefix.family == 4) {
-      auto k = LpmKey<efw_lpm4_key>(e.prefix, next);
-      err = bpf_map_update_elem(e.src ? src4_.get() : dst4_.get(), &k, &val, BPF_ANY);
-    } else {
-      auto k = LpmKey<efw_lpm6_key>(e.prefix, next);
-      err = bpf_map_update_elem(e.src ? src6_.get() : dst6_.get(), &k, &val, BPF_ANY);
-    }
-    if (err)
-      return errno == E2BIG || errno == ENOSPC || errno == ENOMEM
-                 ? FailedPrecondition("prefix table full; raise max_rules and re-apply the chain")
-                 : ErrnoStatus("writing prefix " + e.prefix.ToString(), errno);
-  }
   for (const auto& [ifindex, id] : cs.iifs) {
     efw_iif_key k{ifindex, next};
     if (bpf_map_update_elem(iifs_.get(), &k, &id, BPF_ANY)) return ErrnoStatus("writing interface table", errno);
   }
-  if (!cs.matches.empty()) {
-    std::vector<efw_match_key> keys;
-    std::vector<efw_match> vals;
-    keys.reserve(cs.matches.size());
-    vals.reserve(cs.matches.size());
-    for (auto [k, v] : cs.matches) {
-      k.gs = efw_gs(next, k.gs & (EFW_NGROUPS - 1));
-      keys.push_back(k);
-      vals.push_back(v);
-    }
-    uint32_t count = keys.size();
-    LIBBPF_OPTS(bpf_map_batch_opts, bopts);
-    if (bpf_map_update_batch(matches_.get(), keys.data(), vals.data(), &count, &bopts)) {
-      for (size_t i = 0; i < keys.size(); ++i)
-        if (bpf_map_update_elem(matches_.get(), &keys[i], &vals[i], BPF_ANY))
-          return ErrnoStatus("writing classifier table", errno);
-    }
-  }
-  RememberPrefixes(next, cs.lpm);
+  std::vector<LpmEntry> lpm_sorted = cs.lpm;
+  std::sort(lpm_sorted.begin(), lpm_sorted.end(), LpmLess);
+  SFC_RETURN_IF_ERROR(WriteSetDiff(next, *old, cs, lpm_sorted, &st));
+
   efw_set_cfg cfg = cs.SetConfig();
   if (bpf_map_update_elem(setcfg_.get(), &next, &cfg, BPF_ANY)) return ErrnoStatus("writing rule set header", errno);
 
@@ -454,6 +519,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   uint32_t zero = 0;
   efw_active a{next};
   if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY)) return ErrnoStatus("activating the rule set", errno);
+  StoreWritten(instance_id_, next, SetContents{cs.matches, std::move(lpm_sorted)});
 
   SFC_RETURN_IF_ERROR(ReleaseSlots());
   lap(&st.write_ms);
@@ -468,14 +534,16 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
 Result<std::vector<RuleCounters>> FirewallTables::Counters(const std::vector<Rule>& rules) const {
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> owners, ReadSlotOwners(rule_ids_.get(), max_slots_));
+  std::unordered_map<std::string, uint32_t> slot_of;
+  for (uint32_t slot = 0; slot < max_slots_; ++slot)
+    if (owners[slot].id[0]) slot_of.emplace(IdString(owners[slot]), slot);
   std::vector<efw_rule_stats> per_cpu(ncpu);
   std::vector<RuleCounters> out(rules.size());
   for (size_t i = 0; i < rules.size(); ++i) {
-    efw_rule_id key{};
-    std::memcpy(key.id, rules[i].id.data(), std::min(rules[i].id.size(), sizeof(key.id) - 1));
-    uint32_t slot;
-    if (bpf_map_lookup_elem(rule_ids_.get(), &key, &slot)) continue;
-    if (bpf_map_lookup_elem(rule_stats_.get(), &slot, per_cpu.data()))
+    auto it = slot_of.find(rules[i].id);
+    if (it == slot_of.end()) continue;
+    if (bpf_map_lookup_elem(rule_stats_.get(), &it->second, per_cpu.data()))
       return ErrnoStatus("reading counters of rule " + rules[i].id, errno);
     for (const auto& c : per_cpu) {
       out[i].packets += c.packets;

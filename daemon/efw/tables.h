@@ -33,7 +33,11 @@ struct InstallStats {
   // Where the time went: compiling, clearing the stale set, counter slots,
   // writing the new set (the switch itself is one map write).
   double compile_ms = 0, clear_ms = 0, slots_ms = 0, write_ms = 0;
+  // Kernel map writes the install needed (a diff against the inactive set).
+  size_t match_writes = 0, lpm_writes = 0;
 };
+
+struct SetContents;
 
 class FirewallTables {
  public:
@@ -53,16 +57,17 @@ class FirewallTables {
  private:
   FirewallTables() = default;
   Result<uint32_t> ActiveSet() const;
-  Status ClearSet(uint32_t set, const std::vector<LpmEntry>& next);
-  void RememberPrefixes(uint32_t set, const std::vector<LpmEntry>& written);
+  Status ClearSet(uint32_t set);
+  Status WriteSetDiff(uint32_t set, const SetContents& old, const CompiledRuleSet& cs,
+                      const std::vector<LpmEntry>& lpm_sorted, InstallStats* st);
   Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
   Status ReleaseSlots();
 
   UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_, rule_stats_,
       rule_ids_;
-  std::vector<efw_rule_id> stale_ids_;  // between AssignSlots and ReleaseSlots
+  std::vector<uint32_t> stale_slots_;  // between AssignSlots and ReleaseSlots
   uint32_t max_matches_ = 0;  // per set
-  uint32_t lpm_map_id_ = 0;   // kernel id of src4: names this instance's tries
+  uint32_t instance_id_ = 0;  // kernel id of `matches`: names this instance's tables
   uint32_t max_slots_ = 0;
 };
 
