@@ -381,8 +381,8 @@ class Report:
             self.w()
             extra = " | p50 ms | p99 ms" if kind == "http" else ""
             self.w(f"| variant | CPUs | {UNIT[kind]} | × kernel-nft{extra} | {EFF_UNIT[kind]} | "
-                   "usr / sys / softirq / idle % |")
-            self.w(f"|---|---|---|---|{'---|---|' if kind == 'http' else ''}---|---|")
+                   "usr / sys / softirq / idle % | other work, CPUs |")
+            self.w(f"|---|---|---|---|{'---|---|' if kind == 'http' else ''}---|---|---|")
             for cpus in cpus_list:
                 ref = self.median_of("kernel-nft", w, cpus)
                 for v in self.variants():
@@ -397,12 +397,15 @@ class Report:
                     split = cpu_split(g)
                     cs = " / ".join(fmt(split[k], 2) for k in ("user", "system", "softirq", "idle"))
                     self.w(f"| `{v}` | {cpus} | {spread([primary(r) for r in g])} | {ratio}{lat} | "
-                           f"{spread([efficiency(r) for r in g])} | {cs} |")
+                           f"{spread([efficiency(r) for r in g])} | {cs} | "
+                           f"{fmt(med([r.get('foreign_cpus') for r in g]), 2)} |")
             self.w()
             self.plot_workload(w, cpus_list, kind)
         self.w("CPU cost columns: CPU-seconds of the N CPUs over the run divided by the work done. UDP runs do no")
         self.w("user-space work (generator and sinks are XDP programs), so their cost counts system + softirq only")
-        self.w("and any user time in their split is other work on this shared machine, i.e. noise.")
+        self.w("and any user time in their split is other work on this shared machine, i.e. noise. \"Other work\"")
+        self.w("is the CPU time that processes outside the benchmark used during the run, per second, over the")
+        self.w("whole machine (0 to 2): where it is high, the row is slowed by a neighbour, not by its variant.")
         self.w()
 
     def scaling(self):
@@ -582,8 +585,11 @@ class Report:
     def caveats(self):
         self.w("## Caveats")
         self.w()
-        self.w("- Two vCPUs shared with other work: the bench runs at `nice -20`, but other jobs still take time")
-        self.w("  on the measured CPUs (visible as user time in the UDP rows); hence repetitions, medians and spreads.")
+        fl = [r.get("foreign_cpus") for r in self.runs if r.get("foreign_cpus") is not None]
+        busy = f" During this run other work used {fmt(med(fl), 2)} CPUs (median over runs)." if fl else ""
+        self.w("- Two vCPUs shared with other work: the bench runs at `nice -20` and waits (briefly) for quiet")
+        self.w("  before each variant, but other jobs, in their own cgroups, still take time on the measured CPUs;")
+        self.w(f"  hence repetitions, medians and spreads, and the \"other work\" column.{busy}")
         self.w("- veth is not a NIC: no DMA, no interrupts, every hop costs the sender's CPU. Absolute numbers are")
         self.w("  this machine's; the ratios between variants are the result.")
         self.w("- The generator shares the CPUs it loads (it is the client). It costs tens of ns per frame, small")
