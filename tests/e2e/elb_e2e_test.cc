@@ -166,6 +166,29 @@ TEST_F(LoadBalancerE2E, HealthChecksTakeAStoppedServerOutAndBringItBack) {
   EXPECT_EQ(seen[""], 0);
 }
 
+// A restarted sfcd resumes the health it finds in the pinned maps: a server
+// that was down stays out until it passes its checks again.
+TEST_F(LoadBalancerE2E, HealthSurvivesADaemonRestart) {
+  json health = {
+      {"type", "tcp"}, {"interval_ms", 500}, {"timeout_ms", 300}, {"rise", 2}, {"fall", 4}};
+  CommandResult r = sfcd_.Apply(Spec(health));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  StopServer(1);
+  ASSERT_TRUE(WaitFor([&] { return sfcd_.log().find("lb.backend_down") != std::string::npos; }));
+
+  sfcd_.Stop();
+  ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
+  // Well within the 4 x 500 ms a fresh "up" would need to fail again.
+  auto seen = Spread(38000, 20);
+  EXPECT_EQ(seen["s2"], 20) << "the failed server came back with the restart";
+  r = sfcd_.Ctl("-o json lb get lb lb web");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json svc = json::parse(r.output, nullptr, false);
+  ASSERT_FALSE(svc.is_discarded()) << r.output;
+  for (const auto& b : svc["backends"])
+    EXPECT_EQ(b["state"], b["address"] == topo_.server_ip(1) ? "down" : "up") << b.dump();
+}
+
 TEST_F(LoadBalancerE2E, SfcctlDrainsReweightsAndLists) {
   CommandResult r = sfcd_.Apply(Spec(nullptr));
   ASSERT_EQ(r.exit_code, 0) << r.output;
