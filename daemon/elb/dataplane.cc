@@ -219,6 +219,10 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
       // The outer map holds the table now; our fd goes.
     }
     applied.tables[index] = ps.fingerprint;
+    auto& shares = applied.table_shares[index];
+    shares.clear();
+    for (uint32_t slot : table)
+      if (slot != kNoBackend) shares[slot]++;
   }
 
   // 4. Services start (or keep) matching; VIPs for fragments.
@@ -245,6 +249,7 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     }
     uint32_t index = it->first;
     SFC_RETURN_IF_ERROR(Delete(maps.maglev.get(), &index, kMaglevMap));
+    applied.table_shares.erase(it->first);
     it = applied.tables.erase(it);
   }
   for (auto it = applied.backends.begin(); it != applied.backends.end();) {

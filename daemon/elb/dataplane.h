@@ -59,6 +59,9 @@ struct AppliedState {
   // Table index -> fingerprint of the table in place. Unknown (after a
   // daemon restart) means rebuild.
   std::map<uint32_t, uint64_t> tables;
+  // Table index -> backend slot -> how many table entries it owns (its
+  // share of new connections), for the tables this process built.
+  std::map<uint32_t, std::map<uint32_t, uint32_t>> table_shares;
 };
 
 // Reads services, backends and VIPs back from the maps (after a restart).

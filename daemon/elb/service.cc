@@ -95,9 +95,15 @@ void Describe(const Instance& inst, const ServiceSpec& s, const LbPlan& plan, co
   std::map<uint32_t, uint32_t> slots;
   if (ps) {
     out->set_table_index(ps->value.index);
-    auto table = BuildMaglevTable(ps->table_input, ps->value.table_size);
-    if (table.ok())
+    // What Sync() built is what runs; after a restart (nothing built yet
+    // by this process) the table is computed the same way.
+    auto live = inst.applied.table_shares.find(ps->value.index);
+    if (live != inst.applied.table_shares.end() && inst.applied.tables.count(ps->value.index) &&
+        inst.applied.tables.at(ps->value.index) == ps->fingerprint) {
+      slots = live->second;
+    } else if (auto table = BuildMaglevTable(ps->table_input, ps->value.table_size); table.ok()) {
       for (uint32_t slot : *table) slots[slot]++;
+    }
   }
   for (const auto& b : s.backends) {
     uint32_t id = plan.BackendId(s, b);
