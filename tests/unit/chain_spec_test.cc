@@ -91,6 +91,8 @@ struct BadCase {
   const char* error_prefix;
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.what; }
+
 class BadInput : public ChainSpecTest, public ::testing::WithParamInterface<BadCase> {};
 
 TEST_P(BadInput, IsRejectedNamingTheField) {
