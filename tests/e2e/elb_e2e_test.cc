@@ -298,6 +298,59 @@ TEST_F(LoadBalancerE2E, ConnectionsSurviveReapplyAndDaemonCrash) {
   EXPECT_EQ(StatsCounter("repicked_conns"), 0u);
 }
 
+// The split over many connections follows the weights: 1,000 connections
+// (fixed client ports, so the outcome does not vary between runs) to backends
+// weighted 1:3 land within ±10 % of 250:750.
+TEST_F(LoadBalancerE2E, DistributionFollowsWeightsOver1000Connections) {
+  json spec = json::parse(Spec(nullptr));
+  auto& svc = spec["vnfs"][0]["config"]["services"][0];
+  svc["table_size"] = 65537;
+  svc["backends"][0]["weight"] = 1;
+  svc["backends"][1]["weight"] = 3;
+  CommandResult r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  auto seen = Spread(40000, 1000);
+  EXPECT_EQ(seen[""], 0) << "every request answered";
+  EXPECT_GE(seen["s1"], 225) << "s1 " << seen["s1"] << " s2 " << seen["s2"];
+  EXPECT_LE(seen["s1"], 275) << "s1 " << seen["s1"] << " s2 " << seen["s2"];
+  EXPECT_GE(seen["s2"], 675);
+  EXPECT_LE(seen["s2"], 825);
+  EXPECT_GE(StatsCounter("new_conns"), 1000u);
+}
+
+// A long-lived connection keeps its backend when another backend is added
+// (sfcctl lb add-backend, which swaps the Maglev table under it); new
+// connections then use both.
+TEST_F(LoadBalancerE2E, LongLivedConnectionSurvivesABackendBeingAdded) {
+  std::string blob = dir_ + "/s1/blob";
+  ASSERT_EQ(Sh("head -c 2000000 /dev/urandom > " + blob).exit_code, 0);
+  ASSERT_EQ(
+      topo_.In(topo_.client_ns(), "sysctl -qw net.ipv4.tcp_rmem='4096 16384 32768'").exit_code, 0);
+  json spec = json::parse(Spec(nullptr));
+  auto& backends = spec["vnfs"][0]["config"]["services"][0]["backends"];
+  backends.erase(1);  // s1 only
+  CommandResult r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  const std::string out = dir_ + "/download";
+  pid_t curl = topo_.Spawn(topo_.client_ns(), "exec curl -s -m 30 --limit-rate 500K -o " + out +
+                                                  " http://" + Vip() + "/blob");
+  std::this_thread::sleep_for(milliseconds(800));
+  r = sfcd_.Ctl("lb add-backend lb lb web " + topo_.server_ip(2) + " --port " + std::to_string(kHttpPort) +
+                " --weight 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  int status = 0;
+  ASSERT_EQ(waitpid(curl, &status, 0), curl);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "curl status " << status;
+  EXPECT_EQ(Sh("cmp -s " + out + " " + blob).exit_code, 0) << "the download switched backends";
+  auto seen = Spread(41000, 30);
+  EXPECT_EQ(seen[""], 0);
+  EXPECT_GT(seen["s2"], 15) << "the new backend takes new connections";
+  EXPECT_EQ(StatsCounter("repicked_conns"), 0u);
+}
+
 // L2 DSR with the backend's MAC learned from the VM's neighbour table: the
 // chain sits on the client side only and hands DSR frames to a redirect
 // egress towards server 1, which holds the VIP on its loopback and answers
