@@ -1,8 +1,10 @@
 #include "fw.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 
 #include "sfc/v1/firewall.grpc.pb.h"
 
@@ -19,7 +21,9 @@ chain's spec. Invalid rules are refused with the offending field named, and
 nothing changes.
 
 commands:
-  list CHAIN VNF                     rules in order, with packet/byte counters
+  list CHAIN VNF [--offset N] [--limit N]
+                                     rules in order, with packet/byte counters
+                                     (at most 10000 per call unless --limit)
   add-rule CHAIN VNF [--before ID] (-f FILE | RULE FLAGS)
                                      FILE: a rule object or an array of rules,
                                      as in a chain file ("-" for stdin)
@@ -163,7 +167,7 @@ void Target(const Args& a, Req* req) {
 int RunFw(Context& ctx, const std::vector<std::string>& argv) {
   Args a;
   std::string err;
-  const std::vector<std::string> value_flags = {"-f", "--before", "--default", "--id", "--src", "--dst",
+  const std::vector<std::string> value_flags = {"-f", "--before", "--default", "--offset", "--limit", "--id", "--src", "--dst",
                                                 "--proto", "--sport", "--dport", "--tcp-flags",
                                                 "--icmp-type", "--state", "--iif", "--action"};
   if (!Args::Parse(argv, value_flags, {"--help", "-h"}, &a, &err)) return UsageError(kFwUsage, err);
@@ -182,6 +186,16 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
     if (pos.size() != 3) return UsageError(kFwUsage, "list takes CHAIN VNF");
     v1::ListRulesRequest req;
     Target(a, &req);
+    for (const char* flag : {"--offset", "--limit"}) {
+      if (!a.Has(flag)) continue;
+      const std::string v = a.Get(flag);
+      char* end = nullptr;
+      unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end || n > 0xffffffffUL)
+        return UsageError(kFwUsage, std::string(flag) + ": \"" + v + "\" is not a count");
+      std::string_view(flag) == "--offset" ? req.set_offset(static_cast<uint32_t>(n))
+                                           : req.set_limit(static_cast<uint32_t>(n));
+    }
     v1::ListRulesResponse resp;
     auto st = stub->ListRules(&cc, req, &resp);
     if (!st.ok()) return ReportError("fw list", st);
@@ -192,6 +206,8 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
                       std::to_string(r.packets()), std::to_string(r.bytes())});
     rows.push_back({"-", "(default)", resp.default_action(), "*", "", ""});
     PrintTable({"#", "ID", "ACTION", "MATCH", "PACKETS", "BYTES"}, rows);
+    if (static_cast<uint32_t>(resp.rules_size()) < resp.total())
+      std::printf("(%d of %u rules; --offset/--limit for more)\n", resp.rules_size(), resp.total());
     return kExitOk;
   }
   if (cmd == "add-rule") {

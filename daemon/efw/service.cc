@@ -12,6 +12,9 @@ namespace {
 
 using nlohmann::json;
 constexpr std::string_view kType = "firewall";
+// Rules per ListRules answer unless the request asks for a window: keeps a
+// response of a 1M-rule set under gRPC's message size limit.
+constexpr size_t kDefaultListLimit = 10000;
 
 // A rule message as chain-file JSON, so one parser validates both.
 json RuleToJson(const v1::FirewallRule& m) {
@@ -113,12 +116,18 @@ class FirewallServiceImpl final : public v1::FirewallService::Service {
     Status st = engine_.WithVnf(req->chain(), req->vnf(), kType, [&](VnfRef& ref) -> Status {
       SFC_ASSIGN_OR_RETURN(FirewallConfig cfg, ParseFirewallConfig(ref.config, "config"));
       SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromPins(ref.info.pin_dir));
-      SFC_ASSIGN_OR_RETURN(std::vector<RuleCounters> counters, tables.Counters(cfg.rules));
+      const size_t total = cfg.rules.size();
+      const size_t first = std::min<size_t>(req->offset(), total);
+      const size_t limit = req->limit() ? req->limit() : kDefaultListLimit;
+      const size_t last = std::min(total, first + limit);
+      std::vector<Rule> window(cfg.rules.begin() + first, cfg.rules.begin() + last);
+      SFC_ASSIGN_OR_RETURN(std::vector<RuleCounters> counters, tables.Counters(window));
       resp->set_default_action(std::string(ToString(cfg.default_action)));
-      for (size_t i = 0; i < cfg.rules.size(); ++i) {
+      resp->set_total(static_cast<uint32_t>(total));
+      for (size_t i = 0; i < window.size(); ++i) {
         auto* s = resp->add_rules();
-        RuleToProto(cfg.rules[i], s->mutable_rule());
-        s->set_index(static_cast<uint32_t>(i));
+        RuleToProto(window[i], s->mutable_rule());
+        s->set_index(static_cast<uint32_t>(first + i));
         s->set_packets(counters[i].packets);
         s->set_bytes(counters[i].bytes);
       }

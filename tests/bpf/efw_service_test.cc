@@ -84,6 +84,16 @@ TEST_F(EfwService, AddDeleteReplaceSetDefault) {
   EXPECT_EQ(listed.rules(1).packets(), 1u);
   EXPECT_EQ(listed.rules(2).rule().dport(), "80");
   EXPECT_EQ(listed.rules(2).packets(), 1u);  // the first port-80 packet, before the edit
+  EXPECT_EQ(listed.total(), 3u);
+  // A window of the list.
+  list.set_offset(1);
+  list.set_limit(1);
+  v1::ListRulesResponse page;
+  ASSERT_TRUE(svc_->ListRules(&ctx, &list, &page).ok());
+  ASSERT_EQ(page.rules_size(), 1);
+  EXPECT_EQ(page.rules(0).index(), 1u);
+  EXPECT_EQ(page.rules(0).rule().id(), listed.rules(1).rule().id());
+  EXPECT_EQ(page.total(), 3u);
 
   v1::DeleteRulesRequest del;
   del.set_chain("svc");
