@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 
+#include <chrono>
+#include <thread>
+
 #include "efw/efw.h"
 #include "efw/tables.h"
 #include "support/chain_fixture.h"
@@ -209,6 +212,22 @@ TEST(EfwBpf, ConntrackLetsRepliesIn) {
   EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("5.5.5.5", "10.0.0.1").Icmp(3, 3).Payload(quote2).Build()), XDP_DROP);
   EXPECT_EQ(Ctr(*c, "ct_related"), 1u);
   EXPECT_GE(Ctr(*c, "ct_inserted"), 2u);
+}
+
+TEST(EfwBpf, ConnectionsExpire) {
+  auto c = MustLoad(R"({"default": "drop",
+      "conntrack": {"tcp_syn_timeout_s": 1, "udp_timeout_s": 1},
+      "rules": [{"state": "established", "action": "allow"},
+                {"src": "10.0.0.0/8", "state": "new", "action": "allow"}]})");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5555, 80, kTcpSyn).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3333, 53).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()), XDP_PASS);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  // Past the SYN and UDP timeouts: the replies find nothing.
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()), XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()), XDP_DROP);
+  EXPECT_EQ(Ctr(*c, "ct_expired"), 2u);
 }
 
 TEST(EfwBpf, FullTableCountsEvictions) {
