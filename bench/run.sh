@@ -11,7 +11,8 @@
 #   BUILD=<dir>             build directory with daemon/sfcd, cli/sfcctl, bench/sfc-bench
 #   OUT=<file>              results file instead of bench/results/<time>.json
 #   REPORT_DIR=<dir>        where the report goes (default: docs/ for a full run)
-#   PREFIX=<name>           namespace prefix (default sfb; sfs for --smoke) and 10.NET/16 via NET=
+#   PREFIX=<name>           namespace prefix (default: b or s + 3 characters unique to the run)
+#   NET=<n>                 topology addresses 10.<n>.0.0/16 (default 213, 214 for --smoke)
 #
 # Needs root (XDP, BPF, namespaces). Never fails on a timing: a non-zero exit
 # means the benchmark itself broke. Cleans up on every exit.
@@ -37,13 +38,19 @@ done
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p bench/results
 OUT=${OUT:-bench/results/$stamp.json}
+# Namespace names unique to this run (two runs at once, e.g. a CI check next
+# to `make bench`, must not tear down each other's topology): a letter and
+# three base-36 digits of our PID. Addresses may repeat: each topology's
+# 10.NET/16 lives only inside its own namespaces.
+b36=0123456789abcdefghijklmnopqrstuvwxyz
+uniq=${b36:$(($$ / 1296 % 36)):1}${b36:$(($$ / 36 % 36)):1}${b36:$(($$ % 36)):1}
 if [ "$SMOKE" = 1 ]; then
   REPORT_DIR=${REPORT_DIR:-$(mktemp -d /tmp/sfb-report.XXXXXX)}
-  PREFIX=${PREFIX:-sfs}
+  PREFIX=${PREFIX:-s$uniq}
   NET=${NET:-214}
 else
   REPORT_DIR=${REPORT_DIR:-docs}
-  PREFIX=${PREFIX:-sfb}
+  PREFIX=${PREFIX:-b$uniq}
   NET=${NET:-213}
 fi
 case "$PREFIX" in *[!a-z0-9]* | "" | ?????*) echo "bench: PREFIX must be 1-4 of [a-z0-9]" >&2; exit 2 ;; esac
@@ -66,12 +73,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Bounded even if something hangs: 30 min for a full run, 5 for a smoke run.
-# nice -20: on a shared machine, other work on the measured CPUs is noise
-# (it still shows, as "user" time in the UDP runs, whose own work is all kernel).
+# Bounded even if something hangs: 30 min for a full run, 5 for a smoke run
+# (bench.py stops itself at the limit, cleaning up). nice -20 (and, in
+# bench.py, its scheduling autogroup): other work on the measured CPUs is noise.
 limit=$([ "$SMOKE" = 1 ] && echo 300 || echo 1800)
-timeout --signal=TERM --kill-after=30 "$limit" \
-  nice -n -20 $PY bench/bench.py --build "$BUILD" --prefix "$PREFIX" --net "$NET" -o "$OUT" "$@" &
+nice -n -20 $PY bench/bench.py --time-limit "$limit" --build "$BUILD" --prefix "$PREFIX" --net "$NET" \
+  -o "$OUT" "$@" &
 BENCH_PID=$!
 wait "$BENCH_PID"
 BENCH_PID=
