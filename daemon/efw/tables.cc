@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,10 +11,11 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <tuple>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
+#include "common/log.h"
 #include "efw/compiler.h"
 #include "efw/efw.h"
 
@@ -226,6 +228,22 @@ void StoreWritten(uint32_t instance, uint32_t set, SetContents c) {
   auto& w = Written();
   std::lock_guard<std::mutex> lock(w.mu);
   w.by_instance_set[{instance, set}] = std::move(c);
+  // Forget instances whose maps are gone (chain deleted or re-applied).
+  for (auto it = w.by_instance_set.begin(); it != w.by_instance_set.end();) {
+    if (it->first.first == instance) {
+      ++it;
+      continue;
+    }
+    int fd = bpf_map_get_fd_by_id(it->first.first);
+    if (fd >= 0) {
+      close(fd);
+      ++it;
+    } else if (errno == ENOENT) {
+      it = w.by_instance_set.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 bool SameMatch(const efw_match& a, const efw_match& b) {
@@ -521,7 +539,10 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY)) return ErrnoStatus("activating the rule set", errno);
   StoreWritten(instance_id_, next, SetContents{cs.matches, std::move(lpm_sorted)});
 
-  SFC_RETURN_IF_ERROR(ReleaseSlots());
+  // The new rules are live: a failure from here on must not report the
+  // install as failed. A slot not released now is released by the next one.
+  if (Status rs = ReleaseSlots(); !rs.ok())
+    log::Warn("efw.release_slots_failed", {{"error", rs.message()}});
   lap(&st.write_ms);
   st.rules = rules.size();
   st.groups = cs.groups.size();
