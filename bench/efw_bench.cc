@@ -46,8 +46,8 @@ efw::Prefix V4Prefix(uint32_t addr, uint8_t len) {
 }
 
 std::string V4String(uint32_t a) {
-  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) +
-         "." + std::to_string(a & 255);
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+         std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
 }
 
 Ruleset MakeRuleset(size_t n, uint32_t seed) {
@@ -76,13 +76,19 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
     const uint16_t port = static_cast<uint16_t>(1 + rng() % 1024);
     // --mix blocklist: only source /32 drops (one group, one LPM lookup).
     switch (g_blocklist_only ? 9 : i % 10) {
-      case 0: case 1: case 2: case 3: case 4: case 5:
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
         r.src = V4Prefix(src, static_cast<uint8_t>(24 + rng() % 9));
         r.proto = efw::Proto::kTcp;
         r.dport = efw::PortRange{port, port};
         hits.push_back({src, dst, 6, port});
         break;
-      case 6: case 7:
+      case 6:
+      case 7:
         r.dst = V4Prefix(dst, static_cast<uint8_t>(28 + rng() % 5));
         r.proto = efw::Proto::kUdp;
         r.dport = efw::PortRange{port, static_cast<uint16_t>(port + rng() % 4)};
@@ -113,8 +119,10 @@ Ruleset MakeRuleset(size_t n, uint32_t seed) {
     }
     PacketBuilder b;
     b.Ipv4(V4String(h.src), V4String(h.dst));
-    if (h.proto == 6) b.Tcp(static_cast<uint16_t>(1024 + rng() % 60000), h.dport, kTcpSyn);
-    else b.Udp(static_cast<uint16_t>(1024 + rng() % 60000), h.dport);
+    if (h.proto == 6)
+      b.Tcp(static_cast<uint16_t>(1024 + rng() % 60000), h.dport, kTcpSyn);
+    else
+      b.Udp(static_cast<uint16_t>(1024 + rng() % 60000), h.dport);
     rs.packets.push_back(b.Payload(18).Build());
   }
   return rs;
@@ -179,8 +187,10 @@ int Main(int argc, char** argv) {
     }
     noop_ns = Measure(**c, MakeRuleset(10, 1).packets, repeat);
   }
-  if (!json) std::printf("%-10s %11s %11s %11s %9s %10s %10s %9s %11s\n", "rules", "compile_ms", "install_ms",
-                         "replace_ms", "edit_ms", "entries", "ns/pkt", "vs_first", "fw_only_ns");
+  if (!json)
+    std::printf("%-10s %11s %11s %11s %9s %10s %10s %9s %11s\n", "rules", "compile_ms",
+                "install_ms", "replace_ms", "edit_ms", "entries", "ns/pkt", "vs_first",
+                "fw_only_ns");
   double base = 0;
   for (size_t n : sizes) {
     Ruleset rs = MakeRuleset(n, 42);
@@ -206,7 +216,8 @@ int Main(int argc, char** argv) {
       auto cs = efw::CompileRules(rs.rules, efw::Action::kDrop, slots, opts);
       if (!cs.ok()) std::fprintf(stderr, "compile: %s\n", cs.status().ToString().c_str());
     }
-    double compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tc).count();
+    double compile_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tc).count();
     auto t0 = std::chrono::steady_clock::now();
     auto st = tables->Install(rs.rules, efw::Action::kDrop);
     auto t1 = std::chrono::steady_clock::now();
@@ -242,15 +253,19 @@ int Main(int argc, char** argv) {
         std::fprintf(stderr, "edit: %s\n", ste.status().ToString().c_str());
         return 1;
       }
-      edit_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - te).count();
+      edit_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - te).count();
       last = *ste;
     }
     std::fprintf(stderr,
-                 "  %zu rules: install: compile %.0f ms, slots %.0f ms, write %.0f ms | replace: compile %.0f ms, "
-                 "clear %.0f ms, slots %.0f ms, write %.0f ms | edit: compile %.0f ms, write %.0f ms (%zu match, "
+                 "  %zu rules: install: compile %.0f ms, slots %.0f ms, write %.0f ms | replace: "
+                 "compile %.0f ms, "
+                 "clear %.0f ms, slots %.0f ms, write %.0f ms | edit: compile %.0f ms, write %.0f "
+                 "ms (%zu match, "
                  "%zu prefix writes)\n",
-                 n, st->compile_ms, st->slots_ms, st->write_ms, st2->compile_ms, st2->clear_ms, st2->slots_ms,
-                 st2->write_ms, last.compile_ms, last.write_ms, last.match_writes, last.lpm_writes);
+                 n, st->compile_ms, st->slots_ms, st->write_ms, st2->compile_ms, st2->clear_ms,
+                 st2->slots_ms, st2->write_ms, last.compile_ms, last.write_ms, last.match_writes,
+                 last.lpm_writes);
     rs.rules = edited;
     rs.packets = other.packets;
     // Warm-up, then measure.
@@ -259,12 +274,15 @@ int Main(int argc, char** argv) {
     if (base == 0) base = ns;
     double install_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     if (json)
-      std::printf(R"({"bench": "efw", "rules": %zu, "compile_ms": %.1f, "install_ms": %.1f, "replace_ms": %.1f, "edit_ms": %.1f, "match_entries": %zu, "ns_per_packet": %.1f, "ratio_vs_first": %.3f, "noop_ns": %.1f})"
-                  "\n",
-                  n, compile_ms, install_ms, reinstall_ms, edit_ms, st->match_entries, ns, ns / base, noop_ns);
+      std::printf(
+          R"({"bench": "efw", "rules": %zu, "compile_ms": %.1f, "install_ms": %.1f, "replace_ms": %.1f, "edit_ms": %.1f, "match_entries": %zu, "ns_per_packet": %.1f, "ratio_vs_first": %.3f, "noop_ns": %.1f})"
+          "\n",
+          n, compile_ms, install_ms, reinstall_ms, edit_ms, st->match_entries, ns, ns / base,
+          noop_ns);
     else
-      std::printf("%-10zu %11.1f %11.1f %11.1f %9.1f %10zu %10.1f %9.2f %11.1f\n", n, compile_ms, install_ms,
-                  reinstall_ms, edit_ms, st->match_entries, ns, ns / base, ns - noop_ns);
+      std::printf("%-10zu %11.1f %11.1f %11.1f %9.1f %10zu %10.1f %9.2f %11.1f\n", n, compile_ms,
+                  install_ms, reinstall_ms, edit_ms, st->match_entries, ns, ns / base,
+                  ns - noop_ns);
     std::fflush(stdout);
   }
   if (!json) std::printf("noop chain: %.1f ns/pkt\n", noop_ns);

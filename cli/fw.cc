@@ -62,16 +62,23 @@ bool RuleFromJson(const json& j, const std::string& where, v1::FirewallRule* r, 
     return false;
   }
   for (const auto& [k, v] : j.items()) {
-    if (k == "id") r->set_id(Scalar(v));
-    else if (k == "src") r->set_src(Scalar(v));
-    else if (k == "dst") r->set_dst(Scalar(v));
-    else if (k == "proto") r->set_proto(Scalar(v));
-    else if (k == "sport") r->set_sport(Scalar(v));
-    else if (k == "dport") r->set_dport(Scalar(v));
+    if (k == "id")
+      r->set_id(Scalar(v));
+    else if (k == "src")
+      r->set_src(Scalar(v));
+    else if (k == "dst")
+      r->set_dst(Scalar(v));
+    else if (k == "proto")
+      r->set_proto(Scalar(v));
+    else if (k == "sport")
+      r->set_sport(Scalar(v));
+    else if (k == "dport")
+      r->set_dport(Scalar(v));
     else if (k == "tcp_flags") {
       if (v.is_object()) {
         std::string value = v.contains("value") ? Scalar(v["value"]) : "";
-        r->set_tcp_flags((value == "0" ? "" : value) + "/" + (v.contains("mask") ? Scalar(v["mask"]) : ""));
+        r->set_tcp_flags((value == "0" ? "" : value) + "/" +
+                         (v.contains("mask") ? Scalar(v["mask"]) : ""));
       } else {
         r->set_tcp_flags(Scalar(v));
       }
@@ -82,15 +89,18 @@ bool RuleFromJson(const json& j, const std::string& where, v1::FirewallRule* r, 
       }
       r->set_icmp_type(v.get<uint32_t>());
     } else if (k == "state") {
-      if (v.is_string()) r->add_state(v.get<std::string>());
+      if (v.is_string())
+        r->add_state(v.get<std::string>());
       else if (v.is_array())
         for (const auto& s : v) r->add_state(Scalar(s));
       else {
         *err = where + "/state: must be a state or a list of states";
         return false;
       }
-    } else if (k == "iif") r->set_iif(Scalar(v));
-    else if (k == "action") r->set_action(Scalar(v));
+    } else if (k == "iif")
+      r->set_iif(Scalar(v));
+    else if (k == "action")
+      r->set_action(Scalar(v));
     else {
       *err = where + "/" + k + ": unknown field";
       return false;
@@ -99,7 +109,8 @@ bool RuleFromJson(const json& j, const std::string& where, v1::FirewallRule* r, 
   return true;
 }
 
-bool RulesFromFile(const std::string& path, google::protobuf::RepeatedPtrField<v1::FirewallRule>* out,
+bool RulesFromFile(const std::string& path,
+                   google::protobuf::RepeatedPtrField<v1::FirewallRule>* out,
                    std::string* default_action, std::string* err) {
   std::string text;
   if (!ReadFile(path, &text)) {
@@ -124,7 +135,8 @@ bool RulesFromFile(const std::string& path, google::protobuf::RepeatedPtrField<v
     return false;
   }
   for (size_t i = 0; i < doc.size(); ++i)
-    if (!RuleFromJson(doc[i], path + ":" + where + "/" + std::to_string(i), out->Add(), err)) return false;
+    if (!RuleFromJson(doc[i], path + ":" + where + "/" + std::to_string(i), out->Add(), err))
+      return false;
   return true;
 }
 
@@ -152,7 +164,8 @@ int Changed(Context& ctx, const v1::RulesChanged& resp) {
   std::printf("%u rules active (%llu classifier entries)\n", resp.rule_count(),
               static_cast<unsigned long long>(resp.match_entries()));
   for (const auto& n : resp.unknown_interfaces())
-    std::fprintf(stderr, "sfcctl: warning: interface %s does not exist; its rules match nothing\n", n.c_str());
+    std::fprintf(stderr, "sfcctl: warning: interface %s does not exist; its rules match nothing\n",
+                 n.c_str());
   return kExitOk;
 }
 
@@ -167,9 +180,10 @@ void Target(const Args& a, Req* req) {
 int RunFw(Context& ctx, const std::vector<std::string>& argv) {
   Args a;
   std::string err;
-  const std::vector<std::string> value_flags = {"-f", "--before", "--default", "--offset", "--limit", "--id", "--src", "--dst",
-                                                "--proto", "--sport", "--dport", "--tcp-flags",
-                                                "--icmp-type", "--state", "--iif", "--action"};
+  const std::vector<std::string> value_flags = {
+      "-f",          "--before", "--default", "--offset", "--limit", "--id",
+      "--src",       "--dst",    "--proto",   "--sport",  "--dport", "--tcp-flags",
+      "--icmp-type", "--state",  "--iif",     "--action"};
   if (!Args::Parse(argv, value_flags, {"--help", "-h"}, &a, &err)) return UsageError(kFwUsage, err);
   if (a.Has("--help") || a.Has("-h")) {
     std::fputs(kFwUsage, stdout);
@@ -211,12 +225,14 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
     return kExitOk;
   }
   if (cmd == "add-rule") {
-    if (pos.size() != 3) return UsageError(kFwUsage, "add-rule takes CHAIN VNF and -f FILE or rule flags");
+    if (pos.size() != 3)
+      return UsageError(kFwUsage, "add-rule takes CHAIN VNF and -f FILE or rule flags");
     v1::AddRulesRequest req;
     Target(a, &req);
     req.set_before(a.Get("--before"));
     if (a.Has("-f")) {
-      if (!RulesFromFile(a.Get("-f"), req.mutable_rules(), nullptr, &err)) return UsageError(kFwUsage, err);
+      if (!RulesFromFile(a.Get("-f"), req.mutable_rules(), nullptr, &err))
+        return UsageError(kFwUsage, err);
     } else {
       if (!a.Has("--action")) return UsageError(kFwUsage, "--action is required (or -f FILE)");
       auto* r = req.add_rules();
@@ -231,7 +247,8 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
         const std::string t = a.Get("--icmp-type");
         char* end = nullptr;
         unsigned long v = std::strtoul(t.c_str(), &end, 10);
-        if (t.empty() || *end || v > 255) return UsageError(kFwUsage, "--icmp-type: \"" + t + "\" is not 0-255");
+        if (t.empty() || *end || v > 255)
+          return UsageError(kFwUsage, "--icmp-type: \"" + t + "\" is not 0-255");
         r->set_icmp_type(static_cast<uint32_t>(v));
       }
       std::stringstream states(a.Get("--state"));
@@ -256,11 +273,13 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
     return Changed(ctx, resp);
   }
   if (cmd == "replace") {
-    if (pos.size() != 3 || !a.Has("-f")) return UsageError(kFwUsage, "replace takes CHAIN VNF -f FILE");
+    if (pos.size() != 3 || !a.Has("-f"))
+      return UsageError(kFwUsage, "replace takes CHAIN VNF -f FILE");
     v1::ReplaceRulesRequest req;
     Target(a, &req);
     std::string def;
-    if (!RulesFromFile(a.Get("-f"), req.mutable_rules(), &def, &err)) return UsageError(kFwUsage, err);
+    if (!RulesFromFile(a.Get("-f"), req.mutable_rules(), &def, &err))
+      return UsageError(kFwUsage, err);
     req.set_default_action(a.Has("--default") ? a.Get("--default") : def);
     v1::RulesChanged resp;
     auto st = stub->ReplaceRules(&cc, req, &resp);

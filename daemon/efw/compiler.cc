@@ -10,11 +10,16 @@ namespace {
 
 uint32_t ProtoSlot(Proto p) {
   switch (p) {
-    case Proto::kTcp: return EFW_PROTO_TCP;
-    case Proto::kUdp: return EFW_PROTO_UDP;
-    case Proto::kIcmp: return EFW_PROTO_ICMP;
-    case Proto::kIcmpv6: return EFW_PROTO_ICMPV6;
-    case Proto::kAny: break;
+    case Proto::kTcp:
+      return EFW_PROTO_TCP;
+    case Proto::kUdp:
+      return EFW_PROTO_UDP;
+    case Proto::kIcmp:
+      return EFW_PROTO_ICMP;
+    case Proto::kIcmpv6:
+      return EFW_PROTO_ICMPV6;
+    case Proto::kAny:
+      break;
   }
   return EFW_PROTO_OTHER;
 }
@@ -62,18 +67,22 @@ Result<std::vector<uint16_t>> PortRegions(const std::vector<PortRange>& ranges) 
   uint32_t next = 1;
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     if (cover[bounds[k]] == 0) continue;
-    if (next > 0xffff) return InvalidArgument("more than 65535 distinct port intervals in one rule group");
-    std::fill(regions.begin() + bounds[k], regions.begin() + bounds[k + 1], static_cast<uint16_t>(next));
+    if (next > 0xffff)
+      return InvalidArgument("more than 65535 distinct port intervals in one rule group");
+    std::fill(regions.begin() + bounds[k], regions.begin() + bounds[k + 1],
+              static_cast<uint16_t>(next));
     ++next;
   }
   return regions;
 }
 
-bool KeyLess(const std::pair<efw_match_key, efw_match>& a, const std::pair<efw_match_key, efw_match>& b) {
+bool KeyLess(const std::pair<efw_match_key, efw_match>& a,
+             const std::pair<efw_match_key, efw_match>& b) {
   return std::memcmp(&a.first, &b.first, sizeof(efw_match_key)) < 0;
 }
 
-bool KeyEqual(const std::pair<efw_match_key, efw_match>& a, const std::pair<efw_match_key, efw_match>& b) {
+bool KeyEqual(const std::pair<efw_match_key, efw_match>& a,
+              const std::pair<efw_match_key, efw_match>& b) {
   return std::memcmp(&a.first, &b.first, sizeof(efw_match_key)) == 0;
 }
 
@@ -89,7 +98,8 @@ std::string GroupName(uint8_t g) {
 // region, per group, of that group's longest prefix containing it. Sorted by
 // (family, address, length), prefixes come in depth-first order of their
 // nesting, so one stack per group tracks the group's enclosing prefix.
-void BuildTrie(bool src, const std::vector<std::vector<Prefix>>& groups, std::vector<LpmEntry>& out) {
+void BuildTrie(bool src, const std::vector<std::vector<Prefix>>& groups,
+               std::vector<LpmEntry>& out) {
   std::vector<Prefix> all;
   for (const auto& g : groups) all.insert(all.end(), g.begin(), g.end());
   std::sort(all.begin(), all.end());
@@ -162,8 +172,10 @@ efw_set_cfg CompiledRuleSet::SetConfig() const {
 }
 
 Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action default_action,
-                                     const std::vector<uint32_t>& slots, const CompileOptions& options) {
-  if (slots.size() != rules.size()) return Internal("compiling rules: one counter slot per rule needed");
+                                     const std::vector<uint32_t>& slots,
+                                     const CompileOptions& options) {
+  if (slots.size() != rules.size())
+    return Internal("compiling rules: one counter slot per rule needed");
   CompiledRuleSet out;
   out.default_action = default_action;
 
@@ -204,7 +216,8 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
     std::vector<const Rule*> preds;
     std::vector<uint32_t> rule_pred(idx.size());
     for (size_t k = 0; k < idx.size(); ++k) {
-      auto [it, fresh] = pred_id.emplace(PredicateOf(rules[idx[k]]), static_cast<uint32_t>(preds.size()));
+      auto [it, fresh] =
+          pred_id.emplace(PredicateOf(rules[idx[k]]), static_cast<uint32_t>(preds.size()));
       if (fresh) preds.push_back(&rules[idx[k]]);
       rule_pred[k] = it->second;
     }
@@ -219,7 +232,8 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
           for (uint32_t p = 0; p < preds.size(); ++p)
             if (MiscCovers(*preds[p], slot, state, aux)) covering.push_back(p);
           if (covering.empty()) continue;
-          auto [it, fresh] = region_of_set.emplace(covering, static_cast<uint16_t>(region_of_set.size() + 1));
+          auto [it, fresh] =
+              region_of_set.emplace(covering, static_cast<uint16_t>(region_of_set.size() + 1));
           if (fresh)
             for (uint32_t p : covering) pred_regions[p].push_back(it->second);
           cg.misc[efw_misc_index(slot, state, aux)] = it->second;
@@ -264,11 +278,13 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
       if (r.sport) sp_lo = cg.sport[r.sport->lo], sp_hi = cg.sport[r.sport->hi];
       if (r.dport) dp_lo = cg.dport[r.dport->lo], dp_hi = cg.dport[r.dport->hi];
       const auto& mregs = pred_regions[rule_pred[k]];
-      const size_t count = mregs.size() * (s_hi - s_lo) * (d_hi - d_lo) * (sp_hi - sp_lo + 1) * (dp_hi - dp_lo + 1);
+      const size_t count =
+          mregs.size() * (s_hi - s_lo) * (d_hi - d_lo) * (sp_hi - sp_lo + 1) * (dp_hi - dp_lo + 1);
       if (out.matches.size() + count > options.max_match_entries)
-        return InvalidArgument("rule set needs more than " + std::to_string(options.max_match_entries) +
-                               " classifier entries (rule group " + GroupName(g) + ", at rule \"" + r.id +
-                               "\"); raise max_rules or split overlapping prefixes/ranges");
+        return InvalidArgument("rule set needs more than " +
+                               std::to_string(options.max_match_entries) +
+                               " classifier entries (rule group " + GroupName(g) + ", at rule \"" +
+                               r.id + "\"); raise max_rules or split overlapping prefixes/ranges");
       efw_match val{};
       val.prio = idx[k];
       val.slot = slots[idx[k]];

@@ -36,11 +36,11 @@ struct LpmEntry {
 };
 
 struct CompiledGroup {
-  uint8_t group = 0;         // shape bits, EFW_G_*
-  uint32_t gmin = 0;         // priority (index) of its first rule
-  uint8_t pslot = 0xff;      // slot in the ports map, 0xff when no ports
-  std::vector<uint16_t> misc;                // EFW_MISC_SIZE regions
-  std::vector<uint16_t> sport, dport;        // 65536 regions each, with ports
+  uint8_t group = 0;                   // shape bits, EFW_G_*
+  uint32_t gmin = 0;                   // priority (index) of its first rule
+  uint8_t pslot = 0xff;                // slot in the ports map, 0xff when no ports
+  std::vector<uint16_t> misc;          // EFW_MISC_SIZE regions
+  std::vector<uint16_t> sport, dport;  // 65536 regions each, with ports
 };
 
 struct CompiledRuleSet {
@@ -67,7 +67,8 @@ struct CompileOptions {
 // `slots[i]` is the counter slot of rules[i]. Fails (INVALID_ARGUMENT) when
 // the tables would exceed their capacity, naming the group that does.
 Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action default_action,
-                                     const std::vector<uint32_t>& slots, const CompileOptions& options);
+                                     const std::vector<uint32_t>& slots,
+                                     const CompileOptions& options);
 
 // The shape of a rule: EFW_G_* bits of the fields it constrains.
 uint8_t RuleGroup(const Rule& rule);

@@ -27,7 +27,9 @@ class EfwObject : public VnfObject {
   bpf_program* program() override { return skel_->progs.sfc_efw; }
   // Rule tables are rebuilt by Populate(); conntrack, counters and the rule
   // id -> counter slot map carry over.
-  bool KeepsState(std::string_view map_name) const override { return FirewallTables::IsStateMap(map_name); }
+  bool KeepsState(std::string_view map_name) const override {
+    return FirewallTables::IsStateMap(map_name);
+  }
 
   Status Populate() override {
     SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromObject(skel_->obj));
@@ -60,7 +62,8 @@ class EfwModule : public VnfModule {
                                           const nlohmann::json& config) const override {
     SFC_ASSIGN_OR_RETURN(FirewallConfig cfg, efw::ParseFirewallConfig(config, "/config"));
     sfc_efw* skel = sfc_efw__open();
-    if (!skel) return ErrnoStatus("opening firewall object for " + info.chain + "/" + info.name, errno);
+    if (!skel)
+      return ErrnoStatus("opening firewall object for " + info.chain + "/" + info.name, errno);
     auto obj = std::make_unique<EfwObject>(skel, info, cfg);
 
     constexpr uint64_t kSec = 1000000000ULL;
@@ -90,7 +93,8 @@ class EfwModule : public VnfModule {
     };
     for (const auto& s : sizes)
       if (int err = bpf_map__set_max_entries(s.map, s.entries))
-        return ErrnoStatus("sizing " + std::string(s.what) + " to " + std::to_string(s.entries), err);
+        return ErrnoStatus("sizing " + std::string(s.what) + " to " + std::to_string(s.entries),
+                           err);
     return std::unique_ptr<VnfObject>(std::move(obj));
   }
 

@@ -12,20 +12,28 @@ using nlohmann::json;
 
 std::string_view ToString(Action a) {
   switch (a) {
-    case Action::kAllow: return "allow";
-    case Action::kDrop: return "drop";
-    case Action::kReject: return "reject";
+    case Action::kAllow:
+      return "allow";
+    case Action::kDrop:
+      return "drop";
+    case Action::kReject:
+      return "reject";
   }
   return "?";
 }
 
 std::string_view ToString(Proto p) {
   switch (p) {
-    case Proto::kAny: return "any";
-    case Proto::kTcp: return "tcp";
-    case Proto::kUdp: return "udp";
-    case Proto::kIcmp: return "icmp";
-    case Proto::kIcmpv6: return "icmpv6";
+    case Proto::kAny:
+      return "any";
+    case Proto::kTcp:
+      return "tcp";
+    case Proto::kUdp:
+      return "udp";
+    case Proto::kIcmp:
+      return "icmp";
+    case Proto::kIcmpv6:
+      return "icmpv6";
   }
   return "?";
 }
@@ -36,26 +44,32 @@ namespace {
 std::string Member(const std::string& path, std::string_view key) {
   std::string out = path + "/";
   for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
   }
   return out;
 }
 
-Status Bad(const std::string& path, const std::string& what) { return InvalidArgument(path + ": " + what); }
+Status Bad(const std::string& path, const std::string& what) {
+  return InvalidArgument(path + ": " + what);
+}
 
 Result<uint32_t> ParseUint(const json& v, const std::string& path, uint64_t min, uint64_t max) {
-  if (!v.is_number_integer() && !v.is_number_unsigned())
-    return Bad(path, "must be an integer");
+  if (!v.is_number_integer() && !v.is_number_unsigned()) return Bad(path, "must be an integer");
   if (v.is_number_integer() && v.get<int64_t>() < 0) return Bad(path, "must not be negative");
   uint64_t n = v.get<uint64_t>();
   if (n < min || n > max)
-    return Bad(path, std::to_string(n) + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    return Bad(path, std::to_string(n) + " is out of range [" + std::to_string(min) + ", " +
+                         std::to_string(max) + "]");
   return static_cast<uint32_t>(n);
 }
 
-Status CheckKeys(const json& obj, const std::string& path, std::initializer_list<std::string_view> known) {
+Status CheckKeys(const json& obj, const std::string& path,
+                 std::initializer_list<std::string_view> known) {
   for (const auto& [k, _] : obj.items()) {
     if (std::find(known.begin(), known.end(), k) == known.end()) {
       std::string list;
@@ -82,13 +96,16 @@ Result<PortRange> ParsePorts(const json& v, const std::string& path) {
   size_t dash = s.find('-');
   uint32_t lo, hi;
   if (dash == std::string::npos) {
-    if (!ParseNumber(s, &lo) || lo > 65535) return Bad(path, "\"" + s + "\" is not a port (0-65535)");
+    if (!ParseNumber(s, &lo) || lo > 65535)
+      return Bad(path, "\"" + s + "\" is not a port (0-65535)");
     hi = lo;
   } else if (!ParseNumber(std::string_view(s).substr(0, dash), &lo) ||
              !ParseNumber(std::string_view(s).substr(dash + 1), &hi) || lo > 65535 || hi > 65535) {
     return Bad(path, "\"" + s + "\" is not a port range \"lo-hi\" (0-65535)");
   }
-  if (lo > hi) return Bad(path, "port range \"" + s + "\" is reversed (" + std::to_string(lo) + " > " + std::to_string(hi) + ")");
+  if (lo > hi)
+    return Bad(path, "port range \"" + s + "\" is reversed (" + std::to_string(lo) + " > " +
+                         std::to_string(hi) + ")");
   return PortRange{static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
 }
 
@@ -109,12 +126,15 @@ Result<uint8_t> ParseFlagSet(const json& v, const std::string& path) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    std::string name = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string name =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     auto it = std::find_if(std::begin(kTcpFlagNames), std::end(kTcpFlagNames),
                            [&](const auto& f) { return f.first == name; });
     if (it == std::end(kTcpFlagNames))
-      return Bad(path, "unknown TCP flag \"" + name + "\" (known: fin, syn, rst, psh, ack, urg, ece, cwr)");
+      return Bad(path, "unknown TCP flag \"" + name +
+                           "\" (known: fin, syn, rst, psh, ack, urg, ece, cwr)");
     bits |= it->second;
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -154,17 +174,19 @@ Result<TcpFlags> ParseTcpFlags(const json& v, const std::string& path) {
       SFC_ASSIGN_OR_RETURN(f.mask, ParseFlagSet(s.substr(slash + 1), path));
     }
   } else {
-    return Bad(path, "must be \"value/mask\" flag names (e.g. \"syn/syn,ack\") or {\"mask\", \"value\"}");
+    return Bad(path,
+               "must be \"value/mask\" flag names (e.g. \"syn/syn,ack\") or {\"mask\", \"value\"}");
   }
   if (f.mask == 0) return Bad(path, "mask selects no flags");
   if (f.value & ~f.mask)
-    return Bad(path, "value " + FlagNames(f.value) + " has flags outside the mask " + FlagNames(f.mask));
+    return Bad(path,
+               "value " + FlagNames(f.value) + " has flags outside the mask " + FlagNames(f.mask));
   return f;
 }
 
 bool IsIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-         c == '.' || c == ':';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == ':';
 }
 
 }  // namespace
@@ -204,8 +226,10 @@ Result<Prefix> ParsePrefix(std::string_view text) {
     return InvalidArgument("\"" + s + "\" is not an IPv4 or IPv6 prefix");
   }
   uint32_t len = p.bits();
-  if (slash != std::string::npos && (!ParseNumber(len_text, &len) || len > static_cast<uint32_t>(p.bits())))
-    return InvalidArgument("\"" + s + "\" has an invalid prefix length (0-" + std::to_string(p.bits()) + ")");
+  if (slash != std::string::npos &&
+      (!ParseNumber(len_text, &len) || len > static_cast<uint32_t>(p.bits())))
+    return InvalidArgument("\"" + s + "\" has an invalid prefix length (0-" +
+                           std::to_string(p.bits()) + ")");
   p.len = static_cast<uint8_t>(len);
   Prefix masked = p;
   for (int i = 0; i < 16; ++i) {
@@ -213,7 +237,8 @@ Result<Prefix> ParsePrefix(std::string_view text) {
     masked.addr[i] &= static_cast<uint8_t>(0xff00 >> keep);
   }
   if (masked.addr != p.addr)
-    return InvalidArgument("\"" + s + "\" has host bits set (did you mean " + masked.ToString() + "?)");
+    return InvalidArgument("\"" + s + "\" has host bits set (did you mean " + masked.ToString() +
+                           "?)");
   return p;
 }
 
@@ -225,8 +250,9 @@ Result<Action> ParseDefaultAction(const json& v, const std::string& path) {
 
 Result<Rule> ParseRule(const json& r, const std::string& path) {
   if (!r.is_object()) return Bad(path, "a rule must be an object");
-  SFC_RETURN_IF_ERROR(CheckKeys(r, path, {"id", "src", "dst", "proto", "sport", "dport", "tcp_flags", "icmp_type",
-                                          "state", "iif", "action"}));
+  SFC_RETURN_IF_ERROR(CheckKeys(r, path,
+                                {"id", "src", "dst", "proto", "sport", "dport", "tcp_flags",
+                                 "icmp_type", "state", "iif", "action"}));
   Rule rule;
   if (r.contains("id")) {
     const auto& v = r["id"];
@@ -247,28 +273,37 @@ Result<Rule> ParseRule(const json& r, const std::string& path) {
     (std::string_view(field) == "src" ? rule.src : rule.dst) = *pre;
   }
   if (rule.src && rule.dst && rule.src->family != rule.dst->family)
-    return Bad(Member(path, "dst"), "is IPv" + std::to_string(rule.dst->family) + " but src is IPv" +
-                                        std::to_string(rule.src->family));
+    return Bad(Member(path, "dst"), "is IPv" + std::to_string(rule.dst->family) +
+                                        " but src is IPv" + std::to_string(rule.src->family));
   const int family = rule.src ? rule.src->family : rule.dst ? rule.dst->family : 0;
 
   if (r.contains("proto")) {
     std::string p = Member(path, "proto");
     const auto& v = r["proto"];
-    if (v == "tcp") rule.proto = Proto::kTcp;
-    else if (v == "udp") rule.proto = Proto::kUdp;
-    else if (v == "icmp") rule.proto = Proto::kIcmp;
-    else if (v == "icmpv6") rule.proto = Proto::kIcmpv6;
-    else if (v == "any") rule.proto = Proto::kAny;
-    else return Bad(p, "must be one of tcp, udp, icmp, icmpv6, any");
-    if (rule.proto == Proto::kIcmp && family == 6) return Bad(p, "icmp is IPv4; use icmpv6 with IPv6 prefixes");
-    if (rule.proto == Proto::kIcmpv6 && family == 4) return Bad(p, "icmpv6 is IPv6; use icmp with IPv4 prefixes");
+    if (v == "tcp")
+      rule.proto = Proto::kTcp;
+    else if (v == "udp")
+      rule.proto = Proto::kUdp;
+    else if (v == "icmp")
+      rule.proto = Proto::kIcmp;
+    else if (v == "icmpv6")
+      rule.proto = Proto::kIcmpv6;
+    else if (v == "any")
+      rule.proto = Proto::kAny;
+    else
+      return Bad(p, "must be one of tcp, udp, icmp, icmpv6, any");
+    if (rule.proto == Proto::kIcmp && family == 6)
+      return Bad(p, "icmp is IPv4; use icmpv6 with IPv6 prefixes");
+    if (rule.proto == Proto::kIcmpv6 && family == 4)
+      return Bad(p, "icmpv6 is IPv6; use icmp with IPv4 prefixes");
   }
   const bool ports_ok = rule.proto == Proto::kTcp || rule.proto == Proto::kUdp;
   for (const char* field : {"sport", "dport"}) {
     if (!r.contains(field)) continue;
     std::string p = Member(path, field);
     if (!ports_ok)
-      return Bad(p, "ports need \"proto\": \"tcp\" or \"udp\" (proto is " + std::string(ToString(rule.proto)) + ")");
+      return Bad(p, "ports need \"proto\": \"tcp\" or \"udp\" (proto is " +
+                        std::string(ToString(rule.proto)) + ")");
     SFC_ASSIGN_OR_RETURN(PortRange pr, ParsePorts(r[field], p));
     (std::string_view(field) == "sport" ? rule.sport : rule.dport) = pr;
   }
@@ -287,16 +322,22 @@ Result<Rule> ParseRule(const json& r, const std::string& path) {
   if (r.contains("state")) {
     std::string p = Member(path, "state");
     json list = r["state"].is_string() ? json::array({r["state"]}) : r["state"];
-    if (!list.is_array() || list.empty()) return Bad(p, "must be a state or a non-empty list of states");
+    if (!list.is_array() || list.empty())
+      return Bad(p, "must be a state or a non-empty list of states");
     for (size_t i = 0; i < list.size(); ++i) {
       const auto& s = list[i];
       std::string sp = r["state"].is_string() ? p : p + "/" + std::to_string(i);
       uint8_t bit;
-      if (s == "new") bit = kStateNew;
-      else if (s == "established") bit = kStateEstablished;
-      else if (s == "related") bit = kStateRelated;
-      else if (s == "invalid") bit = kStateInvalid;
-      else return Bad(sp, "must be one of new, established, related, invalid");
+      if (s == "new")
+        bit = kStateNew;
+      else if (s == "established")
+        bit = kStateEstablished;
+      else if (s == "related")
+        bit = kStateRelated;
+      else if (s == "invalid")
+        bit = kStateInvalid;
+      else
+        return Bad(sp, "must be one of new, established, related, invalid");
       if (rule.states & bit) return Bad(sp, "listed twice");
       rule.states |= bit;
     }
@@ -306,16 +347,21 @@ Result<Rule> ParseRule(const json& r, const std::string& path) {
     if (!r["iif"].is_string()) return Bad(p, "must be an interface name");
     rule.iif = r["iif"].get<std::string>();
     if (rule.iif.empty() || rule.iif.size() > 15 ||
-        std::any_of(rule.iif.begin(), rule.iif.end(), [](char c) { return c == '/' || c <= ' ' || c == ':'; }))
+        std::any_of(rule.iif.begin(), rule.iif.end(),
+                    [](char c) { return c == '/' || c <= ' ' || c == ':'; }))
       return Bad(p, "\"" + rule.iif + "\" is not a valid interface name");
   }
   if (!r.contains("action")) return Bad(Member(path, "action"), "required (allow, drop or reject)");
   {
     const auto& v = r["action"];
-    if (v == "allow") rule.action = Action::kAllow;
-    else if (v == "drop") rule.action = Action::kDrop;
-    else if (v == "reject") rule.action = Action::kReject;
-    else return Bad(Member(path, "action"), "must be one of allow, drop, reject");
+    if (v == "allow")
+      rule.action = Action::kAllow;
+    else if (v == "drop")
+      rule.action = Action::kDrop;
+    else if (v == "reject")
+      rule.action = Action::kReject;
+    else
+      return Bad(Member(path, "action"), "must be one of allow, drop, reject");
   }
   return rule;
 }
@@ -326,7 +372,8 @@ Status AssignRuleIds(std::vector<Rule>& rules, const std::string& path) {
     if (rules[i].id.empty()) rules[i].id = "rule-" + std::to_string(i + 1);
   for (size_t i = 0; i < rules.size(); ++i)
     if (!seen.insert(rules[i].id).second)
-      return Bad(path + "/" + std::to_string(i) + "/id", "duplicate rule id \"" + rules[i].id + "\"");
+      return Bad(path + "/" + std::to_string(i) + "/id",
+                 "duplicate rule id \"" + rules[i].id + "\"");
   return Status::Ok();
 }
 
@@ -384,17 +431,20 @@ Result<FirewallConfig> ParseFirewallConfig(const json& c, const std::string& pat
   SFC_RETURN_IF_ERROR(CheckKeys(c, path, {"default", "conntrack", "max_rules", "rules"}));
   FirewallConfig cfg;
   if (c.contains("default")) {
-    SFC_ASSIGN_OR_RETURN(cfg.default_action, ParseDefaultAction(c["default"], Member(path, "default")));
+    SFC_ASSIGN_OR_RETURN(cfg.default_action,
+                         ParseDefaultAction(c["default"], Member(path, "default")));
   }
   if (c.contains("max_rules")) {
-    SFC_ASSIGN_OR_RETURN(cfg.max_rules, ParseUint(c["max_rules"], Member(path, "max_rules"), 1, kMaxRulesLimit));
+    SFC_ASSIGN_OR_RETURN(cfg.max_rules,
+                         ParseUint(c["max_rules"], Member(path, "max_rules"), 1, kMaxRulesLimit));
   }
   if (c.contains("conntrack")) {
     const auto& ct = c["conntrack"];
     std::string p = Member(path, "conntrack");
     if (!ct.is_object()) return Bad(p, "must be an object");
-    SFC_RETURN_IF_ERROR(CheckKeys(ct, p, {"max_entries", "tcp_syn_timeout_s", "tcp_established_timeout_s",
-                                          "tcp_close_timeout_s", "udp_timeout_s", "icmp_timeout_s"}));
+    SFC_RETURN_IF_ERROR(CheckKeys(ct, p,
+                                  {"max_entries", "tcp_syn_timeout_s", "tcp_established_timeout_s",
+                                   "tcp_close_timeout_s", "udp_timeout_s", "icmp_timeout_s"}));
     struct {
       const char* name;
       uint32_t* field;
@@ -417,7 +467,8 @@ Result<FirewallConfig> ParseFirewallConfig(const json& c, const std::string& pat
     std::string p = Member(path, "rules");
     if (!rs.is_array()) return Bad(p, "must be an array");
     if (rs.size() > cfg.max_rules)
-      return Bad(p, std::to_string(rs.size()) + " rules exceed max_rules " + std::to_string(cfg.max_rules));
+      return Bad(p, std::to_string(rs.size()) + " rules exceed max_rules " +
+                        std::to_string(cfg.max_rules));
     cfg.rules.reserve(rs.size());
     for (size_t i = 0; i < rs.size(); ++i) {
       SFC_ASSIGN_OR_RETURN(Rule r, ParseRule(rs[i], p + "/" + std::to_string(i)));

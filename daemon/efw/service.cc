@@ -47,8 +47,9 @@ void RuleToProto(const Rule& r, v1::FirewallRule* m) {
     std::string v = j[f].is_string() ? j[f].get<std::string>() : std::to_string(j[f].get<int>());
     std::string_view(f) == "sport" ? m->set_sport(v) : m->set_dport(v);
   }
-  if (r.tcp_flags) m->set_tcp_flags(j["tcp_flags"].is_string() ? j["tcp_flags"].get<std::string>()
-                                                                : "/" + j["tcp_flags"]["mask"].get<std::string>());
+  if (r.tcp_flags)
+    m->set_tcp_flags(j["tcp_flags"].is_string() ? j["tcp_flags"].get<std::string>()
+                                                : "/" + j["tcp_flags"]["mask"].get<std::string>());
   if (r.icmp_type) m->set_icmp_type(*r.icmp_type);
   if (j.contains("state"))
     for (const auto& s : j["state"]) m->add_state(s.get<std::string>());
@@ -56,7 +57,8 @@ void RuleToProto(const Rule& r, v1::FirewallRule* m) {
   m->set_action(std::string(ToString(r.action)));
 }
 
-Result<std::vector<Rule>> ParseRuleMessages(const google::protobuf::RepeatedPtrField<v1::FirewallRule>& msgs) {
+Result<std::vector<Rule>> ParseRuleMessages(
+    const google::protobuf::RepeatedPtrField<v1::FirewallRule>& msgs) {
   std::vector<Rule> rules;
   rules.reserve(msgs.size());
   for (int i = 0; i < msgs.size(); ++i) {
@@ -70,7 +72,8 @@ class FirewallServiceImpl final : public v1::FirewallService::Service {
  public:
   explicit FirewallServiceImpl(ChainEngine& engine) : engine_(engine) {}
 
-  grpc::Status AddRules(grpc::ServerContext*, const v1::AddRulesRequest* req, v1::RulesChanged* resp) override {
+  grpc::Status AddRules(grpc::ServerContext*, const v1::AddRulesRequest* req,
+                        v1::RulesChanged* resp) override {
     auto rules = ParseRuleMessages(req->rules());
     if (!rules.ok()) return api::ToGrpc(rules.status());
     return Edit(req->chain(), req->vnf(), "add", resp, [&](FirewallConfig& cfg) {
@@ -102,7 +105,8 @@ class FirewallServiceImpl final : public v1::FirewallService::Service {
     });
   }
 
-  grpc::Status SetDefault(grpc::ServerContext*, const v1::SetDefaultRequest* req, v1::RulesChanged* resp) override {
+  grpc::Status SetDefault(grpc::ServerContext*, const v1::SetDefaultRequest* req,
+                          v1::RulesChanged* resp) override {
     auto a = ParseDefaultAction(req->action(), "action");
     if (!a.ok()) return api::ToGrpc(a.status());
     return Edit(req->chain(), req->vnf(), "set_default", resp, [&](FirewallConfig& cfg) {
@@ -141,8 +145,8 @@ class FirewallServiceImpl final : public v1::FirewallService::Service {
   // (inactive set, then the switch) and records it in the saved spec. Any
   // failure before the switch leaves packets on the old rules.
   template <typename Fn>
-  grpc::Status Edit(const std::string& chain, const std::string& vnf, const char* op, v1::RulesChanged* resp,
-                    Fn&& edit) {
+  grpc::Status Edit(const std::string& chain, const std::string& vnf, const char* op,
+                    v1::RulesChanged* resp, Fn&& edit) {
     Status st = engine_.WithVnf(chain, vnf, kType, [&](VnfRef& ref) -> Status {
       SFC_ASSIGN_OR_RETURN(FirewallConfig cfg, ParseFirewallConfig(ref.config, "config"));
       SFC_RETURN_IF_ERROR(edit(cfg));
@@ -152,7 +156,9 @@ class FirewallServiceImpl final : public v1::FirewallService::Service {
       resp->set_rule_count(static_cast<uint32_t>(is.rules));
       resp->set_match_entries(is.match_entries);
       for (const auto& n : is.unresolved_iifs) resp->add_unknown_interfaces(n);
-      log::Info("efw.rules_changed", {{"chain", chain}, {"vnf", vnf}, {"op", op},
+      log::Info("efw.rules_changed", {{"chain", chain},
+                                      {"vnf", vnf},
+                                      {"op", op},
                                       {"rules", std::to_string(is.rules)},
                                       {"match_entries", std::to_string(is.match_entries)}});
       return Status::Ok();

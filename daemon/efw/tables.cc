@@ -23,8 +23,8 @@ namespace sfc::efw {
 namespace {
 
 // Maps rebuilt for every new generation (everything else carries over).
-constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc",    "ports", "src4",   "dst4",
-                                     "src6",   "dst6",   "iifs",    "matches", "scratch"};
+constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc", "ports",   "src4",   "dst4",
+                                     "src6",   "dst6",   "iifs", "matches", "scratch"};
 
 Result<UniqueFd> Dup(int fd, const std::string& name) {
   if (fd < 0) return Internal("firewall map " + name + " is not loaded");
@@ -36,14 +36,16 @@ Result<UniqueFd> Dup(int fd, const std::string& name) {
 Result<uint32_t> MaxEntries(int fd, const std::string& name) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len)) return ErrnoStatus("reading info of map " + name, errno);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len))
+    return ErrnoStatus("reading info of map " + name, errno);
   return info.max_entries;
 }
 
 Result<uint32_t> MapId(int fd, const std::string& name) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len)) return ErrnoStatus("reading info of map " + name, errno);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len))
+    return ErrnoStatus("reading info of map " + name, errno);
   return info.id;
 }
 
@@ -76,7 +78,8 @@ Result<std::vector<Key>> HashKeys(int fd, const std::string& name) {
   while (true) {
     uint32_t count = keys.size();
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data(), vals.data(), &count, &opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data(), vals.data(),
+                                   &count, &opts);
     if (err && errno != ENOENT) {
       if (errno == ENOSPC) {  // a bucket larger than the buffer: grow it
         keys.resize(keys.size() * 2);
@@ -97,16 +100,21 @@ Status DeleteKeys(int fd, const std::vector<Key>& keys, const std::string& name)
   if (keys.empty()) return Status::Ok();
   uint32_t count = keys.size();
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  if (bpf_map_delete_batch(fd, keys.data(), &count, &opts) == 0 && count == keys.size()) return Status::Ok();
+  if (bpf_map_delete_batch(fd, keys.data(), &count, &opts) == 0 && count == keys.size())
+    return Status::Ok();
   for (const auto& k : keys)
-    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT) return ErrnoStatus("clearing map " + name, errno);
+    if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+      return ErrnoStatus("clearing map " + name, errno);
   return Status::Ok();
 }
 
 template <typename Key>
-Status ClearKeysOfSet(int fd, uint32_t set, const std::string& name, uint32_t (*set_of)(const Key&)) {
+Status ClearKeysOfSet(int fd, uint32_t set, const std::string& name,
+                      uint32_t (*set_of)(const Key&)) {
   SFC_ASSIGN_OR_RETURN(std::vector<Key> keys, Keys<Key>(fd, name));
-  keys.erase(std::remove_if(keys.begin(), keys.end(), [&](const Key& k) { return set_of(k) != set; }), keys.end());
+  keys.erase(
+      std::remove_if(keys.begin(), keys.end(), [&](const Key& k) { return set_of(k) != set; }),
+      keys.end());
   return DeleteKeys(fd, keys, name);
 }
 
@@ -150,7 +158,9 @@ Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
   auto get = [&](const char* name, UniqueFd* out) -> Status {
     std::string path = pin_dir + "/" + name;
     int fd = bpf_obj_get(path.c_str());
-    if (fd < 0) return errno == ENOENT ? NotFound(path + " is not pinned") : ErrnoStatus("opening " + path, errno);
+    if (fd < 0)
+      return errno == ENOENT ? NotFound(path + " is not pinned")
+                             : ErrnoStatus("opening " + path, errno);
     *out = UniqueFd(fd);
     return Status::Ok();
   };
@@ -176,7 +186,8 @@ Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
 Result<uint32_t> FirewallTables::ActiveSet() const {
   uint32_t zero = 0;
   efw_active a{};
-  if (bpf_map_lookup_elem(active_.get(), &zero, &a)) return ErrnoStatus("reading the active rule set", errno);
+  if (bpf_map_lookup_elem(active_.get(), &zero, &a))
+    return ErrnoStatus("reading the active rule set", errno);
   return a.set & 1;
 }
 
@@ -258,11 +269,11 @@ Status FirewallTables::ClearSet(uint32_t set) {
   std::erase_if(keys, [&](const efw_match_key& k) { return SetOfGs(k.gs) != set; });
   SFC_RETURN_IF_ERROR(DeleteKeys(matches_.get(), keys, "matches"));
   for (auto [fd, name] : {std::pair{src4_.get(), "src4"}, {dst4_.get(), "dst4"}})
-    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(fd, set, name,
-                                                     +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
+    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm4_key>(
+        fd, set, name, +[](const efw_lpm4_key& k) { return uint32_t{k.set}; }));
   for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
-    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(fd, set, name,
-                                                     +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
+    SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(
+        fd, set, name, +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
   return Status::Ok();
 }
 
@@ -281,7 +292,9 @@ Status FirewallTables::WriteSetDiff(uint32_t set, const SetContents& old, const 
     const auto& a = old.matches;
     const auto& b = cs.matches;
     while (i < a.size() || j < b.size()) {
-      int c = i == a.size() ? 1 : j == b.size() ? -1 : std::memcmp(&a[i].first, &b[j].first, sizeof(efw_match_key));
+      int c = i == a.size()   ? 1
+              : j == b.size() ? -1
+                              : std::memcmp(&a[i].first, &b[j].first, sizeof(efw_match_key));
       if (c < 0) {
         del_keys.push_back(with_set(a[i++].first));
       } else if (c > 0) {
@@ -304,14 +317,16 @@ Status FirewallTables::WriteSetDiff(uint32_t set, const SetContents& old, const 
       for (size_t k = 0; k < put_keys.size(); ++k)
         if (bpf_map_update_elem(matches_.get(), &put_keys[k], &put_vals[k], BPF_ANY))
           return errno == E2BIG || errno == ENOMEM
-                     ? FailedPrecondition("classifier table full; raise max_rules and re-apply the chain")
+                     ? FailedPrecondition(
+                           "classifier table full; raise max_rules and re-apply the chain")
                      : ErrnoStatus("writing classifier table", errno);
     }
   }
 
   // Prefix tries, the same way (they have no batch operations).
   auto lpm_fd = [&](const LpmEntry& e) {
-    return e.prefix.family == 4 ? (e.src ? src4_.get() : dst4_.get()) : (e.src ? src6_.get() : dst6_.get());
+    return e.prefix.family == 4 ? (e.src ? src4_.get() : dst4_.get())
+                                : (e.src ? src6_.get() : dst6_.get());
   };
   auto lpm_delete = [&](const LpmEntry& e) -> Status {
     int err;
@@ -369,7 +384,9 @@ Status FirewallTables::WriteSetDiff(uint32_t set, const SetContents& old, const 
 
 namespace {
 
-std::string IdString(const efw_rule_id& id) { return std::string(id.id, strnlen(id.id, sizeof(id.id))); }
+std::string IdString(const efw_rule_id& id) {
+  return std::string(id.id, strnlen(id.id, sizeof(id.id)));
+}
 
 efw_rule_id IdKey(const std::string& id) {
   efw_rule_id key{};
@@ -386,8 +403,8 @@ Result<std::vector<efw_rule_id>> ReadSlotOwners(int fd, uint32_t slots) {
   while (done < slots) {
     uint32_t count = slots - done;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data() + done, owners.data() + done, &count,
-                                   &opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data() + done,
+                                   owners.data() + done, &count, &opts);
     if (err && errno != ENOENT) break;  // no batch support: one by one below
     done += count;
     if (err) return owners;
@@ -405,16 +422,19 @@ Status WriteSlotOwners(int fd, std::vector<uint32_t> slots, std::vector<efw_rule
   if (slots.empty()) return Status::Ok();
   uint32_t count = slots.size();
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  if (bpf_map_update_batch(fd, slots.data(), owners.data(), &count, &opts) == 0) return Status::Ok();
+  if (bpf_map_update_batch(fd, slots.data(), owners.data(), &count, &opts) == 0)
+    return Status::Ok();
   for (size_t i = 0; i < slots.size(); ++i)
-    if (bpf_map_update_elem(fd, &slots[i], &owners[i], BPF_ANY)) return ErrnoStatus("recording rule ids", errno);
+    if (bpf_map_update_elem(fd, &slots[i], &owners[i], BPF_ANY))
+      return ErrnoStatus("recording rule ids", errno);
   return Status::Ok();
 }
 
 }  // namespace
 
 Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule>& rules) {
-  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> owners, ReadSlotOwners(rule_ids_.get(), max_slots_));
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> owners,
+                       ReadSlotOwners(rule_ids_.get(), max_slots_));
   std::unordered_map<std::string, uint32_t> slot_of;
   slot_of.reserve(rules.size() * 2);
   std::vector<bool> used(max_slots_, false);
@@ -439,7 +459,8 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
     }
     while (next < max_slots_ && used[next]) ++next;
     if (next >= max_slots_)
-      return FailedPrecondition("no free rule counter slot (max_rules " + std::to_string(max_slots_) +
+      return FailedPrecondition("no free rule counter slot (max_rules " +
+                                std::to_string(max_slots_) +
                                 "); raise max_rules and re-apply the chain");
     used[next] = kept[next] = true;
     slot_of.emplace(r.id, next);
@@ -473,14 +494,17 @@ Status FirewallTables::ReleaseSlots() {
   return st;
 }
 
-Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Action default_action) {
+Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules,
+                                             Action default_action) {
   SFC_ASSIGN_OR_RETURN(uint32_t cur, ActiveSet());
   const uint32_t next = cur ^ 1;
   // Compile first: a rule set that does not fit changes nothing, not even
   // the counter slots. Slots are filled in once assigned.
   CompileOptions opts;
   opts.max_match_entries = max_matches_;
-  opts.resolve_iif = [](const std::string& name) { return static_cast<uint32_t>(if_nametoindex(name.c_str())); };
+  opts.resolve_iif = [](const std::string& name) {
+    return static_cast<uint32_t>(if_nametoindex(name.c_str()));
+  };
   std::vector<uint32_t> by_index(rules.size());
   for (size_t i = 0; i < by_index.size(); ++i) by_index[i] = static_cast<uint32_t>(i);
   InstallStats st;
@@ -500,8 +524,8 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
     SFC_RETURN_IF_ERROR(ClearSet(next));
     old = SetContents{};
   }
-  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_iif_key>(iifs_.get(), next, "iifs",
-                                                  +[](const efw_iif_key& k) { return k.set; }));
+  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_iif_key>(
+      iifs_.get(), next, "iifs", +[](const efw_iif_key& k) { return k.set; }));
   lap(&st.clear_ms);
   SFC_ASSIGN_OR_RETURN(std::vector<uint32_t> slots, AssignSlots(rules));
   for (auto& [k, v] : cs.matches) v.slot = slots[v.prio];
@@ -524,19 +548,22 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   }
   for (const auto& [ifindex, id] : cs.iifs) {
     efw_iif_key k{ifindex, next};
-    if (bpf_map_update_elem(iifs_.get(), &k, &id, BPF_ANY)) return ErrnoStatus("writing interface table", errno);
+    if (bpf_map_update_elem(iifs_.get(), &k, &id, BPF_ANY))
+      return ErrnoStatus("writing interface table", errno);
   }
   std::vector<LpmEntry> lpm_sorted = cs.lpm;
   std::sort(lpm_sorted.begin(), lpm_sorted.end(), LpmLess);
   SFC_RETURN_IF_ERROR(WriteSetDiff(next, *old, cs, lpm_sorted, &st));
 
   efw_set_cfg cfg = cs.SetConfig();
-  if (bpf_map_update_elem(setcfg_.get(), &next, &cfg, BPF_ANY)) return ErrnoStatus("writing rule set header", errno);
+  if (bpf_map_update_elem(setcfg_.get(), &next, &cfg, BPF_ANY))
+    return ErrnoStatus("writing rule set header", errno);
 
   // The switch: one 4-byte value, read once per packet.
   uint32_t zero = 0;
   efw_active a{next};
-  if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY)) return ErrnoStatus("activating the rule set", errno);
+  if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY))
+    return ErrnoStatus("activating the rule set", errno);
   StoreWritten(instance_id_, next, SetContents{cs.matches, std::move(lpm_sorted)});
 
   // The new rules are live: a failure from here on must not report the
@@ -555,7 +582,8 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
 Result<std::vector<RuleCounters>> FirewallTables::Counters(const std::vector<Rule>& rules) const {
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
-  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> owners, ReadSlotOwners(rule_ids_.get(), max_slots_));
+  SFC_ASSIGN_OR_RETURN(std::vector<efw_rule_id> owners,
+                       ReadSlotOwners(rule_ids_.get(), max_slots_));
   std::unordered_map<std::string, uint32_t> slot_of;
   for (uint32_t slot = 0; slot < max_slots_; ++slot)
     if (owners[slot].id[0]) slot_of.emplace(IdString(owners[slot]), slot);

@@ -63,11 +63,11 @@ class FirewallTables {
   Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
   Status ReleaseSlots();
 
-  UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_, rule_stats_,
-      rule_ids_;
+  UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_,
+      rule_stats_, rule_ids_;
   std::vector<uint32_t> stale_slots_;  // between AssignSlots and ReleaseSlots
-  uint32_t max_matches_ = 0;  // per set
-  uint32_t instance_id_ = 0;  // kernel id of `matches`: names this instance's tables
+  uint32_t max_matches_ = 0;           // per set
+  uint32_t instance_id_ = 0;           // kernel id of `matches`: names this instance's tables
   uint32_t max_slots_ = 0;
 };
 

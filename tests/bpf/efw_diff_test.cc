@@ -90,9 +90,12 @@ class CtModel {
       return;
     }
     if (p.tcp_flags & 0x01) e.fin |= d.from_a ? 1 : 2;
-    if (e.fin == 3) e.tcp_state = 3;
-    else if (e.fin) e.tcp_state = 2;
-    else if (e.seen_reply) e.tcp_state = 1;
+    if (e.fin == 3)
+      e.tcp_state = 3;
+    else if (e.fin)
+      e.tcp_state = 2;
+    else if (e.seen_reply)
+      e.tcp_state = 1;
   }
 
   void Clear() { table_.clear(); }
@@ -138,17 +141,28 @@ Bytes BuildFrame(const Packet& p, efw::model::Generator& gen, uint16_t icmp_id) 
   if (p.family == 4) {
     b.Ipv4(AddrString(4, p.saddr), AddrString(4, p.daddr));
     if (gen.Chance(15)) b.Ipv4Options({1, 1, 1, 0});
-    if (p.frag_later) b.Ipv4Fragment(static_cast<uint16_t>(8 * (1 + gen.Pick(100))), gen.Chance(50));
+    if (p.frag_later)
+      b.Ipv4Fragment(static_cast<uint16_t>(8 * (1 + gen.Pick(100))), gen.Chance(50));
   } else {
     b.Ipv6(AddrString(6, p.saddr), AddrString(6, p.daddr));
     if (gen.Chance(15)) b.Ipv6Ext(0);
-    if (p.frag_later) b.Ipv6Fragment(static_cast<uint16_t>(8 * (1 + gen.Pick(100))), gen.Chance(50));
+    if (p.frag_later)
+      b.Ipv6Fragment(static_cast<uint16_t>(8 * (1 + gen.Pick(100))), gen.Chance(50));
   }
   switch (p.proto) {
-    case 6: b.Tcp(p.sport, p.dport, p.tcp_flags, 1000 + gen.Pick(1000), gen.Pick(1000)); break;
-    case 17: b.Udp(p.sport, p.dport); break;
-    case 1: case 58: b.Icmp(p.icmp_type, 0, icmp_id, 1); break;
-    default: b.Proto(p.proto); break;
+    case 6:
+      b.Tcp(p.sport, p.dport, p.tcp_flags, 1000 + gen.Pick(1000), gen.Pick(1000));
+      break;
+    case 17:
+      b.Udp(p.sport, p.dport);
+      break;
+    case 1:
+    case 58:
+      b.Icmp(p.icmp_type, 0, icmp_id, 1);
+      break;
+    default:
+      b.Proto(p.proto);
+      break;
   }
   b.Payload(static_cast<size_t>(gen.Pick(3) * 20));
   return b.Build();
@@ -171,7 +185,9 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
   uint32_t other_ifindex = 0;
   for (const char* name : {"eth0", "ifb0", "dummy0"})
     if ((other_ifindex = if_nametoindex(name))) break;
-  auto ifindex_of = [](const std::string& name) { return static_cast<uint32_t>(if_nametoindex(name.c_str())); };
+  auto ifindex_of = [](const std::string& name) {
+    return static_cast<uint32_t>(if_nametoindex(name.c_str()));
+  };
 
   int total = 0, allowed = 0, dropped = 0, rejected = 0;
   for (uint32_t seed = 1; seed <= 40; ++seed) {
@@ -185,7 +201,8 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
     // Fresh connection table for a fresh rule set.
     std::vector<efw_ct_key> keys;
     efw_ct_key k{}, next{};
-    for (const efw_ct_key* prev = nullptr; bpf_map_get_next_key(ct_map->get(), prev, &next) == 0; prev = &k)
+    for (const efw_ct_key* prev = nullptr; bpf_map_get_next_key(ct_map->get(), prev, &next) == 0;
+         prev = &k)
       keys.push_back(k = next);
     for (const auto& key : keys) bpf_map_delete_elem(ct_map->get(), &key);
     CtModel ct;
@@ -213,17 +230,19 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
         want = XDP_DROP;
       } else {
         bool answerable = !p.frag_later;
-        if (p.proto == 6) answerable = answerable && !(p.tcp_flags & 0x04);
-        else if (p.proto == 1 || p.proto == 58) answerable = answerable && !CtModel::IsIcmpError(p.proto, p.icmp_type);
+        if (p.proto == 6)
+          answerable = answerable && !(p.tcp_flags & 0x04);
+        else if (p.proto == 1 || p.proto == 58)
+          answerable = answerable && !CtModel::IsIcmpError(p.proto, p.icmp_type);
         want = answerable ? XDP_TX : XDP_DROP;
       }
       if (idx >= 0) want_counts[idx]++;
 
       auto run = c.Run(frame, p.ifindex);
       ASSERT_TRUE(run.ok()) << run.status().ToString();
-      ASSERT_EQ(run->action, want) << "seed " << seed << " packet " << i << " state " << p.state << " proto "
-                                   << int(p.proto) << " rule "
-                                   << (idx >= 0 ? rules[idx].ToJson().dump() : "default");
+      ASSERT_EQ(run->action, want)
+          << "seed " << seed << " packet " << i << " state " << p.state << " proto " << int(p.proto)
+          << " rule " << (idx >= 0 ? rules[idx].ToJson().dump() : "default");
       if (want == XDP_TX) {
         FrameInfo fi = CheckFrame(run->out);
         ASSERT_TRUE(fi.ok) << fi.error;
@@ -237,7 +256,8 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
     auto counters = tables->Counters(rules);
     ASSERT_TRUE(counters.ok()) << counters.status().ToString();
     for (size_t r = 0; r < rules.size(); ++r)
-      ASSERT_EQ((*counters)[r].packets, want_counts[r]) << "seed " << seed << " rule " << rules[r].id;
+      ASSERT_EQ((*counters)[r].packets, want_counts[r])
+          << "seed " << seed << " rule " << rules[r].id;
   }
   EXPECT_GE(total, 100000);
   // The pools are tuned so every outcome is well represented.

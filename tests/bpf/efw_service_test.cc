@@ -27,7 +27,8 @@ class EfwService : public testing::Test {
   }
 
   int Verdict(uint16_t dport) {
-    auto run = chain_->Run(PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(1000, dport, kTcpSyn).Build());
+    auto run =
+        chain_->Run(PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(1000, dport, kTcpSyn).Build());
     EXPECT_TRUE(run.ok());
     return run.ok() ? run->action : -1;
   }
@@ -146,12 +147,14 @@ TEST_F(EfwService, RefusedCallsChangeNothing) {
   def.set_chain("svc");
   def.set_vnf("n");  // a noop, not a firewall
   def.set_action("allow");
-  EXPECT_EQ(svc_->SetDefault(&ctx, &def, &changed).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(svc_->SetDefault(&ctx, &def, &changed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
   def.set_vnf("nosuch");
   EXPECT_EQ(svc_->SetDefault(&ctx, &def, &changed).error_code(), grpc::StatusCode::NOT_FOUND);
   def.set_vnf("fw");
   def.set_action("reject");
-  EXPECT_EQ(svc_->SetDefault(&ctx, &def, &changed).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(svc_->SetDefault(&ctx, &def, &changed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 
   EXPECT_EQ(SavedConfig(), before);
   EXPECT_EQ(Verdict(80), XDP_PASS);

@@ -49,10 +49,15 @@ std::string VnfDir(LoadedChain& c) {
   return p;
 }
 
-uint16_t Get16(const Bytes& b, size_t off) { return static_cast<uint16_t>(b[off] << 8 | b[off + 1]); }
-uint32_t Get32(const Bytes& b, size_t off) { return uint32_t{Get16(b, off)} << 16 | Get16(b, off + 2); }
+uint16_t Get16(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+uint32_t Get32(const Bytes& b, size_t off) {
+  return uint32_t{Get16(b, off)} << 16 | Get16(b, off + 2);
+}
 
-PacketBuilder Tcp4(const char* s, const char* d, uint16_t sp, uint16_t dp, uint8_t flags = kTcpAck) {
+PacketBuilder Tcp4(const char* s, const char* d, uint16_t sp, uint16_t dp,
+                   uint8_t flags = kTcpAck) {
   PacketBuilder b;
   b.Ipv4(s, d).Tcp(sp, dp, flags, 1000, 2000);
   return b;
@@ -83,18 +88,28 @@ TEST(EfwBpf, MatchesEachFieldIpv4AndIpv6) {
   EXPECT_EQ(Verdict(*c, Tcp4("9.9.9.9", "1.1.1.1", 1, 9, kTcpSyn).Build()), XDP_PASS);
   EXPECT_EQ(Verdict(*c, Tcp4("9.9.9.9", "1.1.1.2", 1, 9, kTcpSyn | kTcpAck).Build()), XDP_DROP);
   // ICMP type
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("9.9.9.9", "1.1.1.1").Icmp(8, 0, 7, 1).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("9.9.9.9", "1.1.1.1").Icmp(13, 0, 7, 1).Build()), XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("9.9.9.9", "1.1.1.1").Icmp(8, 0, 7, 1).Build()),
+            XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("9.9.9.9", "1.1.1.1").Icmp(13, 0, 7, 1).Build()),
+            XDP_DROP);
   // IPv6
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:1::9", "fd00:9::1").Tcp(1, 2, kTcpSyn).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:9::1").Tcp(1, 2, kTcpSyn).Build()), XDP_DROP);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:2::5").Udp(1, 53).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:2::6").Udp(1, 53).Build()), XDP_DROP);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:2::6").Icmp(128, 0, 1, 1).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:1::9", "fd00:9::1").Tcp(1, 2, kTcpSyn).Build()),
+            XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:9::1").Tcp(1, 2, kTcpSyn).Build()),
+            XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:2::5").Udp(1, 53).Build()),
+            XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:2::6").Udp(1, 53).Build()),
+            XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00:3::9", "fd00:2::6").Icmp(128, 0, 1, 1).Build()),
+            XDP_PASS);
   // An IPv4 prefix never matches IPv6 and vice versa.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("::ffff:10.1.2.3", "fd00:9::1").Tcp(1, 2, kTcpSyn).Build()), XDP_DROP);
+  EXPECT_EQ(
+      Verdict(*c, PacketBuilder().Ipv6("::ffff:10.1.2.3", "fd00:9::1").Tcp(1, 2, kTcpSyn).Build()),
+      XDP_DROP);
   // Ingress interface (1 = lo in BPF_PROG_TEST_RUN's ctx).
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("9.9.9.9", "1.1.1.1").Udp(1, 4789).Build(), 1), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("9.9.9.9", "1.1.1.1").Udp(1, 4789).Build(), 1),
+            XDP_PASS);
   EXPECT_EQ(Ctr(*c, "default_drop"), 8u);
 }
 
@@ -132,20 +147,34 @@ TEST(EfwBpf, HeadersAroundTheIpPacket) {
       {"src": "fd00::/8", "proto": "udp", "dport": 53, "action": "allow"}]})");
   ASSERT_TRUE(c);
   // VLAN and QinQ: the inner packet is classified.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Vlan(10).Ipv4("10.0.0.1", "1.1.1.1").Tcp(1, 80, kTcpSyn).Build()),
+  EXPECT_EQ(
+      Verdict(*c, PacketBuilder().Vlan(10).Ipv4("10.0.0.1", "1.1.1.1").Tcp(1, 80, kTcpSyn).Build()),
+      XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder()
+                            .Vlan(10, 0x88a8)
+                            .Vlan(20)
+                            .Ipv4("10.0.0.1", "1.1.1.1")
+                            .Tcp(2, 80, kTcpSyn)
+                            .Build()),
             XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Vlan(10, 0x88a8).Vlan(20).Ipv4("10.0.0.1", "1.1.1.1").Tcp(2, 80, kTcpSyn).Build()),
-            XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Vlan(10).Ipv4("10.0.0.1", "1.1.1.1").Tcp(3, 81, kTcpSyn).Build()),
-            XDP_DROP);
+  EXPECT_EQ(
+      Verdict(*c, PacketBuilder().Vlan(10).Ipv4("10.0.0.1", "1.1.1.1").Tcp(3, 81, kTcpSyn).Build()),
+      XDP_DROP);
   // IPv4 options.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.1.1.1").Ipv4Options({1, 1, 1, 1, 1, 1, 1, 0})
-                            .Tcp(4, 80, kTcpSyn).Build()),
+  EXPECT_EQ(Verdict(*c, PacketBuilder()
+                            .Ipv4("10.0.0.1", "1.1.1.1")
+                            .Ipv4Options({1, 1, 1, 1, 1, 1, 1, 0})
+                            .Tcp(4, 80, kTcpSyn)
+                            .Build()),
             XDP_PASS);
   // IPv6 extension headers before UDP.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::1", "fd01::1").Ipv6Ext(0).Ipv6Ext(60, 1).Udp(5, 53).Build()),
-            XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::1", "fd01::1").Ipv6Ext(43).Udp(5, 54).Build()), XDP_DROP);
+  EXPECT_EQ(
+      Verdict(
+          *c,
+          PacketBuilder().Ipv6("fd00::1", "fd01::1").Ipv6Ext(0).Ipv6Ext(60, 1).Udp(5, 53).Build()),
+      XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::1", "fd01::1").Ipv6Ext(43).Udp(5, 54).Build()),
+            XDP_DROP);
 }
 
 // Policy: non-first fragments carry no ports, flags or ICMP type, and no
@@ -157,14 +186,39 @@ TEST(EfwBpf, NonFirstFragmentsMatchL3RulesOnly) {
       {"src": "10.9.0.0/16", "proto": "udp", "action": "allow"},
       {"src": "fd09::/16", "action": "allow"}]})");
   ASSERT_TRUE(c);
-  auto first = PacketBuilder().Ipv4("10.0.0.1", "1.1.1.1").Ipv4Fragment(0, true).Udp(5, 53).Payload(32).Build();
-  auto later = PacketBuilder().Ipv4("10.0.0.1", "1.1.1.1").Ipv4Fragment(40, false).Udp(5, 53).Payload(32).Build();
-  auto later9 = PacketBuilder().Ipv4("10.9.0.1", "1.1.1.1").Ipv4Fragment(40, false).Udp(5, 53).Payload(32).Build();
+  auto first = PacketBuilder()
+                   .Ipv4("10.0.0.1", "1.1.1.1")
+                   .Ipv4Fragment(0, true)
+                   .Udp(5, 53)
+                   .Payload(32)
+                   .Build();
+  auto later = PacketBuilder()
+                   .Ipv4("10.0.0.1", "1.1.1.1")
+                   .Ipv4Fragment(40, false)
+                   .Udp(5, 53)
+                   .Payload(32)
+                   .Build();
+  auto later9 = PacketBuilder()
+                    .Ipv4("10.9.0.1", "1.1.1.1")
+                    .Ipv4Fragment(40, false)
+                    .Udp(5, 53)
+                    .Payload(32)
+                    .Build();
   EXPECT_EQ(Verdict(*c, first), XDP_PASS);   // first fragment: ports known
   EXPECT_EQ(Verdict(*c, later), XDP_DROP);   // dport and state rules cannot match
   EXPECT_EQ(Verdict(*c, later9), XDP_PASS);  // plain L3 rule
-  auto later6 = PacketBuilder().Ipv6("fd09::1", "fd00::1").Ipv6Fragment(48, false).Udp(5, 53).Payload(8).Build();
-  auto later6x = PacketBuilder().Ipv6("fd08::1", "fd00::1").Ipv6Fragment(48, false).Udp(5, 53).Payload(8).Build();
+  auto later6 = PacketBuilder()
+                    .Ipv6("fd09::1", "fd00::1")
+                    .Ipv6Fragment(48, false)
+                    .Udp(5, 53)
+                    .Payload(8)
+                    .Build();
+  auto later6x = PacketBuilder()
+                     .Ipv6("fd08::1", "fd00::1")
+                     .Ipv6Fragment(48, false)
+                     .Udp(5, 53)
+                     .Payload(8)
+                     .Build();
   EXPECT_EQ(Verdict(*c, later6), XDP_PASS);
   EXPECT_EQ(Verdict(*c, later6x), XDP_DROP);
   EXPECT_EQ(Ctr(*c, "ct_untracked"), 4u);
@@ -176,40 +230,60 @@ TEST(EfwBpf, ConntrackLetsRepliesIn) {
       {"src": "10.0.0.0/8", "state": "new", "action": "allow"}]})");
   ASSERT_TRUE(c);
   // TCP: SYN out, SYN-ACK back, ACKs both ways, RST closes.
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()), XDP_DROP);  // invalid
-  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5555, 80, kTcpSyn).Build()), XDP_PASS);               // new
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()), XDP_PASS);   // est
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()),
+            XDP_DROP);  // invalid
+  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5555, 80, kTcpSyn).Build()), XDP_PASS);  // new
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()),
+            XDP_PASS);  // est
   EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpAck).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 81, 5555, kTcpAck).Build()), XDP_DROP);  // other flow
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpRst | kTcpAck).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpAck).Build()), XDP_DROP);  // closed
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 81, 5555, kTcpAck).Build()),
+            XDP_DROP);  // other flow
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpRst | kTcpAck).Build()),
+            XDP_PASS);
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpAck).Build()),
+            XDP_DROP);  // closed
   EXPECT_EQ(Ctr(*c, "ct_closed"), 1u);
   // Outside-initiated SYN is new from a non-allowed source: dropped, not tracked.
   EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5556, kTcpSyn).Build()), XDP_DROP);
-  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5556, 80, kTcpAck).Build()), XDP_DROP);  // invalid
+  EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5556, 80, kTcpAck).Build()),
+            XDP_DROP);  // invalid
 
   // UDP.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()), XDP_DROP);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3333, 53).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()),
+            XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3333, 53).Build()),
+            XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()),
+            XDP_PASS);
 
   // ICMP echo, IPv6.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::2", "10::1").Icmp(129, 0, 77, 1).Build()), XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::2", "10::1").Icmp(129, 0, 77, 1).Build()),
+            XDP_DROP);
   auto c6 = MustLoad(R"({"default": "drop", "rules": [
       {"state": ["established", "related"], "action": "allow"},
       {"src": "fd00::/8", "state": "new", "action": "allow"}]})");
   ASSERT_TRUE(c6);
-  EXPECT_EQ(Verdict(*c6, PacketBuilder().Ipv6("fd00::1", "2001:db8::1").Icmp(128, 0, 77, 1).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c6, PacketBuilder().Ipv6("2001:db8::1", "fd00::1").Icmp(129, 0, 77, 1).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c6, PacketBuilder().Ipv6("2001:db8::1", "fd00::1").Icmp(129, 0, 78, 1).Build()), XDP_DROP);
+  EXPECT_EQ(
+      Verdict(*c6, PacketBuilder().Ipv6("fd00::1", "2001:db8::1").Icmp(128, 0, 77, 1).Build()),
+      XDP_PASS);
+  EXPECT_EQ(
+      Verdict(*c6, PacketBuilder().Ipv6("2001:db8::1", "fd00::1").Icmp(129, 0, 77, 1).Build()),
+      XDP_PASS);
+  EXPECT_EQ(
+      Verdict(*c6, PacketBuilder().Ipv6("2001:db8::1", "fd00::1").Icmp(129, 0, 78, 1).Build()),
+      XDP_DROP);
 
   // ICMP error quoting a tracked UDP flow is related.
   auto inner = PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3333, 53).Build();
   Bytes quote(inner.begin() + 14, inner.begin() + 14 + 28);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("5.5.5.5", "10.0.0.1").Icmp(3, 3).Payload(quote).Build()), XDP_PASS);
+  EXPECT_EQ(
+      Verdict(*c, PacketBuilder().Ipv4("5.5.5.5", "10.0.0.1").Icmp(3, 3).Payload(quote).Build()),
+      XDP_PASS);
   auto stranger = PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3334, 53).Build();
   Bytes quote2(stranger.begin() + 14, stranger.begin() + 14 + 28);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("5.5.5.5", "10.0.0.1").Icmp(3, 3).Payload(quote2).Build()), XDP_DROP);
+  EXPECT_EQ(
+      Verdict(*c, PacketBuilder().Ipv4("5.5.5.5", "10.0.0.1").Icmp(3, 3).Payload(quote2).Build()),
+      XDP_DROP);
   EXPECT_EQ(Ctr(*c, "ct_related"), 1u);
   EXPECT_GE(Ctr(*c, "ct_inserted"), 2u);
 }
@@ -221,12 +295,16 @@ TEST(EfwBpf, ConnectionsExpire) {
                 {"src": "10.0.0.0/8", "state": "new", "action": "allow"}]})");
   ASSERT_TRUE(c);
   EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.1", "1.2.3.4", 5555, 80, kTcpSyn).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3333, 53).Build()), XDP_PASS);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(3333, 53).Build()),
+            XDP_PASS);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()),
+            XDP_PASS);
   std::this_thread::sleep_for(std::chrono::milliseconds(1300));
   // Past the SYN and UDP timeouts: the replies find nothing.
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()), XDP_DROP);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()), XDP_DROP);
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()),
+            XDP_DROP);
+  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("1.2.3.4", "10.0.0.1").Udp(53, 3333).Build()),
+            XDP_DROP);
   EXPECT_EQ(Ctr(*c, "ct_expired"), 2u);
 }
 
@@ -234,21 +312,27 @@ TEST(EfwBpf, FullTableCountsEvictions) {
   auto c = MustLoad(R"({"default": "allow", "conntrack": {"max_entries": 64}})");
   ASSERT_TRUE(c);
   for (int i = 0; i < 100; ++i)
-    EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "1.2.3.4").Udp(static_cast<uint16_t>(1000 + i), 53).Build()),
+    EXPECT_EQ(Verdict(*c, PacketBuilder()
+                              .Ipv4("10.0.0.1", "1.2.3.4")
+                              .Udp(static_cast<uint16_t>(1000 + i), 53)
+                              .Build()),
               XDP_PASS);
   EXPECT_EQ(Ctr(*c, "ct_inserted"), 100u);
   EXPECT_EQ(Ctr(*c, "ct_evicted"), 36u);
 }
 
 TEST(EfwBpf, RejectTcpAnswersWithRst) {
-  auto c = MustLoad(R"({"default": "drop", "rules": [{"proto": "tcp", "dport": 23, "action": "reject"}]})");
+  auto c = MustLoad(
+      R"({"default": "drop", "rules": [{"proto": "tcp", "dport": 23, "action": "reject"}]})");
   ASSERT_TRUE(c);
   for (bool v6 : {false, true}) {
     for (bool ack : {false, true}) {
       PacketBuilder b;
       b.Eth("02:00:00:00:00:aa", "02:00:00:00:00:bb").Vlan(7);
-      if (v6) b.Ipv6("fd00::1", "fd00::2");
-      else b.Ipv4("10.0.0.1", "10.0.0.2").Ipv4Options({1, 1, 1, 0});
+      if (v6)
+        b.Ipv6("fd00::1", "fd00::2");
+      else
+        b.Ipv4("10.0.0.1", "10.0.0.2").Ipv4Options({1, 1, 1, 0});
       b.Tcp(40000, 23, ack ? kTcpAck | kTcpPsh : kTcpSyn, 1000, 5000).Payload(10);
       auto run = c->Run(b.Build());
       ASSERT_TRUE(run.ok());
@@ -291,7 +375,8 @@ TEST(EfwBpf, RejectOtherAnswersWithIcmpUnreachable) {
                                                    {"proto": "icmp", "action": "reject"}]})");
   ASSERT_TRUE(c);
   // IPv4 UDP: ICMP 3/13 quoting the IP header + 8 bytes.
-  auto in4 = PacketBuilder().Vlan(3).Ipv4("10.0.0.1", "10.0.0.2").Udp(1234, 53).Payload(100).Build();
+  auto in4 =
+      PacketBuilder().Vlan(3).Ipv4("10.0.0.1", "10.0.0.2").Udp(1234, 53).Payload(100).Build();
   auto run = c->Run(in4);
   ASSERT_TRUE(run.ok());
   ASSERT_EQ(run->action, XDP_TX);
@@ -303,7 +388,8 @@ TEST(EfwBpf, RejectOtherAnswersWithIcmpUnreachable) {
   EXPECT_EQ(run->out[fi.l4_off], 3);
   EXPECT_EQ(run->out[fi.l4_off + 1], 13);
   EXPECT_EQ(run->out.size(), fi.l4_off + 8 + 28);
-  EXPECT_TRUE(std::equal(in4.begin() + 18, in4.begin() + 18 + 28, run->out.begin() + fi.l4_off + 8));
+  EXPECT_TRUE(
+      std::equal(in4.begin() + 18, in4.begin() + 18 + 28, run->out.begin() + fi.l4_off + 8));
   EXPECT_EQ(Get32(run->out, fi.l3_off + 16), 0x0a000001u);
 
   // IPv6 UDP: ICMPv6 1/1 quoting up to 128 bytes.
@@ -318,7 +404,8 @@ TEST(EfwBpf, RejectOtherAnswersWithIcmpUnreachable) {
   EXPECT_EQ(run->out[fi.l4_off], 1);
   EXPECT_EQ(run->out[fi.l4_off + 1], 1);
   EXPECT_EQ(run->out.size(), fi.l4_off + 8 + 128);
-  EXPECT_TRUE(std::equal(in6.begin() + 14, in6.begin() + 14 + 128, run->out.begin() + fi.l4_off + 8));
+  EXPECT_TRUE(
+      std::equal(in6.begin() + 14, in6.begin() + 14 + 128, run->out.begin() + fi.l4_off + 8));
 
   // Short IPv6 packet: the whole packet is quoted (rounded down to 4 bytes).
   auto short6 = PacketBuilder().Ipv6("fd00::1", "fd00::2").Udp(1, 2).Payload(3).Build();
@@ -335,10 +422,15 @@ TEST(EfwBpf, RejectOtherAnswersWithIcmpUnreachable) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->action, XDP_TX);
   EXPECT_TRUE(CheckFrame(run->out).l4_csum_ok);
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(3, 1).Payload(28).Build()), XDP_DROP);
+  EXPECT_EQ(
+      Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(3, 1).Payload(28).Build()),
+      XDP_DROP);
   // Non-first fragments are dropped, not answered.
-  EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(8, false).Udp(1, 2).Build()),
-            XDP_DROP);
+  EXPECT_EQ(
+      Verdict(
+          *c,
+          PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(8, false).Udp(1, 2).Build()),
+      XDP_DROP);
 }
 
 TEST(EfwBpf, TruncatedAndMalformedNeverPass) {
@@ -354,7 +446,8 @@ TEST(EfwBpf, TruncatedAndMalformedNeverPass) {
 }
 
 TEST(EfwBpf, LiveReplaceSwitchesAtomically) {
-  auto c = MustLoad(R"({"default": "drop", "rules": [{"id": "a", "src": "10.0.0.0/8", "action": "allow"}]})");
+  auto c = MustLoad(
+      R"({"default": "drop", "rules": [{"id": "a", "src": "10.0.0.0/8", "action": "allow"}]})");
   ASSERT_TRUE(c);
   auto tables = efw::FirewallTables::FromPins(VnfDir(*c));
   ASSERT_TRUE(tables.ok()) << tables.status().ToString();
@@ -384,7 +477,8 @@ TEST(EfwBpf, LiveReplaceSwitchesAtomically) {
   ASSERT_TRUE(m.ok());
   efw_match_key k{}, next{};
   int n = 0;
-  for (const efw_match_key* prev = nullptr; bpf_map_get_next_key(m->get(), prev, &next) == 0; prev = &k, ++n)
+  for (const efw_match_key* prev = nullptr; bpf_map_get_next_key(m->get(), prev, &next) == 0;
+       prev = &k, ++n)
     k = next;
   EXPECT_LE(n, 3);
 }
@@ -407,7 +501,8 @@ TEST(EfwBpf, ReapplyKeepsConnectionsAndCounters) {
   auto st = c->Reapply(FwChain(after));
   ASSERT_TRUE(st.ok()) << st.ToString();
   // The connection tracked before the re-apply lets its reply in.
-  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, Tcp4("1.2.3.4", "10.0.0.1", 80, 5555, kTcpSyn | kTcpAck).Build()),
+            XDP_PASS);
   EXPECT_EQ(Verdict(*c, Tcp4("10.0.0.9", "1.2.3.4", 1, 80, kTcpSyn).Build()), XDP_DROP);
 
   auto tables = efw::FirewallTables::FromPins(VnfDir(*c));

@@ -28,7 +28,11 @@ class FirewallE2E : public ::testing::Test {
     json rules = json::array({
         {{"id", "return"}, {"state", {"established", "related"}}, {"action", "allow"}},
         {{"id", "icmpv6"}, {"proto", "icmpv6"}, {"action", "allow"}},
-        {{"id", "ping"}, {"src", topo_.client_ip()}, {"proto", "icmp"}, {"icmp_type", 8}, {"action", "allow"}},
+        {{"id", "ping"},
+         {"src", topo_.client_ip()},
+         {"proto", "icmp"},
+         {"icmp_type", 8},
+         {"action", "allow"}},
         {{"id", "web"},
          {"src", topo_.client_ip()},
          {"dst", topo_.server_ip(1)},
@@ -52,8 +56,9 @@ class FirewallE2E : public ::testing::Test {
   // curl's exit code: 0 fetched, 7 refused (RST), 28 timed out (dropped).
   int Curl(int port, int timeout_s = 3) {
     return topo_
-        .In(topo_.client_ns(), "curl -s -o /dev/null -m " + std::to_string(timeout_s) + " http://" +
-                                   topo_.server_ip(1) + ":" + std::to_string(port) + "/",
+        .In(topo_.client_ns(),
+            "curl -s -o /dev/null -m " + std::to_string(timeout_s) + " http://" +
+                topo_.server_ip(1) + ":" + std::to_string(port) + "/",
             30)
         .exit_code;
   }
@@ -70,11 +75,12 @@ TEST_F(FirewallE2E, StatefulRulesRejectsAndLiveEdits) {
   ASSERT_EQ(topo_.In(topo_.client_ns(), "ping -c 1 -W 2 " + topo_.server_ip(1)).exit_code, 0);
   topo_.In(topo_.client_ns(), "ping -6 -c 1 -W 2 " + topo_.server_ip6(1));
   for (int port : {8080, 8081, 8082})
-    topo_.Spawn(topo_.server_ns(1), "python3 -m http.server " + std::to_string(port) + " --bind " +
-                                        topo_.server_ip(1));
+    topo_.Spawn(topo_.server_ns(1),
+                "python3 -m http.server " + std::to_string(port) + " --bind " + topo_.server_ip(1));
   for (int i = 0; i < 50; ++i) {
     CommandResult ss = topo_.In(topo_.server_ns(1), "ss -ltn");
-    if (ss.output.find(":8080") != std::string::npos && ss.output.find(":8081") != std::string::npos &&
+    if (ss.output.find(":8080") != std::string::npos &&
+        ss.output.find(":8081") != std::string::npos &&
         ss.output.find(":8082") != std::string::npos)
       break;
     std::this_thread::sleep_for(milliseconds(100));
@@ -84,9 +90,11 @@ TEST_F(FirewallE2E, StatefulRulesRejectsAndLiveEdits) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   // Ping: new out, the echo reply comes back as established.
-  EXPECT_EQ(topo_.In(topo_.client_ns(), "ping -c 3 -i 0.2 -W 1 " + topo_.server_ip(1)).exit_code, 0);
+  EXPECT_EQ(topo_.In(topo_.client_ns(), "ping -c 3 -i 0.2 -W 1 " + topo_.server_ip(1)).exit_code,
+            0);
   // The server cannot start anything towards the client.
-  EXPECT_NE(topo_.In(topo_.server_ns(1), "ping -c 2 -i 0.2 -W 1 " + topo_.client_ip()).exit_code, 0);
+  EXPECT_NE(topo_.In(topo_.server_ns(1), "ping -c 2 -i 0.2 -W 1 " + topo_.client_ip()).exit_code,
+            0);
 
   // TCP: allowed port works (the handshake's replies are established).
   EXPECT_EQ(Curl(8080), 0);
@@ -104,7 +112,8 @@ TEST_F(FirewallE2E, StatefulRulesRejectsAndLiveEdits) {
       "python3 -c \"import socket,sys\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
       "s.settimeout(2)\ns.connect(('" +
           topo_.server_ip(1) +
-          "', 9999))\ns.send(b'x')\ntry:\n  s.recv(10)\nexcept OSError as e:\n  print('errno', e.errno)\"");
+          "', 9999))\ns.send(b'x')\ntry:\n  s.recv(10)\nexcept OSError as e:\n  print('errno', "
+          "e.errno)\"");
   EXPECT_NE(udp.output.find("errno 113"), std::string::npos) << udp.output;
 
   // Counters by name, straight from the pinned map.

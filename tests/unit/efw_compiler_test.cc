@@ -18,10 +18,14 @@ uint32_t TestIfindex(const std::string& name) { return name == "lo" ? 1 : 0; }
 
 uint32_t ProtoSlotOf(uint8_t proto) {
   switch (proto) {
-    case 6: return EFW_PROTO_TCP;
-    case 17: return EFW_PROTO_UDP;
-    case 1: return EFW_PROTO_ICMP;
-    case 58: return EFW_PROTO_ICMPV6;
+    case 6:
+      return EFW_PROTO_TCP;
+    case 17:
+      return EFW_PROTO_UDP;
+    case 1:
+      return EFW_PROTO_ICMP;
+    case 58:
+      return EFW_PROTO_ICMPV6;
   }
   return EFW_PROTO_OTHER;
 }
@@ -42,9 +46,12 @@ class TableEvaluator {
   // Index of the winning rule or -1.
   int Classify(const Packet& p) const {
     uint32_t slot = ProtoSlotOf(p.proto), aux = 0;
-    if (p.frag_later) slot += EFW_PROTO_FRAG;
-    else if (slot == EFW_PROTO_TCP) aux = p.tcp_flags;
-    else if (slot == EFW_PROTO_ICMP || slot == EFW_PROTO_ICMPV6) aux = p.icmp_type;
+    if (p.frag_later)
+      slot += EFW_PROTO_FRAG;
+    else if (slot == EFW_PROTO_TCP)
+      aux = p.tcp_flags;
+    else if (slot == EFW_PROTO_ICMP || slot == EFW_PROTO_ICMPV6)
+      aux = p.icmp_type;
     const uint32_t mkey = efw_misc_index(slot, p.state, aux);
     uint32_t iif = 0;
     for (auto [ifindex, id] : cs_.iifs)
@@ -192,18 +199,21 @@ TEST(EfwCompiler, UnknownInterfaceNeverMatches) {
 }
 
 TEST(EfwCompiler, CapacityErrorNamesGroup) {
-  auto rules = ParseRules(R"([{"src": "10.0.0.0/8", "action": "drop"}, {"src": "10.0.0.0/24", "action": "drop"},
+  auto rules = ParseRules(
+      R"([{"src": "10.0.0.0/8", "action": "drop"}, {"src": "10.0.0.0/24", "action": "drop"},
                               {"src": "10.0.1.0/24", "action": "drop"}])");
   std::vector<uint32_t> slots = {0, 1, 2};
   CompileOptions opts;
   opts.max_match_entries = 3;
   auto cs = CompileRules(rules, Action::kDrop, slots, opts);
   ASSERT_FALSE(cs.ok());
-  EXPECT_NE(cs.status().message().find("rule group src"), std::string::npos) << cs.status().message();
+  EXPECT_NE(cs.status().message().find("rule group src"), std::string::npos)
+      << cs.status().message();
 }
 
 TEST(EfwCompiler, MiscCoversSemantics) {
-  auto rules = ParseRules(R"([{"proto": "tcp", "tcp_flags": "syn/syn,ack", "state": ["new"], "action": "drop"}])");
+  auto rules = ParseRules(
+      R"([{"proto": "tcp", "tcp_flags": "syn/syn,ack", "state": ["new"], "action": "drop"}])");
   const Rule& r = rules[0];
   EXPECT_TRUE(MiscCovers(r, EFW_PROTO_TCP, EFW_CT_NEW, 0x02));
   EXPECT_TRUE(MiscCovers(r, EFW_PROTO_TCP, EFW_CT_NEW, 0x02 | 0x08));

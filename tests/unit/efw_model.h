@@ -30,16 +30,22 @@ struct Packet {
 
 inline uint8_t ProtoNumber(Proto p) {
   switch (p) {
-    case Proto::kTcp: return 6;
-    case Proto::kUdp: return 17;
-    case Proto::kIcmp: return 1;
-    case Proto::kIcmpv6: return 58;
-    case Proto::kAny: break;
+    case Proto::kTcp:
+      return 6;
+    case Proto::kUdp:
+      return 17;
+    case Proto::kIcmp:
+      return 1;
+    case Proto::kIcmpv6:
+      return 58;
+    case Proto::kAny:
+      break;
   }
   return 0;
 }
 
-inline bool Matches(const Rule& r, const Packet& p, const std::function<uint32_t(const std::string&)>& ifindex_of) {
+inline bool Matches(const Rule& r, const Packet& p,
+                    const std::function<uint32_t(const std::string&)>& ifindex_of) {
   if (r.src && (r.src->family != p.family || !r.src->ContainsAddr(p.saddr))) return false;
   if (r.dst && (r.dst->family != p.family || !r.dst->ContainsAddr(p.daddr))) return false;
   if (r.proto != Proto::kAny && ProtoNumber(r.proto) != p.proto) return false;
@@ -99,8 +105,8 @@ class Generator {
   }
 
   PortRange RandomRange() {
-    static const PortRange kRanges[] = {{80, 80}, {443, 443}, {0, 1023}, {1024, 65535},
-                                        {8000, 8100}, {53, 53}, {80, 443}, {65535, 65535}};
+    static const PortRange kRanges[] = {{80, 80},     {443, 443}, {0, 1023}, {1024, 65535},
+                                        {8000, 8100}, {53, 53},   {80, 443}, {65535, 65535}};
     return kRanges[Pick(8)];
   }
 
@@ -112,18 +118,30 @@ class Generator {
     if (Chance(40)) r.dst = RandomPrefix(family);
     const bool has_prefix = r.src || r.dst;
     switch (Pick(6)) {
-      case 0: case 1: r.proto = Proto::kTcp; break;
-      case 2: r.proto = Proto::kUdp; break;
-      case 3: r.proto = has_prefix ? (family == 4 ? Proto::kIcmp : Proto::kIcmpv6) : Proto::kIcmp; break;
-      case 4: r.proto = has_prefix && family == 4 ? Proto::kIcmp : Proto::kIcmpv6; break;
-      default: r.proto = Proto::kAny; break;
+      case 0:
+      case 1:
+        r.proto = Proto::kTcp;
+        break;
+      case 2:
+        r.proto = Proto::kUdp;
+        break;
+      case 3:
+        r.proto = has_prefix ? (family == 4 ? Proto::kIcmp : Proto::kIcmpv6) : Proto::kIcmp;
+        break;
+      case 4:
+        r.proto = has_prefix && family == 4 ? Proto::kIcmp : Proto::kIcmpv6;
+        break;
+      default:
+        r.proto = Proto::kAny;
+        break;
     }
     if (r.proto == Proto::kTcp || r.proto == Proto::kUdp) {
       if (Chance(25)) r.sport = RandomRange();
       if (Chance(50)) r.dport = RandomRange();
     }
     if (r.proto == Proto::kTcp && Chance(25)) {
-      static const TcpFlags kFlags[] = {{0x12, 0x02}, {0x02, 0x02}, {0x04, 0x04}, {0x11, 0x11}, {0x10, 0x00}};
+      static const TcpFlags kFlags[] = {
+          {0x12, 0x02}, {0x02, 0x02}, {0x04, 0x04}, {0x11, 0x11}, {0x10, 0x00}};
       r.tcp_flags = kFlags[Pick(5)];
     }
     if ((r.proto == Proto::kIcmp || r.proto == Proto::kIcmpv6) && Chance(50))
