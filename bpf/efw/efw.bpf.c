@@ -132,10 +132,13 @@ struct {
 	__type(value, struct efw_ct_live);
 } ct_live SEC(".maps");
 
-/* Per-CPU copy of the packet's address regions: the group lookup reads them
- * from one map value instead of from one of four LPM tries, which keeps the
- * verifier's view of the group loop to a single state. */
+/* Per-CPU copy of the packet's address regions, filled by the first group
+ * that needs each direction: a packet decided by an address-less group (an
+ * "established" rule on top) makes no LPM lookup at all. Kept in a map value
+ * rather than on the stack so the group loop stays one verifier state. */
 struct efw_addr_ctx {
+	__u32 looked; /* bit 0: src filled, bit 1: dst filled */
+	__u32 pad;
 	__u32 src[EFW_ADDR_SLOTS];
 	__u32 dst[EFW_ADDR_SLOTS];
 };
@@ -507,7 +510,7 @@ static __always_inline __u64 efw_pack(const struct efw_match *m)
  * `addr` the packet's address regions for every group.
  */
 __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey, __u32 iif_pslot,
-				 const struct efw_addr_ctx *addr)
+				 struct efw_addr_ctx *addr)
 {
 	struct efw_match_key key = {};
 	__u32 set = (gs >> 5) & 1, g = gs & (EFW_NGROUPS - 1);
@@ -527,11 +530,29 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 		return EFW_NO_MATCH;
 
 	if (g & EFW_G_SRC) {
+		if (!(addr->looked & 1)) {
+			struct efw_addr_regions *r = efw_lpm(1, pkt, set);
+
+			if (r)
+				__builtin_memcpy(addr->src, r->region, sizeof(addr->src));
+			else
+				__builtin_memset(addr->src, 0, sizeof(addr->src));
+			addr->looked |= 1;
+		}
 		key.src = addr->src[efw_src_slot(g)];
 		if (!key.src)
 			return EFW_NO_MATCH;
 	}
 	if (g & EFW_G_DST) {
+		if (!(addr->looked & 2)) {
+			struct efw_addr_regions *r = efw_lpm(0, pkt, set);
+
+			if (r)
+				__builtin_memcpy(addr->dst, r->region, sizeof(addr->dst));
+			else
+				__builtin_memset(addr->dst, 0, sizeof(addr->dst));
+			addr->looked |= 2;
+		}
 		key.dst = addr->dst[efw_dst_slot(g)];
 		if (!key.dst)
 			return EFW_NO_MATCH;
@@ -578,7 +599,6 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 {
 	__u32 mkey = efw_misc_key(pkt, state);
 	__u32 ngroups = cfg->ngroups;
-	struct efw_addr_regions *r;
 	struct efw_addr_ctx *ac;
 	__u64 best = EFW_NO_MATCH;
 	__u32 iif = 0, i, zero = 0;
@@ -591,20 +611,11 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 			iif = *v & 0xffffff;
 	}
 
-	/* One LPM lookup per direction serves every group. */
+	/* At most one LPM lookup per direction, by the first group needing it. */
 	ac = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ac)
 		return EFW_NO_MATCH;
-	r = (cfg->has_addr & 1) ? efw_lpm(1, pkt, set) : NULL;
-	if (r)
-		__builtin_memcpy(ac->src, r->region, sizeof(ac->src));
-	else
-		__builtin_memset(ac->src, 0, sizeof(ac->src));
-	r = (cfg->has_addr & 2) ? efw_lpm(0, pkt, set) : NULL;
-	if (r)
-		__builtin_memcpy(ac->dst, r->region, sizeof(ac->dst));
-	else
-		__builtin_memset(ac->dst, 0, sizeof(ac->dst));
+	ac->looked = 0;
 
 	for (i = 0; i < EFW_NGROUPS; i++) {
 		__u32 g;
