@@ -21,14 +21,14 @@ chain's spec. Invalid rules are refused with the offending field named, and
 nothing changes.
 
 commands:
-  list CHAIN VNF [--offset N] [--limit N]
+  list (or list-rules) CHAIN VNF [--offset N] [--limit N]
                                      rules in order, with packet/byte counters
                                      (at most 10000 per call unless --limit)
   add-rule CHAIN VNF [--before ID] (-f FILE | RULE FLAGS)
                                      FILE: a rule object or an array of rules,
                                      as in a chain file ("-" for stdin)
   delete-rule CHAIN VNF ID [ID...]
-  replace CHAIN VNF -f FILE [--default allow|drop]
+  replace (or replace-rules) CHAIN VNF -f FILE [--default allow|drop]
                                      FILE: an array of rules, or a firewall
                                      config object with "rules" (and "default")
   set-default CHAIN VNF allow|drop
@@ -191,7 +191,10 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
   }
   const auto& pos = a.positional();
   if (pos.size() < 3) return UsageError(kFwUsage, "expected COMMAND CHAIN VNF");
-  const std::string& cmd = pos[0];
+  // list-rules / replace-rules are accepted as long forms of list / replace.
+  const std::string cmd = pos[0] == "list-rules"      ? "list"
+                          : pos[0] == "replace-rules" ? "replace"
+                                                      : pos[0];
   auto stub = v1::FirewallService::NewStub(ctx.Channel());
   grpc::ClientContext cc;
   SetDeadline(&cc, 120);
