@@ -31,7 +31,11 @@ std::shared_ptr<grpc::Channel> Context::Channel() {
     if (!tls_key.empty()) ssl.pem_private_key = ReadFileOrEmpty(tls_key);
     creds = grpc::SslCredentials(ssl);
   }
-  channel_ = grpc::CreateChannel(server, creds);
+  // Large rule sets and their listings exceed gRPC's 4 MB default.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(512 << 20);
+  args.SetMaxSendMessageSize(512 << 20);
+  channel_ = grpc::CreateCustomChannel(server, creds, args);
   return channel_;
 }
 

@@ -19,6 +19,8 @@
 namespace sfc::api {
 namespace {
 
+constexpr int kMaxMessageBytes = 512 << 20;
+
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return InvalidArgument("cannot read " + path);
@@ -144,6 +146,10 @@ Status Server::Start(const ServerOptions& options) {
     builder.AddListeningPort(addr, grpc::SslServerCredentials(ssl));
   }
 
+  // Chain files with 100k+ firewall rules run to megabytes; gRPC's 4 MB
+  // default would refuse them.
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(chains_.get());
   builder.RegisterService(stats_.get());
   for (const auto& type : registry_.Types()) registry_.Find(type)->RegisterServices(builder, engine_);
