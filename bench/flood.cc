@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <mutex>
 #include <thread>
 
 #include "bench_prog.h"
@@ -49,7 +48,6 @@ class SinkAttachment {
 
 struct GenThreadState {
   Status status;
-  uint64_t calls = 0;
   std::atomic<bool> done{false};
 };
 
@@ -91,7 +89,6 @@ void GenLoopBody(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::B
       state.status = ErrnoStatus("BPF_PROG_TEST_RUN (live frames) on CPU " + std::to_string(cpu), err);
       return;
     }
-    ++state.calls;
   }
 }
 

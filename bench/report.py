@@ -116,6 +116,7 @@ class Report:
         self.failed = [r for r in doc.get("runs", []) if "error" in r]
         self.lines = []
         self.figs = []
+        self.ncpus = float(doc.get("meta", {}).get("machine", {}).get("cpus") or 2)
 
     def w(self, s=""):
         self.lines.append(s)
@@ -405,14 +406,15 @@ class Report:
                     cs = " / ".join(fmt(split[k], 2) for k in ("user", "system", "softirq", "idle"))
                     self.w(f"| `{v}` | {cpus} | {spread([primary(r) for r in g])} | {ratio}{lat} | "
                            f"{spread([efficiency(r) for r in g])} | {cs} | "
-                           f"{fmt(med([r.get('foreign_cpus') for r in g]), 2)} |")
+                           f"{fmt(med([min(r['foreign_cpus'], self.ncpus) for r in g if 'foreign_cpus' in r]), 2)} |")
             self.w()
             self.plot_workload(w, cpus_list, kind)
         self.w("CPU cost columns: CPU-seconds of the N CPUs over the run divided by the work done. UDP runs do no")
         self.w("user-space work (generator and sinks are XDP programs), so their cost counts system + softirq only")
         self.w("and any user time in their split is other work on this shared machine, i.e. noise. \"Other work\"")
         self.w("is the CPU time that processes outside the benchmark used during the run, per second, over the")
-        self.w("whole machine (0 to 2): where it is high, the row is slowed by a neighbour, not by its variant.")
+        self.w(f"whole machine (0 to {self.ncpus:.0f}): where it is high, the row is slowed by a neighbour, not by")
+        self.w("its variant.")
         self.w()
 
     def scaling(self):
@@ -514,6 +516,19 @@ class Report:
         for v, ns in rows:
             self.w(f"| `{v}` | {fmt(ns)} | {fmt(ns - bare) if bare else '–'} |")
         self.w()
+        d = dict(rows)
+        kern = min((ns for v, ns in rows if v.startswith("kernel")), default=None)
+        if bare and kern and "sfc-fib" in d:
+            budget = kern / 3 - bare
+            chain = d["sfc-fib"] - bare
+            self.w(f"For 3× the kernel's packet rate on the same CPU, a packet may cost {fmt(kern / 3)} ns in all,")
+            self.w(f"which leaves {fmt(budget)} ns for the chain's VNFs over the bare forwarder; they take {fmt(chain)} ns.")
+            if chain > budget:
+                self.w("The chain machinery (entry, tail calls, egress: the `xdp-bare` row) fits; the VNFs do not, and")
+                self.w("the per-VNF split (*Where the time goes*) says which to make cheaper.")
+            else:
+                self.w("The chain fits the budget.")
+            self.w()
 
     # ------------------------------------------------------------------
     def plot_workload(self, w, cpus_list, kind):
@@ -594,8 +609,8 @@ class Report:
         self.w()
         fl = [r.get("foreign_cpus") for r in self.runs if r.get("foreign_cpus") is not None]
         busy = f" During this run other work used {fmt(med(fl), 2)} CPUs (median over runs)." if fl else ""
-        self.w("- Two vCPUs shared with other work: the bench runs at `nice -20` and waits (briefly) for quiet")
-        self.w("  before each variant, but other jobs, in their own cgroups, still take time on the measured CPUs;")
+        self.w("- Two vCPUs shared with other work: the bench raises its scheduling autogroup to nice -20 and")
+        self.w("  waits (briefly) for quiet before each variant, but other jobs still take time on the measured CPUs;")
         self.w(f"  hence repetitions, medians and spreads, and the \"other work\" column.{busy}")
         self.w("- veth is not a NIC: no DMA, no interrupts, every hop costs the sender's CPU. Absolute numbers are")
         self.w("  this machine's; the ratios between variants are the result.")
