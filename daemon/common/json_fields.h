@@ -34,4 +34,14 @@ Status GetBool(const nlohmann::json& obj, const std::string& path, const char* k
 Status GetUint(const nlohmann::json& obj, const std::string& path, const char* key, uint64_t lo,
                uint64_t hi, uint64_t* out, bool required = false);
 
+// GetUint into a narrower unsigned type; [lo, hi] must fit in T.
+template <typename T>
+Status GetUintAs(const nlohmann::json& obj, const std::string& path, const char* key, uint64_t lo,
+                 uint64_t hi, T* out, bool required = false) {
+  uint64_t v = *out;
+  SFC_RETURN_IF_ERROR(GetUint(obj, path, key, lo, hi, &v, required));
+  *out = static_cast<T>(v);
+  return Status::Ok();
+}
+
 }  // namespace sfc::json_fields

@@ -16,10 +16,7 @@ using nlohmann::json;
 // An optional unsigned member within [lo, hi] into a uint32_t.
 Status GetU32(const json& obj, const std::string& path, const char* key, uint32_t lo, uint32_t hi,
               uint32_t* out) {
-  uint64_t v = *out;
-  SFC_RETURN_IF_ERROR(json_fields::GetUint(obj, path, key, lo, hi, &v));
-  *out = static_cast<uint32_t>(v);
-  return Status::Ok();
+  return json_fields::GetUintAs(obj, path, key, lo, hi, out);
 }
 
 Status ParseIpfix(const json& v, const std::string& path, IpfixConfig* out) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 
+#include "common/json_fields.h"
 #include "elb/maglev.h"
 
 namespace sfc::elb {
@@ -12,73 +13,12 @@ namespace {
 
 using nlohmann::json;
 
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-const char* TypeName(const json& v) {
-  if (v.is_string()) return "string";
-  if (v.is_boolean()) return "boolean";
-  if (v.is_number_integer() || v.is_number_unsigned()) return "integer";
-  if (v.is_number()) return "number";
-  if (v.is_array()) return "array";
-  if (v.is_object()) return "object";
-  return "null";
-}
-
-Status WrongType(const std::string& path, const char* want, const json& got) {
-  return InvalidArgument(path + ": expected " + want + ", got " + TypeName(got));
-}
-
-Status CheckMembers(const json& obj, const std::string& path,
-                    std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, _] : obj.items()) {
-    bool known = false;
-    for (auto a : allowed) known |= (key == a);
-    if (known) continue;
-    std::string list;
-    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    return InvalidArgument(path + "/" + key + ": unknown member (expected one of: " + list + ")");
-  }
-  return Status::Ok();
-}
-
-// Reads an optional unsigned integer member in [lo, hi]; absent leaves *out.
-Status GetUint(const json& obj, const std::string& path, const char* key, uint64_t lo, uint64_t hi,
-               uint64_t* out) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return Status::Ok();
-  const std::string p = path + "/" + key;
-  if (it->is_number_integer() && it->get<int64_t>() < 0)
-    return InvalidArgument(p + ": must not be negative (got " + std::to_string(it->get<int64_t>()) +
-                           ")");
-  if (!it->is_number_unsigned() && !it->is_number_integer()) return WrongType(p, "integer", *it);
-  uint64_t v = it->get<uint64_t>();
-  if (v < lo || v > hi)
-    return InvalidArgument(p + ": " + std::to_string(v) + " is out of range [" +
-                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  *out = v;
-  return Status::Ok();
-}
-
-template <typename T>
-Status GetUintAs(const json& obj, const std::string& path, const char* key, uint64_t lo,
-                 uint64_t hi, T* out) {
-  uint64_t v = *out;
-  SFC_RETURN_IF_ERROR(GetUint(obj, path, key, lo, hi, &v));
-  *out = static_cast<T>(v);
-  return Status::Ok();
-}
-
-Status GetString(const json& obj, const std::string& path, const char* key, bool required,
-                 std::string* out) {
-  auto it = obj.find(key);
-  if (it == obj.end()) {
-    if (required) return InvalidArgument(path + "/" + key + ": required");
-    return Status::Ok();
-  }
-  if (!it->is_string()) return WrongType(path + "/" + key, "string", *it);
-  *out = it->get<std::string>();
-  return Status::Ok();
-}
+using json_fields::CheckMembers;
+using json_fields::GetString;
+using json_fields::GetUint;
+using json_fields::GetUintAs;
+using json_fields::Quoted;
+using json_fields::WrongType;
 
 bool IsServiceName(std::string_view n) {
   if (n.empty() || n.size() > 32 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
