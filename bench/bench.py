@@ -763,6 +763,12 @@ def main():
                         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()
                         if k in ("pps", "bits_per_s", "requests_per_s", "p99_ms", "error")))
                     doc["runs"].append(res)
+                if variant.startswith("kernel") and rep == 0:
+                    # Evidence that the kernel's flow monitor counted: one
+                    # accounted conntrack entry per protocol.
+                    _, ct = b.in_ns("vm", "conntrack -L 2>/dev/null | grep -m1 '^tcp.*bytes='; "
+                                          "conntrack -L 2>/dev/null | grep -m1 '^udp.*bytes='")
+                    doc["meta"].setdefault("kernel_flow_accounting", {})[variant] = ct.strip().splitlines()
             except Exception as e:  # noqa: BLE001 - a broken variant is a result, not a crash
                 log(f"  {variant} failed: {e}")
                 doc["runs"].append({"variant": variant, "rep": rep, "error": str(e)})

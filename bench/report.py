@@ -188,6 +188,16 @@ class Report:
         self.w("needs for NAT. **There is no IPVS on this kernel** (`CONFIG_IP_VS` is not set), so the kernel load")
         self.w("balancer is nftables/iptables DNAT.")
         self.w()
+        acct = self.d["meta"].get("kernel_flow_accounting") or {}
+        sample = next((lines for lines in acct.values() if lines), None)
+        if sample:
+            self.w("A conntrack entry with its accounting after a kernel run (the kernel's flow record):")
+            self.w()
+            self.w("```")
+            for line in sample[:2]:
+                self.w(line)
+            self.w("```")
+            self.w()
         self.w("Offloads. The XDP path needs the sending endpoints' checksum offload off (XDP drops")
         self.w("`CHECKSUM_PARTIAL` frames it redirects, DESIGN §7), which also turns off TSO: the client and servers")
         self.w("send MTU-sized segments, with a `pfifo` qdisc. Every variant runs with those settings (`xdp` profile),")
