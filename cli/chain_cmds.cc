@@ -10,7 +10,6 @@
 #include <map>
 #include <sstream>
 
-#include "common/status.h"
 #include "sfc/v1/chain.grpc.pb.h"
 #include "sfc/v1/stats.grpc.pb.h"
 
@@ -59,18 +58,6 @@ std::string TimeString(const google::protobuf::Timestamp& t) {
   return google::protobuf::util::TimeUtil::ToString(t);
 }
 
-Result<std::string> ReadInput(const std::string& path) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path);
-  if (!in) return InvalidArgument(path + ": cannot open: " + std::strerror(errno));
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void PrintChainSummary(const v1::Chain& c) {
   std::vector<std::string> vnfs;
   for (const auto& v : c.spec().vnfs()) vnfs.push_back(v.name() + ":" + v.type());
@@ -89,14 +76,14 @@ int RunApply(Context& ctx, const std::vector<std::string>& args) {
   std::string file = a.Get("-f", a.Get("--filename"));
   if (file.empty()) return UsageError(kApplyUsage, "apply: -f FILE is required");
   if (!a.positional().empty()) return UsageError(kApplyUsage, "apply: unexpected argument " + a.positional()[0]);
-  auto text = ReadInput(file);
-  if (!text.ok()) {
-    std::fprintf(stderr, "sfcctl: apply: %s\n", text.status().message().c_str());
+  std::string text;
+  if (!ReadFile(file, &text)) {
+    std::fprintf(stderr, "sfcctl: apply: %s: cannot open: %s\n", file.c_str(), std::strerror(errno));
     return kExitFailed;
   }
 
   v1::ApplyRequest req;
-  req.set_spec_json(*text);
+  req.set_spec_json(text);
   req.set_dry_run(a.Has("--dry-run"));
   v1::ApplyResponse resp;
   grpc::ClientContext call;

@@ -128,6 +128,24 @@ void PrintTable(const std::vector<std::string>& header, const std::vector<std::v
   for (const auto& r : rows) line(r);
 }
 
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path == "-" ? "/dev/stdin" : path);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+std::string Human(double v, const char* unit) {
+  static const char* kSuffix[] = {"", "K", "M", "G", "T", "P"};
+  int i = 0;
+  while (v >= 1000 && i < 5) v /= 1000, ++i;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), i == 0 ? "%.0f%s%s" : "%.1f%s%s", v, kSuffix[i], unit);
+  return buf;
+}
+
 void SetDeadline(grpc::ClientContext* ctx, int seconds) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
 }

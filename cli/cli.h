@@ -58,6 +58,11 @@ void PrintTable(const std::vector<std::string>& header, const std::vector<std::v
 // A deadline for unary calls so a wedged server cannot hang a script.
 void SetDeadline(grpc::ClientContext* ctx, int seconds = 30);
 
+// Reads a whole file, or standard input for "-". False when it cannot be opened.
+bool ReadFile(const std::string& path, std::string* out);
+// A count for people: 1234567 -> "1.2M", with an optional unit ("B", "B/s").
+std::string Human(double v, const char* unit = "");
+
 using Verb = int (*)(Context& ctx, const std::vector<std::string>& args);
 
 }  // namespace sfc::cli

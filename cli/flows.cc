@@ -42,15 +42,6 @@ bool ParseUint(const std::string& s, uint64_t max, uint64_t* out) {
   return true;
 }
 
-std::string Human(double v, const char* unit = "") {
-  static const char* kSuffix[] = {"", "K", "M", "G", "T", "P"};
-  int i = 0;
-  while (v >= 1000 && i < 5) v /= 1000, ++i;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), i == 0 ? "%.0f%s%s" : "%.1f%s%s", v, kSuffix[i], unit);
-  return buf;
-}
-
 std::string Endpoint(const std::string& addr, uint32_t ip_version, uint32_t port, bool has_port) {
   if (!has_port) return addr;
   return (ip_version == 6 ? "[" + addr + "]" : addr) + ":" + std::to_string(port);

@@ -40,15 +40,6 @@ rule flags (add-rule):
   --action allow|drop|reject   (required)
 )";
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path == "-" ? "/dev/stdin" : path);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
 std::string Scalar(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   return v.dump();

@@ -53,15 +53,6 @@ bool ParseInt(const std::string& s, int64_t* out) {
   return true;
 }
 
-std::string Human(double v, const char* unit = "") {
-  static const char* kSuffix[] = {"", "K", "M", "G", "T", "P"};
-  int i = 0;
-  while (v >= 1000 && i < 5) v /= 1000, ++i;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), i == 0 ? "%.0f%s%s" : "%.1f%s%s", v, kSuffix[i], unit);
-  return buf;
-}
-
 std::string HostPort(const std::string& addr, uint32_t port) {
   std::string host = addr.find(':') != std::string::npos ? "[" + addr + "]" : addr;
   return host + ":" + (port ? std::to_string(port) : std::string("*"));
@@ -93,15 +84,6 @@ int Show(Context& ctx, const v1::LbService& s) {
   if (ctx.output == Output::kJson) return PrintJson(s), kExitOk;
   PrintServices({&s});
   return kExitOk;
-}
-
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path == "-" ? "/dev/stdin" : path);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
 }
 
 // A service from a file holding one entry of a chain file's "services".
