@@ -170,5 +170,48 @@ TEST_F(FirewallE2E, StatefulRulesRejectsAndLiveEdits) {
   EXPECT_EQ(cfg["rules"].size(), 6u) << r.output;
 }
 
+// Rule edits while traffic flows: every edit switches the whole rule set in
+// one step, so allowed traffic loses nothing while 20 unrelated rules come
+// and go, and the established TCP stream survives; a drop rule then takes
+// effect for the very next packets.
+TEST_F(FirewallE2E, EditsUnderLoadLoseNoAllowedTraffic) {
+  ASSERT_EQ(topo_.In(topo_.client_ns(), "ping -c 1 -W 2 " + topo_.server_ip(1)).exit_code, 0);
+  CommandResult r = sfcd_.Apply(Spec());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json spec = json::parse(Spec());
+  auto& rules = spec["vnfs"][0]["config"]["rules"];
+  rules.push_back({{"id", "iperf"}, {"src", topo_.client_ip()}, {"proto", "tcp"}, {"dport", 5201}, {"action", "allow"}});
+  r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  topo_.Spawn(topo_.server_ns(1), "iperf3 -s -1");
+  std::this_thread::sleep_for(milliseconds(500));
+  std::thread tcp([&] {
+    CommandResult t = topo_.In(topo_.client_ns(), "iperf3 -c " + topo_.server_ip(1) + " -t 4", 60);
+    EXPECT_EQ(t.exit_code, 0) << t.output;
+  });
+  std::string ping_out;
+  std::thread ping([&] {
+    ping_out = topo_.In(topo_.client_ns(), "ping -c 300 -i 0.01 -W 1 " + topo_.server_ip(1), 60).output;
+  });
+  for (int i = 0; i < 10; ++i) {
+    std::string id = "tmp" + std::to_string(i);
+    r = sfcd_.Ctl("fw add-rule fwe fw --id " + id + " --src 192.0.2." + std::to_string(i) +
+                  " --proto udp --dport 53 --action drop");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = sfcd_.Ctl("fw delete-rule fwe fw " + id);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  }
+  ping.join();
+  tcp.join();
+  EXPECT_NE(ping_out.find(" 0% packet loss"), std::string::npos) << ping_out;
+
+  // A drop rule ahead of the rest stops ping at once.
+  r = sfcd_.Ctl("fw add-rule fwe fw --id stop-ping --before return --proto icmp --action drop");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  CommandResult blocked = topo_.In(topo_.client_ns(), "ping -c 3 -i 0.2 -W 1 " + topo_.server_ip(1), 30);
+  EXPECT_NE(blocked.output.find("100% packet loss"), std::string::npos) << blocked.output;
+}
+
 }  // namespace
 }  // namespace sfc::test
