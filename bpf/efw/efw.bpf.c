@@ -985,7 +985,7 @@ int sfc_efw(struct xdp_md *ctx)
 	if (!cfg)
 		return sfc_vnf_broken();
 
-	now = bpf_ktime_get_ns();
+	now = pkt->ts_ns; /* the chain entry's clock read serves every VNF */
 	state = efw_ct_state(ctx, pkt, now, &ct, st);
 	efw_count_state(st, state);
 
