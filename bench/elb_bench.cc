@@ -37,12 +37,17 @@ std::string Chain(const std::string& type, const json& config) {
   return spec.dump();
 }
 
-json Services(int n, const std::string& mode = "dnat", uint32_t max_conns = 1 << 20) {
+json Services(int n, const std::string& mode = "dnat", uint32_t max_conns = 1 << 20,
+              int backends_per_service = 8) {
   json services = json::array();
   for (int i = 0; i < n; i++) {
     json backends = json::array();
-    for (int b = 0; b < 8; b++) {
-      json be = {{"address", "10.1." + std::to_string(i % 250) + "." + std::to_string(b + 1)}};
+    for (int b = 0; b < backends_per_service; b++) {
+      // Up to 8 backends: 10.1.<service>.<b>; more (one service): 10.2.<b / 250>.<b % 250>.
+      std::string addr = backends_per_service <= 8
+                             ? "10.1." + std::to_string(i % 250) + "." + std::to_string(b + 1)
+                             : "10.2." + std::to_string(b / 250) + "." + std::to_string(b % 250 + 1);
+      json be = {{"address", addr}};
       if (mode == "dsr")
         be["mac"] = "02:00:00:00:01:0" + std::to_string(b);
       else
@@ -180,6 +185,14 @@ int main(int argc, char** argv) {
     auto c = Load("loadbalancer", Services(1000));
     (void)single(*c, [&](int i) { return flow(i, 0x02); });
     add("single: known connection, DNAT, 1000 services",
+        single(*c, [&](int i) { return flow(i, 0x10); }) - base_single);
+  }
+  for (int backends : {10, 1000}) {
+    auto c = Load("loadbalancer", Services(1, "dnat", 1 << 20, backends));
+    const std::string n = std::to_string(backends);
+    add("single: new connection, " + n + " backends",
+        single(*c, [&](int i) { return flow(i, 0x02); }) - base_single);
+    add("single: known connection, DNAT, " + n + " backends",
         single(*c, [&](int i) { return flow(i, 0x10); }) - base_single);
   }
   {
