@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "engine/bpf_util.h"
 #include "efw/compiler.h"
 #include "efw/efw.h"
 
@@ -126,26 +127,17 @@ bool FirewallTables::IsStateMap(std::string_view name) {
   return std::find(std::begin(kRuleMaps), std::end(kRuleMaps), name) == std::end(kRuleMaps);
 }
 
-Result<FirewallTables> FirewallTables::FromObject(bpf_object* obj) {
+// Both ways in differ only in where each map's fd comes from.
+Result<FirewallTables> FirewallTables::Open(const MapOpener& open) {
   FirewallTables t;
-  auto get = [&](const char* name, UniqueFd* out) -> Status {
-    bpf_map* m = bpf_object__find_map_by_name(obj, name);
-    if (!m) return Internal(std::string("firewall object has no map ") + name);
-    SFC_ASSIGN_OR_RETURN(*out, Dup(bpf_map__fd(m), name));
-    return Status::Ok();
-  };
-  SFC_RETURN_IF_ERROR(get("active", &t.active_));
-  SFC_RETURN_IF_ERROR(get("setcfg", &t.setcfg_));
-  SFC_RETURN_IF_ERROR(get("misc", &t.misc_));
-  SFC_RETURN_IF_ERROR(get("ports", &t.ports_));
-  SFC_RETURN_IF_ERROR(get("src4", &t.src4_));
-  SFC_RETURN_IF_ERROR(get("dst4", &t.dst4_));
-  SFC_RETURN_IF_ERROR(get("src6", &t.src6_));
-  SFC_RETURN_IF_ERROR(get("dst6", &t.dst6_));
-  SFC_RETURN_IF_ERROR(get("iifs", &t.iifs_));
-  SFC_RETURN_IF_ERROR(get("matches", &t.matches_));
-  SFC_RETURN_IF_ERROR(get("rule_stats", &t.rule_stats_));
-  SFC_RETURN_IF_ERROR(get("rule_ids", &t.rule_ids_));
+  const std::pair<const char*, UniqueFd*> maps[] = {
+      {"active", &t.active_}, {"setcfg", &t.setcfg_},         {"misc", &t.misc_},
+      {"ports", &t.ports_},   {"src4", &t.src4_},             {"dst4", &t.dst4_},
+      {"src6", &t.src6_},     {"dst6", &t.dst6_},             {"iifs", &t.iifs_},
+      {"matches", &t.matches_}, {"rule_stats", &t.rule_stats_}, {"rule_ids", &t.rule_ids_}};
+  for (const auto& [name, fd] : maps) {
+    SFC_ASSIGN_OR_RETURN(*fd, open(name));
+  }
   SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
   SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
   t.max_matches_ = m / 2;
@@ -153,34 +145,16 @@ Result<FirewallTables> FirewallTables::FromObject(bpf_object* obj) {
   return t;
 }
 
+Result<FirewallTables> FirewallTables::FromObject(bpf_object* obj) {
+  return Open([obj](const char* name) -> Result<UniqueFd> {
+    bpf_map* m = bpf_object__find_map_by_name(obj, name);
+    if (!m) return Internal(std::string("firewall object has no map ") + name);
+    return Dup(bpf_map__fd(m), name);
+  });
+}
+
 Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
-  FirewallTables t;
-  auto get = [&](const char* name, UniqueFd* out) -> Status {
-    std::string path = pin_dir + "/" + name;
-    int fd = bpf_obj_get(path.c_str());
-    if (fd < 0)
-      return errno == ENOENT ? NotFound(path + " is not pinned")
-                             : ErrnoStatus("opening " + path, errno);
-    *out = UniqueFd(fd);
-    return Status::Ok();
-  };
-  SFC_RETURN_IF_ERROR(get("active", &t.active_));
-  SFC_RETURN_IF_ERROR(get("setcfg", &t.setcfg_));
-  SFC_RETURN_IF_ERROR(get("misc", &t.misc_));
-  SFC_RETURN_IF_ERROR(get("ports", &t.ports_));
-  SFC_RETURN_IF_ERROR(get("src4", &t.src4_));
-  SFC_RETURN_IF_ERROR(get("dst4", &t.dst4_));
-  SFC_RETURN_IF_ERROR(get("src6", &t.src6_));
-  SFC_RETURN_IF_ERROR(get("dst6", &t.dst6_));
-  SFC_RETURN_IF_ERROR(get("iifs", &t.iifs_));
-  SFC_RETURN_IF_ERROR(get("matches", &t.matches_));
-  SFC_RETURN_IF_ERROR(get("rule_stats", &t.rule_stats_));
-  SFC_RETURN_IF_ERROR(get("rule_ids", &t.rule_ids_));
-  SFC_ASSIGN_OR_RETURN(uint32_t m, MaxEntries(t.matches_.get(), "matches"));
-  SFC_ASSIGN_OR_RETURN(t.max_slots_, MaxEntries(t.rule_stats_.get(), "rule_stats"));
-  t.max_matches_ = m / 2;
-  SFC_ASSIGN_OR_RETURN(t.instance_id_, MapId(t.matches_.get(), "matches"));
-  return t;
+  return Open([&pin_dir](const char* name) { return OpenPinned(pin_dir + "/" + name); });
 }
 
 Result<uint32_t> FirewallTables::ActiveSet() const {

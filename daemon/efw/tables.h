@@ -5,6 +5,7 @@
 // (live edits on the pinned maps of a running instance).
 #pragma once
 
+#include <functional>
 #include <bpf/libbpf.h>
 
 #include <cstdint>
@@ -55,6 +56,8 @@ class FirewallTables {
   Result<std::vector<RuleCounters>> Counters(const std::vector<Rule>& rules) const;
 
  private:
+  using MapOpener = std::function<Result<UniqueFd>(const char* name)>;
+  static Result<FirewallTables> Open(const MapOpener& open);
   FirewallTables() = default;
   Result<uint32_t> ActiveSet() const;
   Status ClearSet(uint32_t set);
