@@ -47,6 +47,7 @@ for s in 1 2; do
   mkdir -p /tmp/sfcdemo-www-$s
   echo "hello from server $s" > /tmp/sfcdemo-www-$s/index.html
   ip netns exec ${P}s$s python3 -m http.server 80 --bind 0.0.0.0 --directory /tmp/sfcdemo-www-$s >/dev/null 2>&1 &
+  disown  # killed with the namespace at teardown; no job-control noise
   ip netns exec ${P}s$s iperf3 -s -D -1 >/dev/null 2>&1 || true
 done
 
