@@ -11,7 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
-  curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux
+  curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux procps openssl
   wrk nginx-light python3-matplotlib conntrack  # benchmarks (bench/run.sh)
 )
 
