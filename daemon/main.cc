@@ -9,6 +9,7 @@
 #include <string>
 
 #include "api/server.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "engine/chain_engine.h"
 #include "vnfs.h"
@@ -29,6 +30,9 @@ options:
   --tls-key FILE         server key (PEM), required for HOST:PORT
   --tls-client-ca FILE   require client certificates signed by this CA
   --detach-on-exit       detach every chain from its interfaces on SIGTERM
+  --allow-private-bpffs  accept a bpffs the host does not see (by default sfcd
+                         refuses one, e.g. when started with `ip netns exec`:
+                         use `nsenter --net=/run/netns/NS sfcd` instead)
   --log-level LEVEL      debug, info (default), warn, error
   -h, --help             this text
 )";
@@ -41,7 +45,7 @@ int main(int argc, char** argv) {
   bool detach_on_exit = false;
   bool listen_given = false;
 
-  enum { kRoot = 1, kState, kListen, kCert, kKey, kCa, kDetach, kLevel };
+  enum { kRoot = 1, kState, kListen, kCert, kKey, kCa, kDetach, kLevel, kPrivateBpffs };
   static const option longopts[] = {
       {"bpffs-root", required_argument, nullptr, kRoot},
       {"state-dir", required_argument, nullptr, kState},
@@ -50,6 +54,7 @@ int main(int argc, char** argv) {
       {"tls-key", required_argument, nullptr, kKey},
       {"tls-client-ca", required_argument, nullptr, kCa},
       {"detach-on-exit", no_argument, nullptr, kDetach},
+      {"allow-private-bpffs", no_argument, nullptr, kPrivateBpffs},
       {"log-level", required_argument, nullptr, kLevel},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -67,6 +72,7 @@ int main(int argc, char** argv) {
       case kKey: server_opts.tls_key = optarg; break;
       case kCa: server_opts.tls_client_ca = optarg; break;
       case kDetach: detach_on_exit = true; break;
+      case kPrivateBpffs: engine_opts.allow_private_bpffs = true; break;
       case kLevel: {
         sfc::log::Level level;
         if (!sfc::log::ParseLevel(optarg, &level)) {
@@ -94,6 +100,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   sfc::log::CaptureLibraryLogs();
+  // Test hook (see common/failpoint.h); unset in production.
+  if (sfc::Status st = sfc::failpoint::ArmFromEnvironment(); !st.ok()) {
+    sfc::log::Error("sfcd.start_failed", {{"error", st.message()}});
+    return 2;
+  }
   sfc::VnfRegistry registry;
   sfc::RegisterBuiltinVnfs(registry);
   sfc::ChainEngine engine(engine_opts, registry);

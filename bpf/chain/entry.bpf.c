@@ -5,12 +5,13 @@
  * chain's root slot holds (the first VNF of the live generation, or the egress
  * stage of an empty chain). The daemon switches a chain to a new generation by
  * writing that single slot, so packets see the old chain or the new, never a mix.
+ *
+ * The entry outlives generations (it is attached once per interface), so what
+ * a re-apply may change is read from the chain's `config` map, never baked
+ * into this program's read-only data.
  */
 #include <sfc/chain.h>
 #include <sfc/parser.h>
-
-/* Timing of the VNFs starts at the end of the entry program. */
-const volatile __u8 sfc_timing = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -19,18 +20,44 @@ struct {
 	__type(value, __u32);
 } sfc_root SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sfc_chain_config);
+} sfc_config SEC(".maps");
+
+/* The root slot was empty (or the tail call failed): the chain's policy. */
+static __always_inline int sfc_entry_root_missed(const struct sfc_chain_config *cfg,
+						 struct sfc_chain_stats *cs)
+{
+	cs->tail_call_miss++;
+	if (cfg->fail_policy == SFC_FAIL_PASS) {
+		cs->fail_pass++;
+		return XDP_PASS;
+	}
+	cs->fail_drop++;
+	return XDP_DROP;
+}
+
 SEC("xdp")
 int sfc_entry(struct xdp_md *ctx)
 {
 	struct sfc_chain_stats *cs = sfc_chain_counters();
 	struct sfc_pkt *pkt = sfc_pkt_ctx();
+	struct sfc_chain_config *cfg;
+	__u32 zero = 0;
 	int ret;
 
-	if (!pkt || !cs)
+	cfg = bpf_map_lookup_elem(&sfc_config, &zero);
+	if (!pkt || !cs || !cfg)
 		return sfc_tail_call_failed();
 
 	__builtin_memset(pkt, 0, sizeof(*pkt));
-	pkt->ts_ns = bpf_ktime_get_ns();
+	/* One clock read per packet serves every VNF's timeouts and flow
+	 * times. The coarse clock (jiffies resolution) costs a few ns where
+	 * the fine one costs tens in a VM. */
+	pkt->ts_ns = bpf_ktime_get_coarse_ns();
 	pkt->pkt_len = ctx->data_end - ctx->data;
 	pkt->ifindex = ctx->ingress_ifindex;
 
@@ -48,10 +75,10 @@ int sfc_entry(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 
-	if (sfc_timing)
+	if (cfg->timing)
 		pkt->stage_ns = bpf_ktime_get_ns();
 	bpf_tail_call(ctx, &sfc_root, 0);
-	return sfc_tail_call_failed();
+	return sfc_entry_root_missed(cfg, cs);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -31,9 +31,16 @@ class EfwObject : public VnfObject {
     return FirewallTables::IsStateMap(map_name);
   }
 
+  // The rule tables are this generation's own, but the counter slots (rule
+  // id -> slot) are shared with the running generation: slots of rules that
+  // go are freed only once the new generation is live for good, and slots
+  // given to new rules are taken back if it never is.
   Status Populate() override {
     SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromObject(skel_->obj));
-    SFC_ASSIGN_OR_RETURN(efw::InstallStats st, tables.Install(cfg_.rules, cfg_.default_action));
+    tables_ = std::make_unique<FirewallTables>(std::move(tables));
+    SFC_ASSIGN_OR_RETURN(efw::InstallStats st,
+                         tables_->Install(cfg_.rules, cfg_.default_action,
+                                          FirewallTables::SlotRelease::kDeferred));
     for (const auto& name : st.unresolved_iifs)
       log::Warn("efw.iif_unknown", {{"chain", info_.chain}, {"vnf", info_.name}, {"iif", name}});
     log::Info("efw.rules_installed", {{"chain", info_.chain},
@@ -44,10 +51,22 @@ class EfwObject : public VnfObject {
     return Status::Ok();
   }
 
+  void Committed() override {
+    if (!tables_) return;
+    if (Status st = tables_->ReleaseStaleSlots(); !st.ok())
+      log::Warn("efw.release_slots_failed", {{"chain", info_.chain}, {"vnf", info_.name}, {"error", st.message()}});
+  }
+  void Abandoned() override {
+    if (!tables_) return;
+    if (Status st = tables_->ReleaseFreshSlots(); !st.ok())
+      log::Warn("efw.release_slots_failed", {{"chain", info_.chain}, {"vnf", info_.name}, {"error", st.message()}});
+  }
+
  private:
   sfc_efw* skel_;
   VnfInstanceInfo info_;
   FirewallConfig cfg_;
+  std::unique_ptr<FirewallTables> tables_;  // after Populate()
 };
 
 class EfwModule : public VnfModule {

@@ -446,6 +446,7 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
   stale_slots_.clear();
   for (uint32_t slot = 0; slot < max_slots_; ++slot)
     if (owners[slot].id[0] && !kept[slot]) stale_slots_.push_back(slot);
+  fresh_slots_ = fresh_slots;
   if (fresh_slots.empty()) return slots;
 
   // A freed slot may hold a deleted rule's counts: new rules start from zero.
@@ -461,15 +462,24 @@ Result<std::vector<uint32_t>> FirewallTables::AssignSlots(const std::vector<Rule
   return slots;
 }
 
-Status FirewallTables::ReleaseSlots() {
+Status FirewallTables::ReleaseStaleSlots() {
   std::vector<efw_rule_id> empty(stale_slots_.size());
   Status st = WriteSlotOwners(rule_ids_.get(), stale_slots_, std::move(empty));
+  stale_slots_.clear();
+  fresh_slots_.clear();
+  return st;
+}
+
+Status FirewallTables::ReleaseFreshSlots() {
+  std::vector<efw_rule_id> empty(fresh_slots_.size());
+  Status st = WriteSlotOwners(rule_ids_.get(), fresh_slots_, std::move(empty));
+  fresh_slots_.clear();
   stale_slots_.clear();
   return st;
 }
 
 Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules,
-                                             Action default_action) {
+                                             Action default_action, SlotRelease release) {
   SFC_ASSIGN_OR_RETURN(uint32_t cur, ActiveSet());
   const uint32_t next = cur ^ 1;
   // Compile first: a rule set that does not fit changes nothing, not even
@@ -542,8 +552,9 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules,
 
   // The new rules are live: a failure from here on must not report the
   // install as failed. A slot not released now is released by the next one.
-  if (Status rs = ReleaseSlots(); !rs.ok())
-    log::Warn("efw.release_slots_failed", {{"error", rs.message()}});
+  if (release == SlotRelease::kNow)
+    if (Status rs = ReleaseStaleSlots(); !rs.ok())
+      log::Warn("efw.release_slots_failed", {{"error", rs.message()}});
   lap(&st.write_ms);
   st.rules = rules.size();
   st.groups = cs.groups.size();

@@ -50,8 +50,20 @@ class FirewallTables {
   // The maps a running instance pinned under `pin_dir`.
   static Result<FirewallTables> FromPins(const std::string& pin_dir);
 
+  // When the counter slots of rules that are gone are given up: at once (a
+  // live edit: the flip of `active` is the switch), or by the caller once
+  // the new rules are live for good (a new generation: the switch comes later
+  // and may be rolled back).
+  enum class SlotRelease { kNow, kDeferred };
   // Makes `rules` with `default_action` the active rule set.
-  Result<InstallStats> Install(const std::vector<Rule>& rules, Action default_action);
+  Result<InstallStats> Install(const std::vector<Rule>& rules, Action default_action,
+                               SlotRelease release = SlotRelease::kNow);
+  // After a deferred install: the new rules stay; free the slots of rules that went.
+  Status ReleaseStaleSlots();
+  // After a deferred install: the new rules never ran for good; free the slots
+  // given to rules the running set does not have, so their ids and counters
+  // are as they were.
+  Status ReleaseFreshSlots();
   // Counters of each rule, by id (rules never installed read zero).
   Result<std::vector<RuleCounters>> Counters(const std::vector<Rule>& rules) const;
 
@@ -64,11 +76,11 @@ class FirewallTables {
   Status WriteSetDiff(uint32_t set, const SetContents& old, const CompiledRuleSet& cs,
                       const std::vector<LpmEntry>& lpm_sorted, InstallStats* st);
   Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
-  Status ReleaseSlots();
 
   UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_,
       rule_stats_, rule_ids_;
-  std::vector<uint32_t> stale_slots_;  // between AssignSlots and ReleaseSlots
+  std::vector<uint32_t> stale_slots_;  // between AssignSlots and ReleaseStaleSlots
+  std::vector<uint32_t> fresh_slots_;  // given to new rule ids by the last AssignSlots
   uint32_t max_matches_ = 0;           // per set
   uint32_t instance_id_ = 0;           // kernel id of `matches`: names this instance's tables
   uint32_t max_slots_ = 0;

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/attachment.h"
 #include "engine/bpf_util.h"
 #include "engine/chain_spec.h"
+#include "engine/generation.h"
 #include "engine/pin_layout.h"
 
 namespace sfc {
@@ -70,6 +72,8 @@ class ChainEngine {
     // false: load and pin chains but attach nothing; each chain gets one
     // unattached entry program pinned at <chain>/entry (tests, benchmarks).
     bool attach = true;
+    // Accept a bpffs the host does not see (see engine/bpffs.h).
+    bool allow_private_bpffs = false;
   };
 
   ChainEngine(Options options, const VnfRegistry& registry);
@@ -77,10 +81,13 @@ class ChainEngine {
   ChainEngine& operator=(const ChainEngine&) = delete;
 
   // Creates the directories, then adopts what is pinned and reconciles it
-  // with the saved specs. Never detaches a working chain.
+  // with the saved specs: a chain whose Apply was cut short by a crash ends up
+  // as its saved spec says. Never detaches a working chain.
   Status Start();
 
   // Makes the chain match `spec`. *changed is false when it already did.
+  // All or nothing: on error, packets, pins, attachments and the saved spec
+  // are as they were before the call; on success the spec is saved.
   Result<ChainInfo> Apply(const ChainSpec& spec, bool dry_run, bool* changed);
   Status Delete(std::string_view name);
   Result<ChainInfo> Get(std::string_view name);
@@ -109,25 +116,29 @@ class ChainEngine {
     uint64_t generation = 0;
     std::chrono::system_clock::time_point applied_at;
   };
-  class Generation;
+  class Transaction;
 
   Status CheckSystem(const ChainSpec& spec) const;
-  Result<ChainInfo> ApplyLocked(const ChainSpec& spec, bool dry_run, bool* changed);
-  Status CreateRoot(const std::string& chain);
-  Status LoadDetachedEntry(const ChainSpec& spec, const Generation& gen, bool pin, bool fresh);
-  Status SyncAttachments(const ChainSpec& spec, const Chain* current);
+  // `rebuild`: make a new generation even when the spec has not changed (a
+  // chain whose data plane does not match its saved spec).
+  Result<ChainInfo> ApplyLocked(const ChainSpec& spec, bool dry_run, bool rebuild, bool* changed);
+  Status CreateChainMaps(const std::string& chain);
+  Status SwitchRoot(const std::string& chain, const Generation& gen, Transaction& txn);
+  Status SyncAttachments(const ChainSpec& spec, const Chain* current, Transaction& txn);
   Status DeleteLocked(const std::string& name);
-  Status AttachEntry(const ChainSpec& spec, const InterfaceSpec& iface);
-  Status DetachEntry(const std::string& chain, const std::string& ifname);
   Status SaveState(const Chain& chain) const;
   Status RemoveState(const std::string& name) const;
-  Status Adopt(const std::string& name, Chain chain);
+  Status Adopt(const std::string& name, Chain saved);
+  Result<uint64_t> LiveGeneration(const std::string& name);
+  void RemoveLeftovers(const ChainSpec& spec);
+  void RunUpHooks(const ChainSpec& spec, const ChainSpec* previous);
   ChainInfo Describe(const Chain& chain) const;
   VnfInstanceInfo InstanceInfo(const std::string& chain, const VnfSpec& vnf, uint32_t slot) const;
 
   Options options_;
   const VnfRegistry& registry_;
   PinLayout pins_;
+  Attacher attacher_;
   std::mutex mu_;
   std::map<std::string, Chain, std::less<>> chains_;
 };

@@ -10,6 +10,7 @@
 //     maps and this instance's state maps, loads the object
 //   VnfObject::Populate()       fills config-derived maps before packets can arrive
 //     engine: switches the chain to the new generation, moves pins in place
+//   VnfObject::Committed()      the generation stays (or Abandoned(): it was rolled back)
 //   OnInstanceUp/Down           background work (exporters, health checks)
 #pragma once
 
@@ -56,6 +57,13 @@ class VnfObject {
   }
   // Called once the object is loaded, before any packet can reach it.
   virtual Status Populate() { return Status::Ok(); }
+  // The generation this object belongs to is live for good (every step of
+  // the Apply succeeded): release what the running generation no longer needs.
+  virtual void Committed() {}
+  // The generation will not run: an Apply failed after Populate(). Undo what
+  // Populate() wrote into state maps shared with the running generation, so
+  // that a failed Apply leaves that state as it found it.
+  virtual void Abandoned() {}
 };
 
 class VnfModule {

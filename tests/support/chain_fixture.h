@@ -37,6 +37,8 @@ class LoadedChain {
   Status Reapply(const std::string& spec_json);
 
   const std::string& name() const { return name_; }
+  // The engine's state directory (saved specs under chains/).
+  const std::string& state_dir() const { return state_dir_; }
   ChainEngine& engine() { return *engine_; }
   std::string PinPath(const std::string& vnf, const std::string& map) const;
   Result<UniqueFd> OpenMap(const std::string& vnf, const std::string& map) const;

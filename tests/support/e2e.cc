@@ -93,11 +93,11 @@ Sfcd::Sfcd(const Topology& topo) : topo_(topo) {
   std::filesystem::remove(log_);
 }
 
-bool Sfcd::Start(const std::string& extra_args) {
+bool Sfcd::Start(const std::string& extra_args, const std::string& env) {
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
-    std::string cmd = "exec nsenter --net=/run/netns/" + topo_.vm_ns() + " " + BuildDir() +
+    std::string cmd = "exec env " + env + " nsenter --net=/run/netns/" + topo_.vm_ns() + " " + BuildDir() +
                       "/daemon/sfcd --bpffs-root " + root_ + " --state-dir " + state_ + " --listen unix:" +
                       socket_ + " --log-level debug " + extra_args + " >>" + log_ + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);

@@ -63,8 +63,9 @@ class Sfcd {
   Sfcd(const Sfcd&) = delete;
   Sfcd& operator=(const Sfcd&) = delete;
 
-  // Starts sfcd (extra_args appended) and waits until it answers.
-  bool Start(const std::string& extra_args = "");
+  // Starts sfcd (extra_args appended; `env`, e.g. "SFC_FAILPOINTS=...", set
+  // in its environment) and waits until it answers.
+  bool Start(const std::string& extra_args = "", const std::string& env = "");
   void Kill9();                      // crash: the data plane must keep running
   void Stop();                       // SIGTERM and wait
   bool running() const { return pid_ > 0; }

@@ -33,6 +33,20 @@ enum sfc_egress_action {
 	SFC_EGRESS_FIB = 3,      /* route with bpf_fib_lookup, rewrite MACs, redirect */
 };
 
+/*
+ * Chain settings the entry program reads per packet, one ARRAY entry pinned at
+ * <chain>/config. The entry is loaded once per interface and not per
+ * generation, so whatever a re-apply may change lives here rather than in
+ * its read-only data; the daemon writes it in the same step that switches the
+ * chain to a new generation. `bpftool map dump pinned <chain>/config` shows
+ * which generation is live.
+ */
+struct sfc_chain_config {
+	__u64 generation;  /* live generation; bookkeeping only, no program reads it */
+	__u32 fail_policy; /* enum sfc_fail_policy for the entry's own tail call */
+	__u32 timing;      /* non-zero: stamp pkt->stage_ns for per-VNF run_ns */
+};
+
 /* Flags in struct sfc_pkt.flags. */
 #define SFC_PKT_F_L4 (1U << 0)         /* l4_off points at a complete L4 header */
 #define SFC_PKT_F_FRAG (1U << 1)       /* packet is a fragment (first or later) */
@@ -48,8 +62,9 @@ enum sfc_egress_action {
  * are in network byte order; IPv4 addresses use word 0 and leave 1..3 zero.
  */
 struct sfc_pkt {
-	__u64 ts_ns;     /* bpf_ktime_get_ns() at chain entry */
-	__u64 stage_ns;  /* end of the previous stage, when timing is on */
+	__u64 ts_ns;     /* bpf_ktime_get_coarse_ns() at chain entry: for state
+			  * timeouts and flow times, not for measuring */
+	__u64 stage_ns;  /* end of the previous stage when timing is on, else 0 */
 	__u32 pkt_len;   /* frame length at chain entry */
 	__u32 ifindex;   /* ingress interface */
 	__u16 l3_off;    /* IPv4/IPv6 header */

@@ -66,7 +66,9 @@ static __always_inline int sfc_vnf_finish(struct xdp_md *ctx,
 					  struct sfc_vnf_stats *st,
 					  enum sfc_verdict verdict)
 {
-	if (sfc_timing) {
+	/* stage_ns is 0 when the entry did not stamp the packet: a packet that
+	 * entered just before timing was switched on. */
+	if (sfc_timing && pkt->stage_ns) {
 		/* From the previous stage's end to ours: includes the tail call. */
 		__u64 now = bpf_ktime_get_ns();
 
