@@ -424,7 +424,8 @@ static __always_inline void efw_ct_commit(const struct sfc_pkt *pkt, __u64 now, 
 		return;
 	}
 
-	e->last_seen_ns = now;
+	if (e->last_seen_ns != now) /* the coarse clock moves every few ms */
+		e->last_seen_ns = now;
 	if (ct->from_a != e->orig_is_a)
 		e->seen_reply = 1;
 	if (ct->key.proto != IPPROTO_TCP)
@@ -631,6 +632,35 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 			best = m;
 	}
 	return best;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Verdict cache                                                             */
+
+/*
+ * The rule a connection's packets match does not change from one packet to
+ * the next unless the rule set, the packet's connection state or its TCP
+ * flags do (addresses, ports and protocol are the connection's own; rules on
+ * the ingress interface turn the cache off). So the classification is kept in
+ * the conntrack entry, per direction, as one word:
+ *   epoch (24) | TCP flags (8) | state (3) | action (2) | counter slot (24)
+ * and the next packet whose epoch, state and flags agree skips the
+ * classifier: no LPM, port or match-table lookup.
+ */
+#define EFW_V_SLOT_DEFAULT 0xffffffULL /* no rule matched: the default action */
+
+static __always_inline __u64 efw_verdict_pack(__u32 epoch, __u32 state, __u8 flags, __u32 slot,
+					      __u8 action)
+{
+	return (__u64)(epoch & EFW_EPOCH_MASK) << 40 | (__u64)flags << 32 | (__u64)(state & 7) << 29 |
+	       (__u64)(action & 3) << 24 | (slot & 0xffffff);
+}
+
+/* The flags a verdict depends on: none unless some rule looks at them. */
+static __always_inline __u8 efw_verdict_flags(const struct sfc_pkt *pkt,
+					      const struct efw_set_cfg *cfg)
+{
+	return cfg->has_tcp_flags && pkt->l4_proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -967,9 +997,9 @@ int sfc_efw(struct xdp_md *ctx)
 	struct efw_set_cfg *cfg;
 	struct efw_active *act;
 	struct efw_ct ct;
-	__u32 zero = 0, set, state;
-	__u8 action;
-	__u64 now;
+	__u32 zero = 0, set, state, slot, dir;
+	__u64 now, verdict = 0;
+	__u8 action, flags;
 
 	if (!st || !pkt)
 		return sfc_vnf_broken();
@@ -989,22 +1019,39 @@ int sfc_efw(struct xdp_md *ctx)
 	state = efw_ct_state(ctx, pkt, now, &ct, st);
 	efw_count_state(st, state);
 
-	best = efw_classify(pkt, set, cfg, state);
-	if (best != EFW_NO_MATCH) {
-		__u32 slot = (best >> 8) & 0xffffff;
+	/* A connection's verdict, cached or classified now. */
+	flags = efw_verdict_flags(pkt, cfg);
+	dir = ct.from_a & 1;
+	if (ct.entry && !cfg->has_iif) {
+		verdict = ct.entry->verdict[dir];
+		if (verdict >> 40 != (act->epoch & EFW_EPOCH_MASK) || (verdict >> 32 & 0xff) != flags ||
+		    (verdict >> 29 & 7) != state)
+			verdict = 0;
+	}
+	if (verdict) {
+		st->verdict_cached++;
+	} else {
+		best = efw_classify(pkt, set, cfg, state);
+		verdict = efw_verdict_pack(act->epoch, state, flags,
+					   best == EFW_NO_MATCH ? EFW_V_SLOT_DEFAULT : (best >> 8) & 0xffffff,
+					   best == EFW_NO_MATCH ? cfg->default_action : best & 0xff);
+		if (ct.entry && !cfg->has_iif)
+			ct.entry->verdict[dir] = verdict;
+	}
+
+	slot = verdict & 0xffffff;
+	action = (verdict >> 24) & 3;
+	if (slot != EFW_V_SLOT_DEFAULT) {
 		struct efw_rule_stats *rs = bpf_map_lookup_elem(&rule_stats, &slot);
 
 		if (rs) {
 			rs->packets++;
 			rs->bytes += pkt->pkt_len;
 		}
-		action = best & 0xff;
+	} else if (action == EFW_ALLOW) {
+		st->default_allow++;
 	} else {
-		action = cfg->default_action;
-		if (action == EFW_ALLOW)
-			st->default_allow++;
-		else
-			st->default_drop++;
+		st->default_drop++;
 	}
 
 	if (action == EFW_ALLOW) {

@@ -87,10 +87,14 @@ enum efw_action {
 	EFW_REJECT = 2,
 };
 
-/* `active` map value: which set packets use. */
+/* `active` map value: which set packets use, and which install made it.
+ * The epoch changes with every install (and carries over to a re-applied
+ * instance), never 0, 24 bits: a verdict cached under another epoch is stale. */
 struct efw_active {
 	__u32 set;
+	__u32 epoch;
 };
+#define EFW_EPOCH_MASK 0xffffff
 
 /* `setcfg` map, one entry per set: what a packet needs before the lookups. */
 struct efw_set_cfg {
@@ -98,6 +102,8 @@ struct efw_set_cfg {
 	__u8 default_action; /* enum efw_action when no rule matches */
 	__u8 has_iif;        /* some group matches the ingress interface */
 	__u8 has_addr;       /* bit 0: some group has src, bit 1: dst */
+	__u8 has_tcp_flags;  /* some rule matches TCP flags */
+	__u8 pad[3];
 	__u8 groups[EFW_NGROUPS];  /* active groups, by ascending gmin */
 	__u8 pslot[EFW_NGROUPS];   /* per group: its slot in `ports`, 0xff none */
 	__u32 gmin[EFW_NGROUPS];   /* per groups[] entry: priority of its best rule */
@@ -217,6 +223,11 @@ struct efw_ct_entry {
 	__u8 tcp_state;   /* enum efw_tcp_state */
 	__u8 fin_seen;    /* bit 0: from a, bit 1: from b */
 	__u32 pad;
+	/* The classification of the last packet each way ([1]: a -> b), reused
+	 * by the next packets of the connection while nothing it depends on
+	 * changed. One word each, so a reader sees a whole verdict (see
+	 * efw_verdict_*() in efw.bpf.c). 0: none. */
+	__u64 verdict[2];
 };
 
 /* `ct_live`: entries we inserted minus entries we removed. When an insert
@@ -241,6 +252,7 @@ struct efw_stats {
 	__u64 ct_evicted;     /* inserts that found the table full (LRU evicted one) */
 	__u64 ct_expired;     /* entries found past their timeout and removed */
 	__u64 ct_closed;      /* TCP connections removed on RST */
+	__u64 verdict_cached; /* decided by the verdict cached in the connection */
 };
 
 #endif /* SFC_EFW_H */

@@ -158,6 +158,7 @@ efw_set_cfg CompiledRuleSet::SetConfig() const {
   efw_set_cfg cfg{};
   cfg.ngroups = static_cast<uint8_t>(groups.size());
   cfg.default_action = static_cast<uint8_t>(default_action);
+  cfg.has_tcp_flags = uses_tcp_flags ? 1 : 0;
   std::memset(cfg.pslot, 0xff, sizeof(cfg.pslot));
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
@@ -178,6 +179,7 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
     return Internal("compiling rules: one counter slot per rule needed");
   CompiledRuleSet out;
   out.default_action = default_action;
+  for (const auto& r : rules) out.uses_tcp_flags |= r.tcp_flags.has_value();
 
   // Interfaces: one id per distinct ifindex.
   std::map<std::string, uint32_t> iif_id;  // name -> id, 0: unresolved

@@ -52,6 +52,8 @@ struct CompiledRuleSet {
   std::vector<std::pair<efw_match_key, efw_match>> matches;
   // Rules naming an interface that does not exist: they match nothing.
   std::vector<std::string> unresolved_iifs;
+  // Some rule matches TCP flags: a connection's packets may then differ in verdict.
+  bool uses_tcp_flags = false;
 
   // The setcfg entry for this rule set.
   efw_set_cfg SetConfig() const;

@@ -38,6 +38,7 @@ class EfwObject : public VnfObject {
   Status Populate() override {
     SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromObject(skel_->obj));
     tables_ = std::make_unique<FirewallTables>(std::move(tables));
+    if (auto epoch = FirewallTables::ActiveEpoch(info_.pin_dir); epoch.ok()) tables_->set_epoch_floor(*epoch);
     SFC_ASSIGN_OR_RETURN(efw::InstallStats st,
                          tables_->Install(cfg_.rules, cfg_.default_action,
                                           FirewallTables::SlotRelease::kDeferred));

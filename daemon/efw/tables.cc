@@ -157,12 +157,27 @@ Result<FirewallTables> FirewallTables::FromPins(const std::string& pin_dir) {
   return Open([&pin_dir](const char* name) { return OpenPinned(pin_dir + "/" + name); });
 }
 
-Result<uint32_t> FirewallTables::ActiveSet() const {
+Result<efw_active> FirewallTables::Active() const {
   uint32_t zero = 0;
   efw_active a{};
   if (bpf_map_lookup_elem(active_.get(), &zero, &a))
     return ErrnoStatus("reading the active rule set", errno);
-  return a.set & 1;
+  return a;
+}
+
+Result<uint32_t> FirewallTables::ActiveEpoch(const std::string& pin_dir) {
+  SFC_ASSIGN_OR_RETURN(UniqueFd fd, OpenPinned(pin_dir + "/active"));
+  uint32_t zero = 0;
+  efw_active a{};
+  if (bpf_map_lookup_elem(fd.get(), &zero, &a)) return ErrnoStatus("reading the active rule set", errno);
+  return a.epoch;
+}
+
+// The next install's epoch: different from every epoch a cached verdict of
+// this instance can carry (24 bits wrap after 16M installs), never 0.
+static uint32_t NextEpoch(uint32_t a, uint32_t b) {
+  uint32_t next = (std::max(a, b) + 1) & EFW_EPOCH_MASK;
+  return next ? next : 1;
 }
 
 // What this process last wrote into each (instance, set). With it, filling a
@@ -480,8 +495,9 @@ Status FirewallTables::ReleaseFreshSlots() {
 
 Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules,
                                              Action default_action, SlotRelease release) {
-  SFC_ASSIGN_OR_RETURN(uint32_t cur, ActiveSet());
-  const uint32_t next = cur ^ 1;
+  SFC_ASSIGN_OR_RETURN(efw_active cur, Active());
+  const uint32_t next = (cur.set & 1) ^ 1;
+  const uint32_t epoch = NextEpoch(cur.epoch, epoch_floor_);
   // Compile first: a rule set that does not fit changes nothing, not even
   // the counter slots. Slots are filled in once assigned.
   CompileOptions opts;
@@ -545,7 +561,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules,
 
   // The switch: one 4-byte value, read once per packet.
   uint32_t zero = 0;
-  efw_active a{next};
+  efw_active a{next, epoch};
   if (bpf_map_update_elem(active_.get(), &zero, &a, BPF_ANY))
     return ErrnoStatus("activating the rule set", errno);
   StoreWritten(instance_id_, next, SetContents{cs.matches, std::move(lpm_sorted)});

@@ -64,6 +64,13 @@ class FirewallTables {
   // given to rules the running set does not have, so their ids and counters
   // are as they were.
   Status ReleaseFreshSlots();
+  // The next install's epoch will be above `epoch`: a new generation's fresh
+  // tables continue the running instance's epochs, because conntrack entries
+  // (kept across generations) cache verdicts under them.
+  void set_epoch_floor(uint32_t epoch) { epoch_floor_ = epoch; }
+  // The epoch of the rule set active in a running instance's pinned maps.
+  static Result<uint32_t> ActiveEpoch(const std::string& pin_dir);
+
   // Counters of each rule, by id (rules never installed read zero).
   Result<std::vector<RuleCounters>> Counters(const std::vector<Rule>& rules) const;
 
@@ -71,7 +78,7 @@ class FirewallTables {
   using MapOpener = std::function<Result<UniqueFd>(const char* name)>;
   static Result<FirewallTables> Open(const MapOpener& open);
   FirewallTables() = default;
-  Result<uint32_t> ActiveSet() const;
+  Result<efw_active> Active() const;
   Status ClearSet(uint32_t set);
   Status WriteSetDiff(uint32_t set, const SetContents& old, const CompiledRuleSet& cs,
                       const std::vector<LpmEntry>& lpm_sorted, InstallStats* st);
@@ -84,6 +91,7 @@ class FirewallTables {
   uint32_t max_matches_ = 0;           // per set
   uint32_t instance_id_ = 0;           // kernel id of `matches`: names this instance's tables
   uint32_t max_slots_ = 0;
+  uint32_t epoch_floor_ = 0;
 };
 
 }  // namespace sfc::efw
