@@ -48,7 +48,7 @@ std::string Chain(const std::string& type, uint32_t max_flows) {
   std::string config =
       type == "flowmon"
           ? R"({"max_flows": )" + std::to_string(max_flows) +
-                R"(, "idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
+                R"(, "idle_timeout_s": 3600, "active_timeout_s": 7200, "scan_interval_ms": 60000})"
           : "{}";
   return R"({"name": "bench", "interfaces": ["lo"], "vnfs": [{"name": "v", "type": ")" + type +
          R"(", "config": )" + config + "}]}";
@@ -104,7 +104,8 @@ void ExporterScan(LoadedChain& c, uint32_t n) {
   VnfInstanceInfo info{"bench", "v", "flowmon", c.PinPath("v", ""), 0};
   info.pin_dir.pop_back();
   efm::FlowmonConfig cfg;
-  cfg.idle_timeout_s = cfg.active_timeout_s = 3600;
+  cfg.idle_timeout_s = 3600;
+  cfg.active_timeout_s = 7200;
   efm::FlowExporter exporter(info, cfg);
   {
     auto fd = c.OpenMap("v", "flows");

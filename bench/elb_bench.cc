@@ -12,12 +12,14 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "elb/conn_sweep.h"
 #include "elb/elb.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
@@ -98,8 +100,9 @@ std::unique_ptr<LoadedChain> Load(const std::string& type, const json& config) {
 }
 
 // Fills the connection table with `n` entries of other clients, as live
-// traffic would, so the lookups below run against a table that size.
-void Prefill(LoadedChain& c, uint32_t n) {
+// traffic would, so the lookups below run against a table that size. Every
+// `closed_every`th one (0: none) is a connection that closed long ago.
+void Prefill(LoadedChain& c, uint32_t n, uint32_t closed_every = 0) {
   auto fd = c.OpenMap("lb", "conntrack");
   if (!fd.ok()) std::exit(1);
   elb_flow_key k{};
@@ -111,6 +114,7 @@ void Prefill(LoadedChain& c, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     k.saddr[0] = htonl(0xc6120000u + (i >> 16));  // 198.18.0.0/15
     k.sport = htons(static_cast<uint16_t>(i));
+    v.state = closed_every && i % closed_every == 0 ? ELB_CONN_F_CLOSED : 0;
     bpf_map_update_elem(fd->get(), &k, &v, BPF_ANY);
   }
 }
@@ -202,6 +206,22 @@ int main(int argc, char** argv) {
     add("single: known connection, DNAT, 1M connections in the table",
         single(*c, [&](int i) { return flow(i, 0x10); }) - base_single);
   }
+  // The sweep of closed connections (sfcd's eLB thread, every
+  // tcp_close_timeout_s): one pass over a full table, 10% of it closed.
+  double sweep_ms = 0;
+  uint64_t swept = 0;
+  {
+    auto c = Load("loadbalancer", Services(1));
+    Prefill(*c, 1000000, 10);
+    std::string dir = c->PinPath("lb", "");
+    dir.pop_back();  // PinPath(vnf, "") ends in '/'
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = sfc::elb::SweepClosedConnections(dir, UINT64_MAX / 2, 1);
+    sweep_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!r.ok()) std::exit(1);
+    swept = r->removed;
+  }
   {
     auto c = Load("loadbalancer", Services(1, "dsr"));
     add("repeat: known connection, DSR (XDP_TX)", Measure(*c, to_vip, repeat) - base_repeat);
@@ -215,7 +235,9 @@ int main(int argc, char** argv) {
   if (as_json) {
     nlohmann::json out = {{"baseline_repeat_ns", base_repeat},
                           {"baseline_single_ns", base_single},
-                          {"cases", nlohmann::json::array()}};
+                          {"cases", nlohmann::json::array()},
+                          {"sweep_1m_ms", sweep_ms},
+                          {"sweep_removed", swept}};
     for (const auto& r : results) out["cases"].push_back({{"case", r.name}, {"elb_ns", r.ns}});
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
@@ -224,5 +246,7 @@ int main(int argc, char** argv) {
               base_repeat, base_single);
   std::printf("%-62s %12s\n", "case", "eLB ns/pkt");
   for (const auto& r : results) std::printf("%-62s %12.1f\n", r.name.c_str(), r.ns);
+  std::printf("sweep of closed connections, 1M entries (%llu closed removed): %.0f ms\n",
+              static_cast<unsigned long long>(swept), sweep_ms);
   return 0;
 }

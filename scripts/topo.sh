@@ -26,8 +26,9 @@ servers=${4:-2}
 ns_exec() { ip netns exec "$@"; }
 
 # Endpoints that send TCP through XDP redirect: no checksum/segmentation
-# offload (XDP drops CHECKSUM_PARTIAL), a pfifo for back-pressure, and GRO
-# on so frames redirected to them are accepted (DESIGN.md §7).
+# offload (a redirected CHECKSUM_PARTIAL frame arrives with a bad checksum),
+# a pfifo for back-pressure, and GRO on so frames redirected to them are
+# accepted (docs/deployment.md).
 endpoint_tune() {
   local ns=$1 dev=$2
   ns_exec "$ns" ethtool -K "$dev" tx off gro on >/dev/null 2>&1 || true

@@ -5,7 +5,8 @@ sfc_add_test(elb_unit_tests unit
   ${ELB_TESTS}/unit/elb_maglev_test.cc
   ${ELB_TESTS}/unit/elb_config_test.cc
   ${ELB_TESTS}/unit/elb_plan_test.cc
-  ${ELB_TESTS}/unit/elb_health_test.cc)
+  ${ELB_TESTS}/unit/elb_health_test.cc
+  ${ELB_TESTS}/unit/elb_conn_sweep_test.cc)
 target_link_libraries(elb_unit_tests PRIVATE sfc_elb_core)
 # The example chain files are checked too.
 target_compile_definitions(elb_unit_tests PRIVATE SFC_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

@@ -82,7 +82,8 @@ struct efm_export_state {
 	__u64 first_seen_ns; /* the table entry this belongs to */
 	__u64 packets;       /* exported so far */
 	__u64 bytes;
-	__u64 last_end_ns;   /* end of the last record: later packets came after */
+	__u64 cut_ns;        /* when the last record's counters were read: later
+			      * packets came after (CLOCK_MONOTONIC) */
 };
 
 /*

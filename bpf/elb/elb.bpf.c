@@ -16,6 +16,11 @@
 #define ELB_DEFAULT_CONNS 1048576
 /* Refresh a connection's reverse-NAT entry (and its timestamp) at most this often. */
 #define ELB_REFRESH_NS 1000000000ULL
+/* TCP flags that start or end a connection: only segments with one of them
+ * take the connection-state paths below. */
+#define ELB_TCP_LIFECYCLE (SFC_TCP_SYN | SFC_TCP_FIN | SFC_TCP_RST)
+
+_Static_assert(ELB_MAX_SERVICES <= 65536, "struct elb_conn keeps the service index in 16 bits");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -244,6 +249,147 @@ static __always_inline void elb_count_backend(__u32 slot, const struct sfc_pkt *
 		bs->connections++;
 }
 
+/* Key of the reverse-NAT entry of a connection to `be`: the reply's tuple
+ * (backend:port -> client). */
+static __always_inline void elb_reverse_key_of(struct elb_flow_key *rk, const struct elb_backend *be,
+					       const struct sfc_pkt *pkt)
+{
+	__builtin_memcpy(rk->saddr, be->addr, sizeof(rk->saddr));
+	__builtin_memcpy(rk->daddr, pkt->saddr, sizeof(rk->daddr));
+	rk->sport = be->port ? be->port : pkt->dport;
+	rk->dport = pkt->sport;
+	rk->proto = pkt->l4_proto;
+	rk->family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+}
+
+/* --- TCP connection life: SYN, FIN and RST segments only ---------------------
+ *
+ * `state` is updated with plain read-modify-writes, not atomics: the FINs of
+ * the two sides racing on two CPUs within the same few nanoseconds can lose a
+ * bit, and then the entry is not marked closed and stays until the LRU
+ * recycles it or a SYN reuses its tuple. Nothing is misrouted by that.
+ */
+
+/* A SYN that opens a connection: not a SYN-ACK, no RST. */
+static __always_inline int elb_is_syn(__u8 flags)
+{
+	return (flags & (SFC_TCP_SYN | SFC_TCP_ACK | SFC_TCP_RST)) == SFC_TCP_SYN;
+}
+
+/* The segment's sequence number (network order; only compared), 0 if the
+ * header is out of reach (it cannot be: the parser checked it). */
+static __always_inline __u32 elb_tcp_seq(struct xdp_md *ctx, const struct sfc_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = pkt->l4_off;
+	struct tcphdr *th;
+
+	if (off > SFC_MAX_L4_OFF)
+		return 0;
+	th = data + off;
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	return th->seq;
+}
+
+static __always_inline void elb_conn_close(struct elb_conn *ct, const struct sfc_pkt *pkt,
+					   struct elb_stats *st)
+{
+	if (ct->state & ELB_CONN_F_CLOSED)
+		return;
+	ct->state |= ELB_CONN_F_CLOSED;
+	ct->seen_ns = pkt->ts_ns; /* the close timeout starts now */
+	st->closed_conns++;
+}
+
+/* FIN or RST from the client. DSR replies bypass us, so there the client's
+ * FIN is all we will see of the end. */
+static __always_inline void elb_conn_client_end(struct elb_conn *ct, const struct sfc_pkt *pkt,
+						const struct elb_service *svc, struct elb_stats *st)
+{
+	if (pkt->tcp_flags & SFC_TCP_RST) {
+		elb_conn_close(ct, pkt, st);
+		return;
+	}
+	ct->state |= ELB_CONN_F_FIN_CLIENT;
+	if ((ct->state & ELB_CONN_F_FIN_BACKEND) || svc->mode == ELB_MODE_DSR)
+		elb_conn_close(ct, pkt, st);
+}
+
+/*
+ * A SYN, FIN or RST from the client of a known connection. Returns the entry
+ * to go on with, or NULL when the segment is the SYN of a new connection on
+ * the same tuple (a client reusing its ports): that one takes a fresh pick,
+ * which honours weight 0 and health, and overwrites the entry.
+ */
+static __always_inline struct elb_conn *elb_conn_lifecycle(struct xdp_md *ctx,
+							   const struct sfc_pkt *pkt,
+							   struct elb_stats *st,
+							   const struct elb_service *svc,
+							   struct elb_conn *ct)
+{
+	if (elb_is_syn(pkt->tcp_flags)) {
+		struct elb_flow_key rk = {};
+		struct elb_backend *old;
+		__u32 slot = ct->slot;
+
+		/* Its own SYN again (the SYN-ACK was lost): the same connection. */
+		if ((ct->state & (ELB_CONN_F_SYN | ELB_CONN_F_CLOSED)) == ELB_CONN_F_SYN &&
+		    ct->syn_seq == elb_tcp_seq(ctx, pkt))
+			return ct;
+		/* The old connection's reverse entry goes with it. */
+		old = bpf_map_lookup_elem(&backends, &slot);
+		if (svc->mode == ELB_MODE_DNAT && old && old->id == ct->backend_id) {
+			elb_reverse_key_of(&rk, old, pkt);
+			bpf_map_delete_elem(&reverse_nat, &rk);
+		}
+		st->reopened_conns++;
+		return NULL;
+	}
+	if (pkt->tcp_flags & (SFC_TCP_FIN | SFC_TCP_RST))
+		elb_conn_client_end(ct, pkt, svc, st);
+	return ct;
+}
+
+/*
+ * A FIN or RST from the backend, on the reply path of a DNAT-ed connection:
+ * marks its entry (keyed by the client's tuple: client -> VIP:port). The
+ * backend must be the one the entry names; the tuple may have moved on to a
+ * new connection on another backend since.
+ */
+static __always_inline void elb_conn_backend_end(const struct sfc_pkt *pkt, struct elb_stats *st,
+						 const struct elb_rnat *rn)
+{
+	struct elb_flow_key k = {};
+	struct elb_backend *be;
+	struct elb_conn *ct;
+	__u32 slot;
+
+	__builtin_memcpy(k.saddr, pkt->daddr, sizeof(k.saddr));
+	__builtin_memcpy(k.daddr, rn->vip, sizeof(k.daddr));
+	k.sport = pkt->dport;
+	k.dport = rn->vport;
+	k.proto = pkt->l4_proto;
+	k.family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
+	ct = bpf_map_lookup_elem(&conntrack, &k);
+	if (!ct)
+		return;
+	slot = ct->slot;
+	be = bpf_map_lookup_elem(&backends, &slot);
+	if (!be || be->id != ct->backend_id || (be->port ? be->port : rn->vport) != pkt->sport ||
+	    be->addr[0] != pkt->saddr[0] || be->addr[1] != pkt->saddr[1] ||
+	    be->addr[2] != pkt->saddr[2] || be->addr[3] != pkt->saddr[3])
+		return;
+	if (pkt->tcp_flags & SFC_TCP_RST) {
+		elb_conn_close(ct, pkt, st);
+		return;
+	}
+	ct->state |= ELB_CONN_F_FIN_BACKEND;
+	if (ct->state & ELB_CONN_F_FIN_CLIENT)
+		elb_conn_close(ct, pkt, st);
+}
+
 /* Maglev pick for a connection the table does not know (or must re-balance). */
 static __always_inline struct elb_backend *elb_pick(const struct sfc_pkt *pkt,
 						    const struct elb_service *svc, __u32 *slot_out)
@@ -275,6 +421,9 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 	elb_flow_key_of(&fk, pkt);
 
 	ct = bpf_map_lookup_elem(&conntrack, &fk);
+	/* UDP has no TCP flags; TCP segments without SYN/FIN/RST skip this. */
+	if (ct && (pkt->tcp_flags & ELB_TCP_LIFECYCLE))
+		ct = elb_conn_lifecycle(ctx, pkt, st, svc, ct);
 	if (ct) {
 		slot = ct->slot;
 		be = bpf_map_lookup_elem(&backends, &slot);
@@ -297,14 +446,27 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 			st->no_backend++;
 			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
 		}
-		nc.backend_id = be->id;
-		nc.slot = slot;
-		nc.svc_index = svc->index;
-		nc.seen_ns = pkt->ts_ns;
-		if (bpf_map_update_elem(&conntrack, &fk, &nc, BPF_ANY))
-			st->ct_full++;
-		st->new_conns++;
-		new_conn = 1;
+		/* The entry found (if any) is replaced or left alone below:
+		 * nothing may write through this pointer any more. */
+		ct = NULL;
+		/* An RST of a connection we do not know (or one being
+		 * re-balanced) goes where the table says, but opens nothing. */
+		if (!(pkt->tcp_flags & SFC_TCP_RST)) {
+			nc.backend_id = be->id;
+			nc.slot = slot;
+			nc.svc_index = svc->index;
+			nc.seen_ns = pkt->ts_ns;
+			if (elb_is_syn(pkt->tcp_flags)) {
+				nc.state = ELB_CONN_F_SYN;
+				nc.syn_seq = elb_tcp_seq(ctx, pkt);
+			} else if (pkt->tcp_flags & SFC_TCP_FIN) {
+				elb_conn_client_end(&nc, pkt, svc, st);
+			}
+			if (bpf_map_update_elem(&conntrack, &fk, &nc, BPF_ANY))
+				st->ct_full++;
+			st->new_conns++;
+			new_conn = 1;
+		}
 	}
 	elb_count_backend(slot, pkt, new_conn);
 
@@ -325,12 +487,7 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 		struct elb_flow_key rk = {};
 		struct elb_rnat rn = {};
 
-		__builtin_memcpy(rk.saddr, be->addr, sizeof(rk.saddr));
-		__builtin_memcpy(rk.daddr, pkt->saddr, sizeof(rk.daddr));
-		rk.sport = be->port ? be->port : pkt->dport;
-		rk.dport = pkt->sport;
-		rk.proto = pkt->l4_proto;
-		rk.family = fk.family;
+		elb_reverse_key_of(&rk, be, pkt);
 		__builtin_memcpy(rn.vip, pkt->daddr, sizeof(rn.vip));
 		rn.vport = pkt->dport;
 		bpf_map_update_elem(&reverse_nat, &rk, &rn, BPF_ANY);
@@ -591,6 +748,8 @@ static __always_inline int elb_icmp_error(struct xdp_md *ctx, struct sfc_pkt *pk
 static __always_inline int elb_reverse(struct xdp_md *ctx, struct sfc_pkt *pkt,
 				       struct elb_stats *st, const struct elb_rnat *rn)
 {
+	if (pkt->tcp_flags & (SFC_TCP_FIN | SFC_TCP_RST))
+		elb_conn_backend_end(pkt, st, rn);
 	if (elb_nat(ctx, pkt, 0, rn->vip, rn->vport)) {
 		st->bad_header++;
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);

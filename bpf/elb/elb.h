@@ -93,7 +93,17 @@ struct elb_backend_stats {
 	__u64 connections; /* new connections assigned to this backend */
 };
 
-/* conntrack (LRU): client-side 5-tuple -> the backend the connection uses. */
+/*
+ * conntrack (LRU): client-side 5-tuple -> the backend the connection uses.
+ *
+ * TCP: a SYN (without ACK) is a new connection even when its tuple has an
+ * entry (a client reusing its ports): it gets a fresh Maglev pick and the
+ * entry is overwritten, unless it is the entry's own SYN sent again (same
+ * initial sequence number). FIN from both sides, or an RST from either,
+ * marks the entry closed; sfcd removes closed entries (and their reverse
+ * entries) once they have been quiet for the close timeout. Only SYN, FIN and
+ * RST segments do any of this: other segments never look at `state`.
+ */
 struct elb_flow_key {
 	__u32 saddr[4];
 	__u32 daddr[4];
@@ -104,12 +114,22 @@ struct elb_flow_key {
 	__u8 pad[2];
 };
 
+/* struct elb_conn.state */
+#define ELB_CONN_F_SYN (1U << 0)         /* opened by a SYN: syn_seq holds its ISN */
+#define ELB_CONN_F_FIN_CLIENT (1U << 1)  /* the client sent FIN */
+#define ELB_CONN_F_FIN_BACKEND (1U << 2) /* the backend sent FIN (seen on dnat replies) */
+#define ELB_CONN_F_CLOSED (1U << 3)      /* FIN both ways (dsr: the client's) or RST */
+
 struct elb_conn {
 	__u32 backend_id; /* valid while backends[slot].id still equals it */
 	__u32 slot;
-	__u32 svc_index;
-	__u32 pad;
-	__u64 seen_ns; /* last refresh of the reverse entry (at most once a second) */
+	__u16 svc_index;
+	__u8 state;       /* ELB_CONN_F_*; a plain read-modify-write, see elb.bpf.c */
+	__u8 pad;
+	__u32 syn_seq;    /* initial sequence number (network order), with ELB_CONN_F_SYN */
+	/* Last refresh of the reverse entry (at most once a second; dnat), and
+	 * the time the connection closed: the close timeout counts from it. */
+	__u64 seen_ns;
 };
 
 /* reverse_nat (LRU, dnat only): backend-side 5-tuple of the reply
@@ -136,6 +156,8 @@ struct elb_stats {
 	__u64 ct_full;       /* connection table insert failed: forwarded untracked */
 	__u64 bad_header;    /* L3/L4 header out of reach: dropped */
 	__u64 icmp_nat;      /* ICMP error about a DNAT-ed connection translated */
+	__u64 reopened_conns; /* SYN of a new connection on the tuple of a known one */
+	__u64 closed_conns;  /* connections seen closing: FIN both ways (dsr: the client's) or RST */
 };
 
 #endif /* SFC_ELB_H */

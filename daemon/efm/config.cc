@@ -88,6 +88,14 @@ Result<FlowmonConfig> ParseFlowmonConfig(const nlohmann::json& config, const std
   SFC_RETURN_IF_ERROR(GetU32(config, path, "idle_timeout_s", 1, 86400, &c.idle_timeout_s));
   SFC_RETURN_IF_ERROR(GetU32(config, path, "active_timeout_s", 1, 86400, &c.active_timeout_s));
   SFC_RETURN_IF_ERROR(GetU32(config, path, "scan_interval_ms", 100, 60000, &c.scan_interval_ms));
+  // A flow that stops would always reach its active timeout first: its last
+  // record would say activeTimeout, and nothing would be left for an idle end.
+  if (c.idle_timeout_s >= c.active_timeout_s)
+    return InvalidArgument(path + "/idle_timeout_s: must be less than " + path +
+                           "/active_timeout_s (" + std::to_string(c.idle_timeout_s) +
+                           " >= " + std::to_string(c.active_timeout_s) +
+                           "): flows would get an active-timeout record before they could "
+                           "idle out, and never an end record");
   if (auto it = config.find("ipfix"); it != config.end())
     SFC_RETURN_IF_ERROR(ParseIpfix(*it, path + "/ipfix", &c.ipfix));
   return c;

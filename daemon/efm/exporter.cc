@@ -196,12 +196,12 @@ std::optional<SavedExport> FlowExporter::MapStore::Load(const FlowKey& key) {
   efm_export_state v{};
   if (!maps_->exported || bpf_map_lookup_elem(maps_->exported.get(), &key, &v) != 0)
     return std::nullopt;
-  return SavedExport{v.first_seen_ns, v.packets, v.bytes, v.last_end_ns};
+  return SavedExport{v.first_seen_ns, v.packets, v.bytes, v.cut_ns};
 }
 
 void FlowExporter::MapStore::Save(const FlowKey& key, const SavedExport& saved) {
   if (!maps_->exported) return;
-  const efm_export_state v{saved.first_seen_ns, saved.packets, saved.bytes, saved.last_end_ns};
+  const efm_export_state v{saved.first_seen_ns, saved.packets, saved.bytes, saved.cut_ns};
   // Full (more long flows than max_flows, impossible while both maps have
   // the same size): that flow would be exported again after a restart.
   (void)bpf_map_update_elem(maps_->exported.get(), &key, &v, BPF_ANY);
@@ -304,6 +304,8 @@ Status FlowExporter::ScanTable(const Maps& maps, bool final, std::vector<FlowRec
   for (;;) {
     uint32_t count = kBatch;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    // Before the read: whatever this batch misses of a flow came after it.
+    const uint64_t read_ns = MonotonicNowNs();
     int err = bpf_map_lookup_batch(maps.flows.get(), first ? nullptr : &batch_in, &batch_out,
                                    keys.data(), values.data(), &count, &opts);
     const bool done = err == -ENOENT;
@@ -315,6 +317,7 @@ Status FlowExporter::ScanTable(const Maps& maps, bool final, std::vector<FlowRec
     expire.clear();
     {
       std::lock_guard lock(mu_);
+      tracker_.ReadAt(read_ns);
       for (uint32_t i = 0; i < count; ++i)
         if (auto reason = tracker_.Observe(keys[i], ToCounters(values[i]), records))
           expire.push_back({keys[i], *reason});

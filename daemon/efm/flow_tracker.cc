@@ -13,6 +13,7 @@ void FlowTracker::BeginScan(uint64_t now_ns, uint64_t flows_created, bool final)
   final_ = final;
   ++scan_;
   now_ns_ = now_ns;
+  read_ns_ = now_ns;
   created_at_begin_ = flows_created;
 }
 
@@ -58,7 +59,7 @@ void FlowTracker::Restore(const FlowKey& key, const FlowCounters& c, Tracked* t)
   } else if (c.packets - saved->packets == 1) {
     t->record_start_ns = c.last_seen_ns;
   } else {
-    t->record_start_ns = std::max(saved->last_end_ns, c.first_seen_ns);
+    t->record_start_ns = std::max(saved->cut_ns, c.first_seen_ns);
   }
 }
 
@@ -78,7 +79,7 @@ std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCoun
   if (fresh) {
     t.record_start_ns = c.first_seen_ns;
     Restore(key, c, &t);
-    const uint64_t age = now_ns_ > c.first_seen_ns ? now_ns_ - c.first_seen_ns : 0;
+    const uint64_t age = read_ns_ > c.first_seen_ns ? read_ns_ - c.first_seen_ns : 0;
     // A flow younger than a second gets its rate over one second, not over
     // the microseconds since its first packet.
     const double secs = std::max<double>(age, 1e9) / 1e9;
@@ -87,14 +88,14 @@ std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCoun
   } else {
     if (t.record_start_ns == 0 && c.packets > t.exported_packets)
       t.record_start_ns = PendingStart(t, c);
-    if (now_ns_ > t.observed_ns) {
-      const double secs = static_cast<double>(now_ns_ - t.observed_ns) / 1e9;
+    if (read_ns_ > t.observed_ns) {
+      const double secs = static_cast<double>(read_ns_ - t.observed_ns) / 1e9;
       t.bytes_per_s = static_cast<float>((c.bytes - t.last.bytes) / secs);
       t.packets_per_s = static_cast<float>((c.packets - t.last.packets) / secs);
     }
   }
   t.last = c;
-  t.observed_ns = now_ns_;
+  t.observed_ns = read_ns_;
   t.seen_scan = scan_;
 
   if (final_) return EndReason::kForcedEnd;
@@ -110,7 +111,7 @@ std::optional<EndReason> FlowTracker::Observe(const FlowKey& key, const FlowCoun
     t.exported_bytes = c.bytes;
     t.record_start_ns = 0;
     if (store_) {
-      store_->Save(key, SavedExport{c.first_seen_ns, c.packets, c.bytes, c.last_seen_ns});
+      store_->Save(key, SavedExport{c.first_seen_ns, c.packets, c.bytes, read_ns_});
       t.persisted = true;
     }
   }

@@ -5,7 +5,12 @@
 // Delta export. The data plane only ever adds to an entry; the tracker keeps,
 // per flow, what it has exported so far and emits differences:
 //   - active timeout: a long flow's record covers [record start, last packet];
-//     the entry stays, the tracker remembers the exported counters;
+//     the entry stays, the tracker remembers the exported counters. The next
+//     record's first packet is not known (the data plane would need per-packet
+//     work to mark where a record ended, see docs/flowmon.md): it came after
+//     the read the previous record was cut from, so that read's time is the
+//     next record's start, unless that record holds a single packet (whose
+//     time is then exact);
 //   - idle timeout, TCP FIN/RST: the caller takes the entry out of the table
 //     with one atomic lookup-and-delete and hands the final value to Taken();
 //     the record is that value minus what was exported. A packet that finds
@@ -24,6 +29,7 @@
 //     table is quiet, and never decreases.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -41,7 +47,7 @@ struct SavedExport {
   uint64_t first_seen_ns = 0;
   uint64_t packets = 0;
   uint64_t bytes = 0;
-  uint64_t last_end_ns = 0;
+  uint64_t cut_ns = 0;  // read of the last record's counters: later packets came after
 };
 class ExportStateStore {
  public:
@@ -89,6 +95,11 @@ class FlowTracker {
   // plane's counter, read before the scan. With `final`, every flow observed
   // expires with reason forced-end (the instance is going away).
   void BeginScan(uint64_t now_ns, uint64_t flows_created, bool final = false);
+  // The entries passed to Observe() next were read from the table at
+  // `read_ns` or later (the clock taken just before the read: a packet not in
+  // what was read came after it). Defaults to the scan's `now_ns`; a large
+  // table is read in batches, each later than the scan's start.
+  void ReadAt(uint64_t read_ns) { read_ns_ = std::max(read_ns, now_ns_); }
   // One table entry. Appends active-timeout records to `out`; returns the end
   // reason when the caller must take the entry out of the table and call Taken().
   std::optional<EndReason> Observe(const FlowKey& key, const FlowCounters& c,
@@ -125,7 +136,7 @@ class FlowTracker {
     uint64_t exported_packets = 0;
     uint64_t exported_bytes = 0;
     uint64_t record_start_ns = 0;  // 0: no packet since the last export yet
-    uint64_t observed_ns = 0;      // scan that read `last`
+    uint64_t observed_ns = 0;      // when `last` was read (ReadAt)
     float bytes_per_s = 0;
     float packets_per_s = 0;
     uint64_t seen_scan = 0;
@@ -133,8 +144,8 @@ class FlowTracker {
   };
 
   // Start of the open record when it was not known at the last observation:
-  // exact for a single new packet, else the time of that observation (new
-  // packets arrived after it), i.e. accurate to one scan interval.
+  // exact for a single new packet, else the read time of that observation
+  // (new packets arrived after it): at most one scan interval early.
   static uint64_t PendingStart(const Tracked& t, const FlowCounters& now);
   void Emit(const FlowKey& key, const Tracked& t, const FlowCounters& upto, EndReason reason,
             std::vector<FlowRecord>* out);
@@ -153,6 +164,7 @@ class FlowTracker {
   bool final_ = false;
   uint64_t scan_ = 0;
   uint64_t now_ns_ = 0;
+  uint64_t read_ns_ = 0;  // of the entries being observed: ReadAt()
   uint64_t created_at_begin_ = 0;
   uint64_t removed_ = 0;  // entries we took out of the table
   bool have_base_ = false;

@@ -305,9 +305,12 @@ Status ValidateLbConfig(const LbConfig& c, const std::string& path) {
 
 Result<LbConfig> ParseLbConfig(const json& v, const std::string& path) {
   if (!v.is_object()) return WrongType(path, "object", v);
-  SFC_RETURN_IF_ERROR(CheckMembers(v, path, {"services", "max_connections"}));
+  SFC_RETURN_IF_ERROR(
+      CheckMembers(v, path, {"services", "max_connections", "tcp_close_timeout_s"}));
   LbConfig c;
   SFC_RETURN_IF_ERROR(GetUintAs(v, path, "max_connections", 1024, 1u << 26, &c.max_connections));
+  SFC_RETURN_IF_ERROR(
+      GetUintAs(v, path, "tcp_close_timeout_s", 1, kMaxTcpCloseTimeoutS, &c.tcp_close_timeout_s));
   if (auto it = v.find("services"); it != v.end()) {
     if (!it->is_array()) return WrongType(path + "/services", "array", *it);
     for (size_t i = 0; i < it->size(); i++) {
@@ -356,7 +359,9 @@ json ToJson(const ServiceSpec& s) {
 }
 
 json ToJson(const LbConfig& c) {
-  json j = {{"max_connections", c.max_connections}, {"services", json::array()}};
+  json j = {{"max_connections", c.max_connections},
+            {"tcp_close_timeout_s", c.tcp_close_timeout_s},
+            {"services", json::array()}};
   for (const auto& s : c.services) j["services"].push_back(ToJson(s));
   return j;
 }

@@ -8,7 +8,7 @@
 //                  "health": {"type": "http", "interval_ms": 1000, "timeout_ms": 500,
 //                             "rise": 2, "fall": 2, "path": "/", "expect_status": 200},
 //                  "backends": [{"address": "10.0.1.2", "port": 8080, "weight": 1}]}],
-//    "max_connections": 1048576}
+//    "max_connections": 1048576, "tcp_close_timeout_s": 10}
 #pragma once
 
 #include <array>
@@ -91,12 +91,17 @@ struct ServiceSpec {
 };
 
 inline constexpr uint32_t kDefaultMaxConnections = 1048576;
+inline constexpr uint32_t kDefaultTcpCloseTimeoutS = 10;
+inline constexpr uint32_t kMaxTcpCloseTimeoutS = 3600;
 inline constexpr uint32_t kMaxServices = 1024;
 inline constexpr uint32_t kMaxBackends = 16383;  // over all services of an instance
 
 struct LbConfig {
   std::vector<ServiceSpec> services;
   uint32_t max_connections = kDefaultMaxConnections;
+  // A closed TCP connection (FIN both ways, or RST) keeps its entry this long
+  // after its last sign of life, for late segments; then sfcd removes it.
+  uint32_t tcp_close_timeout_s = kDefaultTcpCloseTimeoutS;
   bool operator==(const LbConfig&) const = default;
 
   const ServiceSpec* FindService(std::string_view name) const;

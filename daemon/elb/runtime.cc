@@ -5,7 +5,10 @@
 #include <set>
 #include <span>
 
+#include <time.h>
+
 #include "common/log.h"
+#include "elb/conn_sweep.h"
 #include "elb/neigh.h"
 
 namespace sfc::elb {
@@ -200,6 +203,44 @@ void ElbRuntime::SyncInstance(const std::shared_ptr<Instance>& inst) {
                {{"chain", info.chain}, {"vnf", info.name}, {"error", st.message()}});
 }
 
+void ElbRuntime::SweepInstance(const std::shared_ptr<Instance>& inst, Clock::time_point now,
+                               Clock::time_point* next) {
+  VnfInstanceInfo info;
+  uint64_t timeout_ns;
+  {
+    std::lock_guard lock(inst->mu);
+    if (inst->removed || inst->info.pin_dir.empty()) return;
+    // Every close timeout: a closed connection goes between one and two
+    // timeouts after its last segment.
+    const auto interval = std::chrono::seconds(inst->config.tcp_close_timeout_s);
+    if (inst->next_sweep > now) {
+      *next = std::min(*next, inst->next_sweep);
+      return;
+    }
+    inst->next_sweep = now + interval;
+    *next = std::min(*next, inst->next_sweep);
+    info = inst->info;
+    timeout_ns = std::chrono::nanoseconds(interval).count();
+  }
+  // Outside the instance's lock: API calls need not wait for a large table.
+  // The maps it touches are kept across re-applies.
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the data plane's clock
+  const uint64_t now_ns = uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+  auto swept = SweepClosedConnections(info.pin_dir, now_ns, timeout_ns);
+  if (!swept.ok()) {
+    if (swept.status().code() != Code::kNotFound)  // the instance went away meanwhile
+      log::Warn("lb.sweep_failed",
+                {{"chain", info.chain}, {"vnf", info.name}, {"error", swept.status().message()}});
+    return;
+  }
+  if (swept->removed)
+    log::Debug("lb.connections_swept", {{"chain", info.chain},
+                                        {"vnf", info.name},
+                                        {"removed", std::to_string(swept->removed)},
+                                        {"scanned", std::to_string(swept->scanned)}});
+}
+
 Clock::time_point ElbRuntime::Pass() {
   const auto now = Clock::now();
   auto next = now + kIdlePass;
@@ -331,6 +372,7 @@ Clock::time_point ElbRuntime::Pass() {
     }
     if (dirty) SyncInstance(inst);
   }
+  for (const auto& inst : snapshot) SweepInstance(inst, now, &next);
   return next;
 }
 

@@ -1,6 +1,7 @@
 // State the eLB module keeps per running instance: its config, what its maps
 // hold, backend health; and the one background thread that probes backends,
-// resolves DSR MACs and swaps tables when health changes.
+// resolves DSR MACs, swaps tables when health changes and sweeps closed
+// connections out of the connection table.
 //
 // Locking: the engine's chain lock (held around Apply, Populate, OnInstance*
 // and WithVnf) is always taken before an Instance's mutex, never after.
@@ -39,6 +40,7 @@ struct Instance {
   uint64_t health_epoch = 0;  // bumped by every change of View()
   bool removed = false;       // OnInstanceDown happened
   std::map<std::string, std::chrono::steady_clock::time_point> next_probe;  // by service
+  std::chrono::steady_clock::time_point next_sweep{};                       // of closed connections
 
   // Health as it applies to `cfg`: services without checks count their
   // backends as up; configured MACs win over resolved ones.
@@ -81,6 +83,11 @@ class ElbRuntime {
   // when the next probe is due.
   std::chrono::steady_clock::time_point Pass();
   void SyncInstance(const std::shared_ptr<Instance>& inst);
+  // Removes the instance's closed connections if its sweep is due; lowers
+  // `next` to when the next one is.
+  void SweepInstance(const std::shared_ptr<Instance>& inst,
+                     std::chrono::steady_clock::time_point now,
+                     std::chrono::steady_clock::time_point* next);
 
   ChainEngine* engine_ = nullptr;
   std::mutex mu_;

@@ -29,7 +29,7 @@ using efm::FlowKey;
 std::string FlowChain(const std::string& config = "") {
   std::string cfg =
       config.empty()
-          ? R"({"idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 60000})"
+          ? R"({"idle_timeout_s": 3600, "active_timeout_s": 7200, "scan_interval_ms": 60000})"
           : config;
   return R"({"name": "fm", "interfaces": ["lo"], "vnfs": [{"name": "mon", "type": "flowmon", "config": )" +
          cfg + "}]}";
@@ -319,11 +319,12 @@ VnfInstanceInfo Instance(LoadedChain& c) {
 
 // A full table evicts; the exporter counts what the LRU dropped silently.
 TEST(EfmBpf, FullTableEvictsAndEvictionsAreCounted) {
-  auto c = Load(FlowChain(R"({"max_flows": 512, "idle_timeout_s": 3600, "active_timeout_s": 3600,
+  auto c = Load(FlowChain(R"({"max_flows": 512, "idle_timeout_s": 3600, "active_timeout_s": 7200,
                               "scan_interval_ms": 60000})"));
   ASSERT_TRUE(c);
   efm::FlowmonConfig cfg;
-  cfg.idle_timeout_s = cfg.active_timeout_s = 3600;
+  cfg.idle_timeout_s = 3600;
+  cfg.active_timeout_s = 7200;
   efm::FlowExporter exporter(Instance(*c), cfg);
   ASSERT_TRUE(exporter.ScanOnce().ok());  // baseline: empty table
 
@@ -391,7 +392,9 @@ TEST(EfmBpf, ReapplyKeepsFlows) {
   auto c = Load();
   ASSERT_TRUE(c);
   Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(1, 2).Build());
-  ASSERT_TRUE(c->Reapply(FlowChain(R"({"idle_timeout_s": 1800, "scan_interval_ms": 60000})")).ok());
+  const std::string edited =
+      FlowChain(R"({"idle_timeout_s": 1800, "active_timeout_s": 3600, "scan_interval_ms": 60000})");
+  ASSERT_TRUE(c->Reapply(edited).ok());
   Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(1, 2).Build());
   auto f = Lookup(*c, Key("10.0.0.1", "10.0.0.2", IPPROTO_UDP, 1, 2));
   ASSERT_TRUE(f);
@@ -532,7 +535,7 @@ TEST(EfmBpf, ResizedTableFlushesTheOldOne) {
   Collector collector;
   auto spec = [&](int max_flows) {
     return FlowChain(R"({"max_flows": )" + std::to_string(max_flows) +
-                     R"(, "idle_timeout_s": 3600, "active_timeout_s": 3600, "scan_interval_ms": 100,
+                     R"(, "idle_timeout_s": 3600, "active_timeout_s": 7200, "scan_interval_ms": 100,
         "ipfix": {"collectors": ["127.0.0.1:)" +
                      std::to_string(collector.port()) + R"("]}})");
   };

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <random>
 #include <set>
@@ -387,6 +389,238 @@ TEST(ElbBpf, ReorderedConfigKeepsConnectionsAndCounters) {
   }
   EXPECT_EQ(conns, 300u);
   EXPECT_EQ(packets, 600u);
+}
+
+// --- connections that end, and new ones that reuse their ports --------------
+
+// TCP segments of a connection to the VIP: from the client, and from the
+// backend (backend:8080 -> client, the reply direction).
+Bytes ClientSeg(const std::string& client, uint16_t sport, uint8_t flags, uint32_t seq) {
+  return PacketBuilder()
+      .Eth(kClientMac, kLbMac)
+      .Ipv4(client, "10.0.0.100")
+      .Tcp(sport, 80, flags, seq, 0)
+      .Build();
+}
+Bytes ReplySeg(const std::string& backend, const std::string& client, uint16_t cport,
+               uint8_t flags) {
+  return PacketBuilder()
+      .Eth(kLbMac, kClientMac)
+      .Ipv4(backend, client)
+      .Tcp(8080, cport, flags, 5000, 0)
+      .Build();
+}
+
+// Runs a client segment; the backend it went to ("" if not forwarded).
+std::string Send(LoadedChain& c, const Bytes& frame) {
+  auto r = c.Run(frame);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok() || r->action != XDP_PASS) return "";
+  return ReadTuple(r->out).dst;
+}
+// Runs a reply segment and checks it left with the VIP as its source.
+void Reply(LoadedChain& c, const std::string& backend, const std::string& client, uint16_t cport,
+           uint8_t flags) {
+  auto r = c.Run(ReplySeg(backend, client, cport, flags));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ReadTuple(r->out).src, "10.0.0.100") << "reply of " << client << ":" << cport;
+}
+
+// A whole connection as a client that closes first goes through it: SYN,
+// SYN-ACK, request, FIN, FIN-ACK, last ACK. Returns its backend.
+std::string OpenAndClose(LoadedChain& c, const std::string& client, uint16_t sport, uint32_t isn) {
+  std::string be = Send(c, ClientSeg(client, sport, kTcpSyn, isn));
+  if (be.empty()) return be;
+  Reply(c, be, client, sport, kTcpSyn | kTcpAck);
+  EXPECT_EQ(Send(c, ClientSeg(client, sport, kTcpAck | kTcpPsh, isn + 1)), be);
+  EXPECT_EQ(Send(c, ClientSeg(client, sport, kTcpFin | kTcpAck, isn + 17)), be);
+  Reply(c, be, client, sport, kTcpFin | kTcpAck);
+  EXPECT_EQ(Send(c, ClientSeg(client, sport, kTcpAck, isn + 18)), be);
+  return be;
+}
+
+// New connections per backend address (`connections` of backend_stats).
+std::map<std::string, uint64_t> ConnsByBackend(LoadedChain& c) {
+  std::map<std::string, uint64_t> out;
+  auto backends = c.OpenMap("lb", "backends");
+  auto stats = c.OpenMap("lb", "backend_stats");
+  EXPECT_TRUE(backends.ok() && stats.ok());
+  if (!backends.ok() || !stats.ok()) return out;
+  const int ncpus = libbpf_num_possible_cpus();
+  for (uint32_t slot = 1; slot < 64; slot++) {
+    elb_backend be{};
+    if (bpf_map_lookup_elem(backends->get(), &slot, &be) != 0 || be.id == 0) continue;
+    std::vector<elb_backend_stats> v(ncpus);
+    EXPECT_EQ(bpf_map_lookup_elem(stats->get(), &slot, v.data()), 0);
+    char buf[INET_ADDRSTRLEN];
+    std::string addr = inet_ntop(AF_INET, &be.addr[0], buf, sizeof(buf));
+    for (const auto& s : v) out[addr] += s.connections;
+  }
+  return out;
+}
+
+// The report of issue 10: clients reuse their ports (tcp_tw_reuse, or `curl
+// --local-port`) and the old connection's entry sent every new connection to
+// the old backend, drained or not. A SYN (without ACK) is a new connection: a
+// fresh Maglev pick that honours weight 0, the entry overwritten, counted as
+// a new connection of the backend it lands on.
+TEST(ElbBpf, SynReusingPortsTakesAFreshPickAfterADrain) {
+  auto c = Load(Web({B("10.0.1.2"), B("10.0.1.3")}));
+  ASSERT_TRUE(c);
+  const std::string client = "192.0.2.80";
+  std::map<uint16_t, std::string> owner;
+  // Closed connections, and (ports 20100..) ones whose end the LB never saw
+  // (a client that crashed, a FIN lost on another path).
+  for (uint16_t p = 20000; p < 20100; p++) owner[p] = OpenAndClose(*c, client, p, 1000 + p);
+  for (uint16_t p = 20100; p < 20200; p++)
+    owner[p] = Send(*c, ClientSeg(client, p, kTcpSyn, 1000 + p));
+  ASSERT_GT(std::count_if(owner.begin(), owner.end(),
+                          [](const auto& kv) { return kv.second == "10.0.1.2"; }),
+            20);
+
+  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 0), B("10.0.1.3")}))).ok());
+  const auto conns = ConnsByBackend(*c);
+  const uint64_t new_conns = Counter(*c, "new_conns");
+  for (auto& [p, be] : owner) {
+    // The same ports, new initial sequence numbers: new connections.
+    EXPECT_EQ(Send(*c, ClientSeg(client, p, kTcpSyn, 900000 + p)), "10.0.1.3")
+        << "port " << p << " (was on " << be << ") went to the drained backend";
+    EXPECT_EQ(Send(*c, ClientSeg(client, p, kTcpAck, 900001 + p)), "10.0.1.3") << p;
+  }
+  const auto after = ConnsByBackend(*c);
+  EXPECT_EQ(after.at("10.0.1.3") - conns.at("10.0.1.3"), owner.size());
+  EXPECT_EQ(after.at("10.0.1.2"), conns.at("10.0.1.2"))
+      << "the drained backend got new connections";
+  EXPECT_EQ(Counter(*c, "new_conns") - new_conns, owner.size());
+  EXPECT_EQ(Counter(*c, "reopened_conns"), owner.size());
+}
+
+// A SYN sent again (same initial sequence number: its SYN-ACK was lost) is the
+// same connection: it keeps its backend, even one drained since, and is not
+// counted twice. A SYN with another sequence number is a new connection.
+TEST(ElbBpf, RetransmittedSynKeepsItsBackend) {
+  auto c = Load(Web({B("10.0.1.2"), B("10.0.1.3")}));
+  ASSERT_TRUE(c);
+  std::map<uint16_t, std::string> owner;
+  for (uint16_t p = 21000; p < 21050; p++)
+    owner[p] = Send(*c, ClientSeg("192.0.2.81", p, kTcpSyn, 7000 + p));
+  ASSERT_TRUE(c->Reapply(Chain(Web({B("10.0.1.2", 8080, 0), B("10.0.1.3")}))).ok());
+  const auto conns = ConnsByBackend(*c);
+  for (auto& [p, be] : owner)
+    EXPECT_EQ(Send(*c, ClientSeg("192.0.2.81", p, kTcpSyn, 7000 + p)), be) << p;
+  EXPECT_EQ(ConnsByBackend(*c), conns);
+  EXPECT_EQ(Counter(*c, "new_conns"), owner.size());
+  for (auto& [p, be] : owner)
+    EXPECT_EQ(Send(*c, ClientSeg("192.0.2.81", p, kTcpSyn, 8000 + p)), "10.0.1.3") << p;
+}
+
+// Entries of the connection table, and of the reverse-NAT table.
+size_t MapEntries(LoadedChain& c, const char* map) {
+  auto fd = c.OpenMap("lb", map);
+  EXPECT_TRUE(fd.ok());
+  if (!fd.ok()) return 0;
+  size_t n = 0;
+  elb_flow_key k{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(fd->get(), prev, &next) == 0; prev = &k) {
+    k = next;
+    n++;
+  }
+  return n;
+}
+bool HasConn(LoadedChain& c, const std::string& client, uint16_t sport) {
+  auto fd = c.OpenMap("lb", "conntrack");
+  EXPECT_TRUE(fd.ok());
+  elb_flow_key k{};
+  inet_pton(AF_INET, client.c_str(), &k.saddr[0]);
+  inet_pton(AF_INET, "10.0.0.100", &k.daddr[0]);
+  k.sport = htons(sport);
+  k.dport = htons(80);
+  k.proto = IPPROTO_TCP;
+  k.family = 4;
+  elb_conn v{};
+  return fd.ok() && bpf_map_lookup_elem(fd->get(), &k, &v) == 0;
+}
+
+// Closed connections (FIN both ways, or RST either way) leave the connection
+// and reverse-NAT tables once they were quiet for tcp_close_timeout_s; a
+// half-closed one and an open one stay. Until then, late segments of a closed
+// connection (a retransmitted FIN or last ACK) still reach its backend.
+TEST(ElbBpf, ClosedConnectionsLeaveTheTables) {
+  json cfg = Web({B("10.0.1.2"), B("10.0.1.3")});
+  cfg["tcp_close_timeout_s"] = 1;
+  auto c = Load(cfg);
+  ASSERT_TRUE(c);
+  const std::string cl = "192.0.2.90";
+  // 1: the client closes first. 2: the backend closes first.
+  std::string be1 = OpenAndClose(*c, cl, 1, 100);
+  std::string be2 = Send(*c, ClientSeg(cl, 2, kTcpSyn, 200));
+  Reply(*c, be2, cl, 2, kTcpSyn | kTcpAck);
+  Reply(*c, be2, cl, 2, kTcpFin | kTcpAck);
+  EXPECT_EQ(Send(*c, ClientSeg(cl, 2, kTcpFin | kTcpAck, 201)), be2);
+  // 3: the client resets. 4: the backend resets.
+  std::string be3 = Send(*c, ClientSeg(cl, 3, kTcpSyn, 300));
+  EXPECT_EQ(Send(*c, ClientSeg(cl, 3, kTcpRst, 301)), be3);
+  std::string be4 = Send(*c, ClientSeg(cl, 4, kTcpSyn, 400));
+  Reply(*c, be4, cl, 4, kTcpRst | kTcpAck);
+  // 5: half-closed by the client, the backend still sending. 6: open.
+  std::string be5 = Send(*c, ClientSeg(cl, 5, kTcpSyn, 500));
+  Reply(*c, be5, cl, 5, kTcpSyn | kTcpAck);
+  EXPECT_EQ(Send(*c, ClientSeg(cl, 5, kTcpFin | kTcpAck, 501)), be5);
+  std::string be6 = Send(*c, ClientSeg(cl, 6, kTcpSyn, 600));
+  Reply(*c, be6, cl, 6, kTcpSyn | kTcpAck);
+  EXPECT_EQ(Counter(*c, "closed_conns"), 4u);
+  EXPECT_EQ(MapEntries(*c, "conntrack"), 6u);
+  EXPECT_EQ(MapEntries(*c, "reverse_nat"), 6u);
+
+  // A late segment of a closed connection still finds its backend.
+  const uint64_t fresh = Counter(*c, "new_conns");
+  EXPECT_EQ(Send(*c, ClientSeg(cl, 1, kTcpAck, 118)), be1);
+  EXPECT_EQ(Counter(*c, "new_conns"), fresh);
+
+  // sfcd sweeps closed entries once they were quiet for the close timeout.
+  bool swept = false;
+  for (int i = 0; i < 60 && !swept; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    swept = MapEntries(*c, "conntrack") == 2;
+  }
+  EXPECT_TRUE(swept) << MapEntries(*c, "conntrack") << " connections left";
+  for (uint16_t p : {1, 2, 3, 4}) EXPECT_FALSE(HasConn(*c, cl, p)) << p;
+  EXPECT_TRUE(HasConn(*c, cl, 5)) << "half-closed: the backend may still be sending";
+  EXPECT_TRUE(HasConn(*c, cl, 6));
+  EXPECT_EQ(MapEntries(*c, "reverse_nat"), 2u) << "reverse entries go with their connections";
+  // The survivors still work both ways.
+  Reply(*c, be5, cl, 5, kTcpAck | kTcpPsh);
+  EXPECT_EQ(Send(*c, ClientSeg(cl, 6, kTcpAck, 601)), be6);
+}
+
+// DSR sees only the client's half of a connection: the client's FIN or RST
+// closes it.
+TEST(ElbBpf, DsrConnectionsCloseOnTheClientsFin) {
+  json cfg = {{"max_connections", 65536},
+              {"tcp_close_timeout_s", 1},
+              {"services",
+               {{{"name", "d"},
+                 {"vip", "10.0.0.100"},
+                 {"port", 80},
+                 {"mode", "dsr"},
+                 {"backends", {{{"address", "10.0.1.2"}, {"mac", "02:aa:00:00:00:02"}}}}}}}};
+  auto c = Load(cfg);
+  ASSERT_TRUE(c);
+  for (uint16_t p = 1; p <= 3; p++) {
+    auto r = c->Run(ClientSeg("192.0.2.91", p, kTcpSyn, 10 * p));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->action, XDP_TX);
+  }
+  ASSERT_TRUE(c->Run(ClientSeg("192.0.2.91", 1, kTcpFin | kTcpAck, 11)).ok());
+  ASSERT_TRUE(c->Run(ClientSeg("192.0.2.91", 2, kTcpRst, 21)).ok());
+  EXPECT_EQ(Counter(*c, "closed_conns"), 2u);
+  bool swept = false;
+  for (int i = 0; i < 60 && !swept; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    swept = MapEntries(*c, "conntrack") == 1;
+  }
+  EXPECT_TRUE(swept) << MapEntries(*c, "conntrack") << " connections left";
+  EXPECT_TRUE(HasConn(*c, "192.0.2.91", 3));
 }
 
 // ICMP errors about DNAT-ed connections are translated into the view of the
@@ -1045,6 +1279,51 @@ TEST(ElbHealth, FailedBackendsLeaveAndReturn) {
   EXPECT_TRUE(
       wait_for([&] { return BackendOf(*c, "192.0.2.2", 2000 + rand() % 1000) == "127.0.0.1"; }));
   for (uint16_t p = 5000; p < 5100; p++) EXPECT_EQ(BackendOf(*c, "192.0.2.3", p), "127.0.0.1");
+}
+
+// A backend that failed its checks gets no new connection through a reused
+// port either, and its counters say so.
+TEST(ElbHealth, SynReusingPortsAvoidsADownBackend) {
+  UniqueFd l1(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::bind(l1.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+  ASSERT_EQ(::getsockname(l1.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ASSERT_EQ(::listen(l1.get(), 64), 0);
+  UniqueFd l2(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  a.sin_addr.s_addr = inet_addr("127.0.0.2");
+  ASSERT_EQ(::bind(l2.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(l2.get(), 64), 0);
+  const uint16_t port = ntohs(a.sin_port);
+
+  json health = {
+      {"type", "tcp"}, {"interval_ms", 100}, {"timeout_ms", 50}, {"rise", 1}, {"fall", 1}};
+  auto c = Load(Web({B("127.0.0.1", port), B("127.0.0.2", port)}, {{"health", health}}));
+  ASSERT_TRUE(c);
+  std::map<uint16_t, std::string> owner;
+  for (uint16_t p = 22000; p < 22100; p++)
+    owner[p] = Send(*c, ClientSeg("192.0.2.82", p, kTcpSyn, 3000 + p));
+  ASSERT_GT(std::count_if(owner.begin(), owner.end(),
+                          [](const auto& kv) { return kv.second == "127.0.0.1"; }),
+            20);
+
+  l1.reset();  // 127.0.0.1 stops listening: down after one failed check
+  bool down = false;
+  for (int i = 0; i < 50 && !down; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    down = true;
+    for (uint16_t p = 0; p < 20 && down; p++)
+      down = BackendOf(*c, "192.0.2.83", static_cast<uint16_t>(23000 + i * 20 + p)) == "127.0.0.2";
+  }
+  ASSERT_TRUE(down) << "127.0.0.1 still takes new connections";
+  const auto conns = ConnsByBackend(*c);
+  for (auto& [p, be] : owner)
+    EXPECT_EQ(Send(*c, ClientSeg("192.0.2.82", p, kTcpSyn, 50000 + p)), "127.0.0.2") << p;
+  const auto after = ConnsByBackend(*c);
+  EXPECT_EQ(after.at("127.0.0.2") - conns.at("127.0.0.2"), owner.size());
+  EXPECT_EQ(after.at("127.0.0.1"), conns.at("127.0.0.1"));
 }
 
 // A loopback HTTP server answering every request with `reply`.

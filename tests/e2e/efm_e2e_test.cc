@@ -221,7 +221,7 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
 // adopts the table and reports the same flow with every packet.
 TEST_F(FlowmonE2E, FlowsSurviveSfcdRestartAndCrash) {
   json ifs = json::array({{{"name", "eth0"}}, {{"name", "eth1"}}});
-  json config = {{"idle_timeout_s", 120}, {"scan_interval_ms", 200}};
+  json config = {{"idle_timeout_s", 120}, {"active_timeout_s", 600}, {"scan_interval_ms", 200}};
   std::string spec =
       json{{"name", "fm"},
            {"interfaces", ifs},

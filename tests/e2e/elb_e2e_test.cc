@@ -44,13 +44,34 @@ class LoadBalancerE2E : public ::testing::Test {
   std::string Vip() const { return "10." + std::to_string(topo_.net()) + ".100.100"; }
 
   // An HTTP server in server namespace i whose pages name it ("s1", "s2").
-  void StartServer(int i) {
+  // `close_first`: a server that answers every request with its name and
+  // closes at once, before the client does (like nginx without keep-alive),
+  // instead of python's http.server, whose clients close first.
+  void StartServer(int i, bool close_first = false) {
     std::string root = dir_ + "/s" + std::to_string(i);
     std::filesystem::create_directories(root);
     std::ofstream(root + "/index.html") << "s" << i << "\n";
-    pids_[i] = topo_.Spawn(topo_.server_ns(i),
-                           "exec python3 -m http.server " + std::to_string(kHttpPort) +
-                               " --bind 0.0.0.0 --directory " + root + " >/dev/null 2>&1");
+    if (close_first) {
+      std::ofstream(root + "/close_first.py") << R"(import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', int(sys.argv[1])))
+s.listen(128)
+page = b'HTTP/1.0 200 OK\r\n\r\n' + sys.argv[2].encode() + b'\n'
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(page)
+    c.close()
+)";
+      pids_[i] = topo_.Spawn(topo_.server_ns(i), "exec python3 " + root + "/close_first.py " +
+                                                     std::to_string(kHttpPort) + " s" +
+                                                     std::to_string(i) + " >/dev/null 2>&1");
+    } else {
+      pids_[i] = topo_.Spawn(topo_.server_ns(i),
+                             "exec python3 -m http.server " + std::to_string(kHttpPort) +
+                                 " --bind 0.0.0.0 --directory " + root + " >/dev/null 2>&1");
+    }
     for (int t = 0; t < 50; t++) {
       if (topo_
               .In(topo_.server_ns(i),
@@ -249,6 +270,62 @@ TEST_F(LoadBalancerE2E, SfcctlDrainsReweightsAndLists) {
   r = sfcd_.Ctl("-o json lb get lb lb web");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\"weight\": 3"), std::string::npos) << r.output;
+}
+
+// The report of issue 10, as a user ran it: curl from fixed local ports
+// 20000..20009 through the VIP, `sfcctl lb drain` of one server, the same loop
+// again (the client reuses its ports, tcp_tw_reuse on). No new connection may
+// reach the drained server; the other one counts every one of them. The
+// closed connections then leave the connection table.
+// curl cannot bind a port its own earlier connection holds in TIME_WAIT (it
+// sets no SO_REUSEADDR), so the servers close first, as nginx without
+// keep-alive does: TIME_WAIT is then on the servers' side, which accepts a
+// new SYN for the same tuple.
+TEST_F(LoadBalancerE2E, DrainHoldsWhenClientsReusePorts) {
+  for (int i = 1; i <= 2; i++) {
+    StopServer(i);
+    StartServer(i, /*close_first=*/true);
+  }
+  ASSERT_EQ(topo_.In(topo_.client_ns(), "sysctl -qw net.ipv4.tcp_tw_reuse=1").exit_code, 0);
+  json spec = json::parse(Spec(nullptr));
+  spec["vnfs"][0]["config"]["tcp_close_timeout_s"] = 1;
+  CommandResult r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  auto seen = Spread(20000, 10);
+  ASSERT_EQ(seen[""], 0) << "every request answered";
+  // Drain the server that had more of them, so the second loop has ports to reuse.
+  const int drained = seen["s1"] >= seen["s2"] ? 1 : 2, kept = 3 - drained;
+  auto conns = [&](int server) -> uint64_t {
+    CommandResult g = sfcd_.Ctl("-o json lb get lb lb web");
+    json svc = json::parse(g.output, nullptr, false);
+    EXPECT_FALSE(svc.is_discarded()) << g.output;
+    if (svc.is_discarded()) return 0;
+    for (const auto& b : svc["backends"])
+      if (b["address"] == topo_.server_ip(server))
+        return std::stoull(b.value("connections", std::string("0")));
+    ADD_FAILURE() << "no backend " << topo_.server_ip(server) << " in " << g.output;
+    return 0;
+  };
+  r = sfcd_.Ctl("lb drain lb lb web " + topo_.server_ip(drained));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const uint64_t drained_before = conns(drained), kept_before = conns(kept);
+
+  seen = Spread(20000, 10);
+  const std::string kept_name = "s" + std::to_string(kept);
+  EXPECT_EQ(seen[kept_name], 10) << "s" << drained << " (drained) answered "
+                                 << seen["s" + std::to_string(drained)] << " of 10";
+  EXPECT_EQ(conns(drained), drained_before) << "new connections reached the drained server";
+  EXPECT_EQ(conns(kept), kept_before + 10);
+
+  // Every connection was closed (FIN both ways): none is left in the table
+  // once the close timeout has passed.
+  auto left = [&]() -> int {
+    CommandResult d = topo_.InVm("bpftool -j map dump pinned " + sfcd_.root() + "/lb/lb/conntrack");
+    json j = json::parse(d.output, nullptr, false);
+    return j.is_array() ? static_cast<int>(j.size()) : -1;
+  };
+  EXPECT_TRUE(WaitFor([&] { return left() == 0; }, 10)) << left() << " connections left";
 }
 
 // A download in progress keeps its backend through a chain re-apply that

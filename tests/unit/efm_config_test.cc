@@ -87,6 +87,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"ipfix": {"exporters": []}})",
                 "/vnfs/2/config/ipfix/exporters: unknown member"}));
 
+// A flow whose packets stop always reaches its active timeout before it
+// could idle out when idle_timeout_s >= active_timeout_s: its last record
+// would say activeTimeout and no record would ever end it. Refused, naming
+// both members (the default of the one not given counts).
+TEST(EfmConfig, IdleTimeoutMustBeBelowActiveTimeout) {
+  for (const char* config : {R"({"idle_timeout_s": 120, "active_timeout_s": 60})",
+                             R"({"idle_timeout_s": 60, "active_timeout_s": 60})",
+                             R"({"idle_timeout_s": 120})", R"({"active_timeout_s": 10})"}) {
+    auto c = ParseFlowmonConfig(json::parse(config), "/vnfs/1/config");
+    ASSERT_FALSE(c.ok()) << config << " was accepted";
+    EXPECT_EQ(c.status().code(), Code::kInvalidArgument);
+    const std::string& m = c.status().message();
+    EXPECT_EQ(m.rfind("/vnfs/1/config/idle_timeout_s: ", 0), 0u) << m;
+    EXPECT_NE(m.find("/vnfs/1/config/active_timeout_s"), std::string::npos) << m;
+  }
+  auto ok = ParseFlowmonConfig(json::parse(R"({"idle_timeout_s": 59, "active_timeout_s": 60})"),
+                               "/vnfs/1/config");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
 TEST(EfmEndpoint, ParsesBothFamilies) {
   auto v4 = ParseEndpoint("192.0.2.10:2055");
   ASSERT_TRUE(v4.ok());

@@ -35,9 +35,12 @@ class FakeTable {
   void Evict(const FlowKey& k) { entries_.erase(Bytes(k)); }
 
   // One exporter scan. `between` runs after the read and before the takes,
-  // like packets arriving while the daemon works.
-  void Scan(uint64_t now, bool final = false, const std::function<void()>& between = {}) {
+  // like packets arriving while the daemon works. `read_at`, if set, is when
+  // the table is read (a big table's batch that comes later in the scan).
+  void Scan(uint64_t now, bool final = false, const std::function<void()>& between = {},
+            uint64_t read_at = 0) {
     tracker_->BeginScan(now, created_, final);
+    if (read_at) tracker_->ReadAt(read_at);
     std::vector<std::pair<FlowKey, EndReason>> expire;
     for (const auto& [_, e] : entries_)
       if (auto r = tracker_->Observe(e.key, e.c, &records_)) expire.push_back({e.key, *r});
@@ -139,6 +142,41 @@ TEST(EfmTracker, ActiveTimeoutExportsDeltasAndNothingTwice) {
   // A record after an active export starts at its first packet (one packet
   // per scan here, so known exactly).
   EXPECT_GE(table.records_[1].start_ns, table.records_[0].end_ns + kSec);
+}
+
+// The record that follows an active-timeout record cannot know its first
+// packet (the data plane does not mark where a record ended; see
+// docs/flowmon.md). Its start is the time the exporter read the counters the
+// previous record was cut from: every later packet came after that read. It
+// never precedes the previous record's end, even when packets arrived between
+// the start of the scan and the read of the flow's batch (a large table).
+TEST(EfmTracker, RecordAfterAnActiveTimeoutStartsAtThePreviousRead) {
+  FlowTracker t(Config(30, 10));
+  FakeTable table(&t);
+  const FlowKey k = Key("10.0.0.1", 1000);
+  table.Packet(k, 100 * kSec, 10);
+  // The scan begins at 110 s; the flow's batch is read 1.5 s later, after
+  // three more packets.
+  for (uint64_t ms : {110500, 111000, 111400}) table.Packet(k, ms * kSec / 1000, 10);
+  table.Scan(110 * kSec, false, {}, 111500 * kSec / 1000);
+  ASSERT_EQ(table.records_.size(), 1u);
+  EXPECT_EQ(table.records_[0].reason, EndReason::kActiveTimeout);
+  EXPECT_EQ(table.records_[0].packets, 4u);
+  EXPECT_EQ(table.records_[0].end_ns, 111400 * kSec / 1000);
+
+  table.Packet(k, 111600 * kSec / 1000, 10);
+  table.Packet(k, 111800 * kSec / 1000, 10);
+  table.Scan(112 * kSec);
+  table.Scan(150 * kSec);  // idle
+  ASSERT_EQ(table.records_.size(), 2u);
+  const FlowRecord& r = table.records_[1];
+  EXPECT_EQ(r.reason, EndReason::kIdleTimeout);
+  EXPECT_EQ(r.packets, 2u);
+  EXPECT_EQ(r.start_ns, 111500 * kSec / 1000) << "the read the previous record was cut at";
+  EXPECT_GE(r.start_ns, table.records_[0].end_ns) << "records of one flow never overlap";
+  EXPECT_LE(r.start_ns, 111600 * kSec / 1000) << "not after the first packet";
+  EXPECT_EQ(r.end_ns, 111800 * kSec / 1000);
+  EXPECT_EQ(table.ExportedPackets(), table.sent_packets_);
 }
 
 TEST(EfmTracker, PacketsBetweenReadAndTakeAreInTheFinalRecord) {

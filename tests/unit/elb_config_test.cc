@@ -19,7 +19,8 @@ json Web() {
       "backends": [{"address": "10.0.1.2", "port": 8080, "weight": 3},
                    {"address": "10.0.1.3"}]
     }],
-    "max_connections": 65536
+    "max_connections": 65536,
+    "tcp_close_timeout_s": 30
   })");
 }
 
@@ -35,6 +36,7 @@ TEST(LbConfig, ParsesAndNormalizes) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const LbConfig& c = *r;
   EXPECT_EQ(c.max_connections, 65536u);
+  EXPECT_EQ(c.tcp_close_timeout_s, 30u);
   ASSERT_EQ(c.services.size(), 1u);
   const ServiceSpec& s = c.services[0];
   EXPECT_EQ(s.Key(), "tcp/10.0.0.100:80");
@@ -58,6 +60,7 @@ TEST(LbConfig, EmptyIsValid) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->services.empty());
   EXPECT_EQ(r->max_connections, kDefaultMaxConnections);
+  EXPECT_EQ(r->tcp_close_timeout_s, kDefaultTcpCloseTimeoutS);
 }
 
 TEST(LbConfig, Ipv6AndAllPortsAndDsr) {
@@ -143,6 +146,8 @@ TEST(LbConfig, ErrorsNameTheJsonPointer) {
       {[](json& c) { c["services"][0].erase("vip"); }, "/vnfs/2/config/services/0/vip: required"},
       {[](json& c) { c["max_connections"] = 10; },
        "/vnfs/2/config/max_connections: 10 is out of range"},
+      {[](json& c) { c["tcp_close_timeout_s"] = 0; },
+       "/vnfs/2/config/tcp_close_timeout_s: 0 is out of range"},
       {[](json& c) { c["services"] = json::object(); },
        "/vnfs/2/config/services: expected array, got object"},
       {[](json& c) {
