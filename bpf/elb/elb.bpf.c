@@ -53,6 +53,13 @@ struct {
 } rnat_ports SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ELB_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} vip_filter SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ELB_MAX_SERVICES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -132,6 +139,16 @@ static __always_inline __u32 elb_flow_hash(const struct sfc_pkt *pkt)
 	h *= 0x846ca68bu;
 	h ^= h >> 16;
 	return h;
+}
+
+/* Whether the packet's destination may be a VIP (see vip_filter in elb.h). */
+static __always_inline int elb_maybe_vip(const struct sfc_pkt *pkt)
+{
+	__u32 bit = elb_vip_bit(pkt->daddr);
+	__u32 word = bit >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&vip_filter, &word);
+
+	return bits && (*bits & (1ULL << (bit & 63)));
 }
 
 static __always_inline void elb_flow_key_of(struct elb_flow_key *k, const struct sfc_pkt *pkt)
@@ -408,33 +425,88 @@ static __always_inline struct elb_backend *elb_pick(const struct sfc_pkt *pkt,
 	return bpf_map_lookup_elem(&backends, slot);
 }
 
-static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
-				       struct elb_stats *st, const struct elb_service *svc)
+/*
+ * Sends a packet of a connection to its backend: DSR (MAC only) or DNAT. The
+ * service's mode comes with the backend (struct elb_backend.svc_mode), so a
+ * known connection needs no service lookup. `ct` is the connection's entry
+ * (NULL when it was just created).
+ */
+static __always_inline int elb_send(struct xdp_md *ctx, struct sfc_pkt *pkt, struct elb_stats *st,
+				    struct elb_conn *ct, const struct elb_backend *be, __u32 slot,
+				    int new_conn)
 {
-	struct elb_flow_key fk = {};
+	elb_count_backend(slot, pkt, new_conn);
+
+	if (be->svc_mode == ELB_MODE_DSR) {
+		if (elb_dsr(ctx, be)) {
+			st->bad_header++;
+			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+		}
+		st->dsr++;
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st,
+				      (be->svc_flags & ELB_SVC_F_DSR_TX) ? SFC_TX : SFC_NEXT);
+	}
+
+	/* DNAT. The reply (backend:port -> client) finds its way back to the VIP
+	 * through reverse_nat; re-assert that entry with the connection, and at
+	 * most once a second after, in case the LRU evicted it. */
+	if (new_conn || (ct && pkt->ts_ns - ct->seen_ns > ELB_REFRESH_NS)) {
+		struct elb_flow_key rk = {};
+		struct elb_rnat rn = {};
+
+		elb_reverse_key_of(&rk, be, pkt);
+		__builtin_memcpy(rn.vip, pkt->daddr, sizeof(rn.vip));
+		rn.vport = pkt->dport;
+		bpf_map_update_elem(&reverse_nat, &rk, &rn, BPF_ANY);
+		if (ct)
+			ct->seen_ns = pkt->ts_ns;
+	}
+	if (elb_nat(ctx, pkt, 1, be->addr, be->port)) {
+		st->bad_header++;
+		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+	}
+	/* Later stages (fib egress, other VNFs) read the parse result. */
+	__builtin_memcpy(pkt->daddr, be->addr, sizeof(pkt->daddr));
+	if (be->port)
+		pkt->dport = be->port;
+	st->dnat++;
+	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+}
+
+/* The backend a known connection keeps: the one it has, unless that was
+ * removed (its slot is empty or someone else's now) or failed; drained
+ * backends (weight 0) keep their connections. NULL: re-balance. */
+static __always_inline struct elb_backend *elb_conn_backend(const struct elb_conn *ct, __u32 svc_index)
+{
+	__u32 slot = ct->slot;
+	struct elb_backend *be = bpf_map_lookup_elem(&backends, &slot);
+
+	if (be && be->id == ct->backend_id && be->svc_index == svc_index && ct->svc_index == svc_index &&
+	    !(be->flags & ELB_BE_F_DOWN))
+		return be;
+	return NULL;
+}
+
+/* A packet for service `svc`: its connection's backend, or a new pick.
+ * `ct` is the entry the caller found for the packet's 5-tuple `fk`, if any. */
+static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
+				       struct elb_stats *st, const struct elb_service *svc,
+				       struct elb_conn *ct, const struct elb_flow_key *fk)
+{
 	struct elb_backend *be = NULL;
-	struct elb_conn *ct;
 	__u32 slot = 0;
 	int new_conn = 0;
 
 	st->vip_packets++;
-	elb_flow_key_of(&fk, pkt);
-
-	ct = bpf_map_lookup_elem(&conntrack, &fk);
 	/* UDP has no TCP flags; TCP segments without SYN/FIN/RST skip this. */
 	if (ct && (pkt->tcp_flags & ELB_TCP_LIFECYCLE))
 		ct = elb_conn_lifecycle(ctx, pkt, st, svc, ct);
 	if (ct) {
-		slot = ct->slot;
-		be = bpf_map_lookup_elem(&backends, &slot);
-		/* Removed (its slot is empty or someone else's now) and failed
-		 * backends lose their connections to a fresh pick; drained ones
-		 * (weight 0) keep them. */
-		if (be && be->id == ct->backend_id && be->svc_index == svc->index &&
-		    !(be->flags & ELB_BE_F_DOWN) && ct->svc_index == svc->index) {
+		be = elb_conn_backend(ct, svc->index);
+		if (be) {
+			slot = ct->slot;
 			st->reused_conns++;
 		} else {
-			be = NULL;
 			st->repicked_conns++;
 		}
 	}
@@ -462,48 +534,13 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 			} else if (pkt->tcp_flags & SFC_TCP_FIN) {
 				elb_conn_client_end(&nc, pkt, svc, st);
 			}
-			if (bpf_map_update_elem(&conntrack, &fk, &nc, BPF_ANY))
+			if (bpf_map_update_elem(&conntrack, fk, &nc, BPF_ANY))
 				st->ct_full++;
 			st->new_conns++;
 			new_conn = 1;
 		}
 	}
-	elb_count_backend(slot, pkt, new_conn);
-
-	if (svc->mode == ELB_MODE_DSR) {
-		if (elb_dsr(ctx, be)) {
-			st->bad_header++;
-			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
-		}
-		st->dsr++;
-		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st,
-				      (svc->flags & ELB_SVC_F_DSR_TX) ? SFC_TX : SFC_NEXT);
-	}
-
-	/* DNAT. The reply (backend:port -> client) finds its way back to the VIP
-	 * through reverse_nat; re-assert that entry with the connection, and at
-	 * most once a second after, in case the LRU evicted it. */
-	if (new_conn || (ct && pkt->ts_ns - ct->seen_ns > ELB_REFRESH_NS)) {
-		struct elb_flow_key rk = {};
-		struct elb_rnat rn = {};
-
-		elb_reverse_key_of(&rk, be, pkt);
-		__builtin_memcpy(rn.vip, pkt->daddr, sizeof(rn.vip));
-		rn.vport = pkt->dport;
-		bpf_map_update_elem(&reverse_nat, &rk, &rn, BPF_ANY);
-		if (ct)
-			ct->seen_ns = pkt->ts_ns;
-	}
-	if (elb_nat(ctx, pkt, 1, be->addr, be->port)) {
-		st->bad_header++;
-		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
-	}
-	/* Later stages (fib egress, other VNFs) read the parse result. */
-	__builtin_memcpy(pkt->daddr, be->addr, sizeof(pkt->daddr));
-	if (be->port)
-		pkt->dport = be->port;
-	st->dnat++;
-	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+	return elb_send(ctx, pkt, st, ct, be, slot, new_conn);
 }
 
 /* ICMP errors quote the packet they are about. */
@@ -805,20 +842,38 @@ int sfc_elb(struct xdp_md *ctx)
 	if (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP)
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 
-	__builtin_memcpy(sk.vip, pkt->daddr, sizeof(sk.vip));
-	sk.port = pkt->dport;
-	sk.proto = pkt->l4_proto;
-	sk.family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
 	set = bpf_map_lookup_elem(&settings, &zero);
 	if (!set)
 		return sfc_vnf_broken();
-	svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc && (set->flags & ELB_SET_F_ANY_PORT)) {
-		sk.port = 0;
+	if (elb_maybe_vip(pkt)) {
+		struct elb_flow_key fk = {};
+		struct elb_conn *ct;
+
+		/* A known connection first: its entry names the backend, and the
+		 * backend its service's mode, so no service lookup. */
+		elb_flow_key_of(&fk, pkt);
+		ct = bpf_map_lookup_elem(&conntrack, &fk);
+		if (ct && !(pkt->tcp_flags & ELB_TCP_LIFECYCLE)) {
+			struct elb_backend *be = elb_conn_backend(ct, ct->svc_index);
+
+			if (be) {
+				st->vip_packets++;
+				st->reused_conns++;
+				return elb_send(ctx, pkt, st, ct, be, ct->slot, 0);
+			}
+		}
+		__builtin_memcpy(sk.vip, pkt->daddr, sizeof(sk.vip));
+		sk.port = pkt->dport;
+		sk.proto = pkt->l4_proto;
+		sk.family = fk.family;
 		svc = bpf_map_lookup_elem(&services, &sk);
+		if (!svc && (set->flags & ELB_SET_F_ANY_PORT)) {
+			sk.port = 0;
+			svc = bpf_map_lookup_elem(&services, &sk);
+		}
+		if (svc)
+			return elb_forward(ctx, pkt, st, svc, ct, &fk);
 	}
-	if (svc)
-		return elb_forward(ctx, pkt, st, svc);
 
 	if (!(set->flags & ELB_SET_F_DNAT))
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);

@@ -62,6 +62,24 @@ struct elb_settings {
 	__u32 pad;
 };
 
+/* vip_filter: a bitmap over VIP addresses (word bit / 64, bit % 64), one bit
+ * set per VIP by elb_vip_bit(). A packet whose destination's bit is clear is
+ * for no service, and skips the connection and service lookups; a set bit
+ * may be a collision, and costs those lookups only. */
+#define ELB_VIP_BITS_LOG2 16
+#define ELB_VIP_FILTER_WORDS ((1U << ELB_VIP_BITS_LOG2) / 64)
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+static __always_inline __u32 elb_vip_bit(const __u32 *addr)
+{
+	__u32 h = (addr[0] ^ addr[1] ^ addr[2] ^ addr[3]) * 0x9e3779b1u;
+
+	return h >> (32 - ELB_VIP_BITS_LOG2);
+}
+
 /* vips: every VIP address with at least one service; lets the program
  * recognise fragments (which carry no ports) addressed to a VIP. */
 struct elb_vip_key {
@@ -81,7 +99,8 @@ struct elb_backend {
 	__u8 flags;   /* ELB_BE_F_* */
 	__u8 family;
 	__u8 mac[6];  /* dsr: the backend's MAC */
-	__u16 pad;
+	__u8 svc_mode;  /* the owning service's enum elb_mode and ELB_SVC_F_* flags: */
+	__u8 svc_flags; /* what a known connection needs, without a service lookup */
 	__u32 svc_index; /* owning service: a connection never moves across services */
 };
 

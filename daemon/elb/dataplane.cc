@@ -65,6 +65,7 @@ Result<ElbMaps> ElbMaps::OpenPinned(const std::string& dir) {
   SFC_ASSIGN_OR_RETURN(m.services, sfc::OpenPinned(dir + "/" + kServicesMap));
   SFC_ASSIGN_OR_RETURN(m.settings, sfc::OpenPinned(dir + "/" + kSettingsMap));
   SFC_ASSIGN_OR_RETURN(m.rnat_ports, sfc::OpenPinned(dir + "/" + kRnatPortsMap));
+  SFC_ASSIGN_OR_RETURN(m.vip_filter, sfc::OpenPinned(dir + "/" + kVipFilterMap));
   SFC_ASSIGN_OR_RETURN(m.vips, sfc::OpenPinned(dir + "/" + kVipsMap));
   SFC_ASSIGN_OR_RETURN(m.maglev, sfc::OpenPinned(dir + "/" + kMaglevMap));
   SFC_ASSIGN_OR_RETURN(m.backends, sfc::OpenPinned(dir + "/" + kBackendsMap));
@@ -77,6 +78,7 @@ Result<ElbMaps> ElbMaps::FromObject(bpf_object* obj) {
   SFC_ASSIGN_OR_RETURN(m.services, DupMapFd(obj, kServicesMap));
   SFC_ASSIGN_OR_RETURN(m.settings, DupMapFd(obj, kSettingsMap));
   SFC_ASSIGN_OR_RETURN(m.rnat_ports, DupMapFd(obj, kRnatPortsMap));
+  SFC_ASSIGN_OR_RETURN(m.vip_filter, DupMapFd(obj, kVipFilterMap));
   SFC_ASSIGN_OR_RETURN(m.vips, DupMapFd(obj, kVipsMap));
   SFC_ASSIGN_OR_RETURN(m.maglev, DupMapFd(obj, kMaglevMap));
   SFC_ASSIGN_OR_RETURN(m.backends, DupMapFd(obj, kBackendsMap));
@@ -99,6 +101,9 @@ Result<AppliedState> ReadApplied(const ElbMaps& maps) {
     for (uint32_t w = 0; w < ELB_RNAT_PORT_WORDS; w++)
       if (bpf_map_lookup_elem(maps.rnat_ports.get(), &w, &a.rnat_ports[w]) != 0)
         return ErrnoStatus("reading rnat_ports", errno);
+    for (uint32_t w = 0; w < ELB_VIP_FILTER_WORDS; w++)
+      if (bpf_map_lookup_elem(maps.vip_filter.get(), &w, &a.vip_filter[w]) != 0)
+        return ErrnoStatus("reading vip_filter", errno);
   }
   {
     elb_svc_key key{}, next{};
@@ -156,18 +161,30 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     applied.settings_flags = flags;
     return Status::Ok();
   };
-  auto set_ports = [&](const std::vector<uint64_t>& want) -> Status {
-    for (uint32_t w = 0; w < ELB_RNAT_PORT_WORDS; w++) {
-      if (applied.rnat_ports[w] == want[w]) continue;
-      SFC_RETURN_IF_ERROR(Update(maps.rnat_ports.get(), &w, &want[w], kRnatPortsMap));
-      applied.rnat_ports[w] = want[w];
+  // Bitmaps (reply ports, VIP filter): the union of old and new while
+  // services change, the new alone at the end.
+  auto set_bits = [&](int fd, const char* name, std::vector<uint64_t>& have,
+                      const std::vector<uint64_t>& want) -> Status {
+    for (uint32_t w = 0; w < want.size(); w++) {
+      if (have[w] == want[w]) continue;
+      SFC_RETURN_IF_ERROR(Update(fd, &w, &want[w], name));
+      have[w] = want[w];
     }
     return Status::Ok();
   };
-  std::vector<uint64_t> both(ELB_RNAT_PORT_WORDS);
-  for (uint32_t w = 0; w < ELB_RNAT_PORT_WORDS; w++)
-    both[w] = applied.rnat_ports[w] | plan.rnat_ports[w];
-  SFC_RETURN_IF_ERROR(set_ports(both));
+  auto set_ports = [&](const std::vector<uint64_t>& want) {
+    return set_bits(maps.rnat_ports.get(), kRnatPortsMap, applied.rnat_ports, want);
+  };
+  auto set_vips = [&](const std::vector<uint64_t>& want) {
+    return set_bits(maps.vip_filter.get(), kVipFilterMap, applied.vip_filter, want);
+  };
+  auto both = [](const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+    std::vector<uint64_t> out(a.size());
+    for (size_t w = 0; w < a.size(); w++) out[w] = a[w] | b[w];
+    return out;
+  };
+  SFC_RETURN_IF_ERROR(set_ports(both(applied.rnat_ports, plan.rnat_ports)));
+  SFC_RETURN_IF_ERROR(set_vips(both(applied.vip_filter, plan.vip_filter)));
   SFC_RETURN_IF_ERROR(set_flags(applied.settings_flags | plan.settings_flags));
 
   // 1. Services that go away, or whose table moves, stop matching first.
@@ -272,6 +289,7 @@ Status Sync(const ElbMaps& maps, const LbPlan& plan, AppliedState& applied) {
     it = applied.vips.erase(it);
   }
   SFC_RETURN_IF_ERROR(set_flags(plan.settings_flags));
+  SFC_RETURN_IF_ERROR(set_vips(plan.vip_filter));
   return set_ports(plan.rnat_ports);
 }
 

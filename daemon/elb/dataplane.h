@@ -28,6 +28,7 @@ namespace sfc::elb {
 inline constexpr const char* kServicesMap = "services";
 inline constexpr const char* kSettingsMap = "settings";
 inline constexpr const char* kRnatPortsMap = "rnat_ports";
+inline constexpr const char* kVipFilterMap = "vip_filter";
 inline constexpr const char* kVipsMap = "vips";
 inline constexpr const char* kMaglevMap = "maglev";
 inline constexpr const char* kBackendsMap = "backends";
@@ -36,7 +37,7 @@ inline constexpr const char* kConntrackMap = "conntrack";
 inline constexpr const char* kReverseNatMap = "reverse_nat";
 
 struct ElbMaps {
-  UniqueFd services, settings, rnat_ports, vips, maglev, backends, backend_stats;
+  UniqueFd services, settings, rnat_ports, vip_filter, vips, maglev, backends, backend_stats;
 
   // The maps pinned in an instance's directory (the running generation).
   static Result<ElbMaps> OpenPinned(const std::string& pin_dir);
@@ -56,6 +57,7 @@ struct AppliedState {
   std::set<VipKeyBytes> vips;
   uint32_t settings_flags = 0;
   std::vector<uint64_t> rnat_ports = std::vector<uint64_t>(ELB_RNAT_PORT_WORDS);
+  std::vector<uint64_t> vip_filter = std::vector<uint64_t>(ELB_VIP_FILTER_WORDS);
   // Table index -> fingerprint of the table in place. Unknown (after a
   // daemon restart) means rebuild.
   std::map<uint32_t, uint64_t> tables;

@@ -32,7 +32,7 @@ class ElbObject : public VnfObject {
   // services, VIPs, backends and tables are rebuilt from the config, so the
   // running generation never sees them half-written.
   bool KeepsState(std::string_view map) const override {
-    return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kRnatPortsMap &&
+    return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kRnatPortsMap && map != elb::kVipFilterMap &&
            map != elb::kVipsMap && map != elb::kMaglevMap && map != elb::kBackendsMap;
   }
 

@@ -181,6 +181,8 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
       pb.value.flags = pb.state == BackendState::kUp ? 0 : ELB_BE_F_DOWN;
       if (mac) std::memcpy(pb.value.mac, mac->data(), 6);
       pb.value.svc_index = ps.value.index;
+      pb.value.svc_mode = ps.value.mode;
+      pb.value.svc_flags = ps.value.flags;
       if (s.mode == ForwardMode::kDnat) {
         if (b.port == 0)
           plan.settings_flags |= ELB_SET_F_RNAT_ANY_PORT;
@@ -193,6 +195,9 @@ LbPlan BuildPlan(const LbConfig& config, const HealthView& health, const PriorLa
     }
     ps.fingerprint = Fingerprint(s.table_size, ps.table_input);
     plan.vips.insert(VipKeyBytes{MakeVipKey(s.vip)});
+    const elb_vip_key vk = MakeVipKey(s.vip);
+    const uint32_t bit = elb_vip_bit(vk.addr);
+    plan.vip_filter[bit >> 6] |= uint64_t{1} << (bit & 63);
     if (s.port == 0) plan.settings_flags |= ELB_SET_F_ANY_PORT;
     if (s.mode == ForwardMode::kDnat) plan.settings_flags |= ELB_SET_F_DNAT;
     plan.services.push_back(std::move(ps));

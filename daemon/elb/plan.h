@@ -71,6 +71,7 @@ struct LbPlan {
   std::set<VipKeyBytes> vips;
   uint32_t settings_flags = 0;                                                    // ELB_SET_F_*
   std::vector<uint64_t> rnat_ports = std::vector<uint64_t>(ELB_RNAT_PORT_WORDS);  // bitmap
+  std::vector<uint64_t> vip_filter = std::vector<uint64_t>(ELB_VIP_FILTER_WORDS);  // bitmap
 
   // The id of a service's backend; 0 when not in the plan.
   uint32_t BackendId(const ServiceSpec& s, const BackendSpec& b) const;
