@@ -52,7 +52,7 @@ ALL_VARIANTS = ["xdp-redirect", "xdp-bare", "sfc-fib", "sfc-pass", "kernel-fwd",
 SMOKE_VARIANTS = ["xdp-redirect", "xdp-bare", "sfc-fib", "sfc-pass", "kernel-fwd", "kernel-xdp-pass", "kernel-nft",
                   "kernel-nft-ft"]
 SCALING_VARIANTS = ["sfc-fib", "kernel-nft", "kernel-nft-ft", "kernel-ipt", "kernel-ipset"]
-SMOKE_SCALING_VARIANTS = ["sfc-fib", "kernel-nft", "kernel-ipset"]
+SMOKE_SCALING_VARIANTS = ["sfc-fib", "kernel-nft", "kernel-ipt", "kernel-ipset"]
 SFC_VARIANTS = {"xdp-bare", "sfc-fib", "sfc-pass"}
 # Variants with no load balancer: their traffic goes to server 1 directly.
 NO_LB_VARIANTS = {"xdp-redirect", "xdp-bare", "kernel-fwd", "kernel-xdp-pass"}
