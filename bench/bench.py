@@ -984,6 +984,10 @@ def main():
         if rc == 0:
             with open(out) as f:
                 doc["micro"] = json.load(f)
+            # The tool records the path it was given; the report shows it repo-relative.
+            opts = doc["micro"].get("options", {})
+            if "chain_file" in opts:
+                opts["chain_file"] = os.path.relpath(opts["chain_file"], REPO)
         else:
             doc["micro"] = {"error": f"sfc-bench micro rc={rc}: {text.strip()[-500:]}"}
         save()
