@@ -5,19 +5,34 @@ Driven by bench/run.sh (which owns cleanup on any exit); see docs/PERFORMANCE.md
 for what every variant and workload means. Writes one JSON document per run.
 
 Variants (each gets a freshly built topology, alternating within every repetition):
-  xdp-bare     sfc chain with no VNF, fib egress: the XDP forwarding limit
+  xdp-redirect the bare XDP forwarder: a standalone program on the SFC host's
+               eth0 that rewrites the MACs and redirects everything through a
+               fixed devmap port to server 1 (no sfc): the XDP ceiling
+  xdp-bare     sfc chain with no VNF, fib egress: the chain's own overhead
   sfc-fib      eFW -> eFM -> eLB, fib egress (never enters the kernel stack)
   sfc-pass     the same chain, pass egress (the kernel forwards after the chain)
-  kernel-nft   the same rules in nftables (blocklist as a set), conntrack
-               accounting as flow monitor, DNAT over numgen/jhash maps as LB
-  kernel-ipt   the same rules in iptables-legacy (linear), conntrack accounting,
-               DNAT with the statistic match
+  kernel-fwd   plain kernel forwarding: no rules, no conntrack, to server 1
+  kernel-xdp-pass  kernel-fwd with an XDP_PASS program on the SFC host's veths:
+               what putting the veths in XDP mode costs the kernel path
+  kernel-nft   the chain's rules in nftables (blocklist as an interval set in
+               the raw prerouting hook), conntrack accounting as flow monitor,
+               DNAT over numgen/jhash maps as LB
+  kernel-nft-ft  kernel-nft plus a flowtable (`flow add @ft`, software fast
+               path) for the flows the rules accept; needs CONFIG_NF_FLOW_TABLE
+  kernel-ipt   the same rules in iptables-legacy (linear, blocklist in the raw
+               table), conntrack accounting, DNAT with the statistic match
+  kernel-ipset kernel-ipt with the blocklist in an ipset (hash:net): rule
+               scaling only (without a blocklist it is kernel-ipt)
   kernel-nft-defoff  kernel-nft with the endpoints' default offloads (TSO/GSO,
                checksum offload, noqueue) instead of the XDP-safe settings
+
+Rule scaling (sfc-fib and the kernel firewalls): a source blocklist of 10 to
+1M prefixes (/16../32, inside the /8 of the traffic: `sfc-bench blocklist`)
+ahead of the chain's rules; half the generated packets come from random
+blocklisted sources (dropped), half are the client's flows to the VIP.
 """
 import argparse
 import datetime
-import ipaddress
 import json
 import os
 import platform
@@ -32,7 +47,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "sfb"          # namespaces <PREFIX>c, <PREFIX>v, <PREFIX>s1.. (--prefix)
 WORK = "/tmp/sfb"       # scratch files: /tmp/<PREFIX>
 
-ALL_VARIANTS = ["xdp-bare", "sfc-fib", "sfc-pass", "kernel-nft", "kernel-ipt", "kernel-nft-defoff"]
+ALL_VARIANTS = ["xdp-redirect", "xdp-bare", "sfc-fib", "sfc-pass", "kernel-fwd", "kernel-xdp-pass", "kernel-nft",
+                "kernel-nft-ft", "kernel-ipt", "kernel-nft-defoff"]
+SMOKE_VARIANTS = ["xdp-redirect", "xdp-bare", "sfc-fib", "sfc-pass", "kernel-fwd", "kernel-xdp-pass", "kernel-nft",
+                  "kernel-nft-ft"]
+SCALING_VARIANTS = ["sfc-fib", "kernel-nft", "kernel-nft-ft", "kernel-ipt", "kernel-ipset"]
+SMOKE_SCALING_VARIANTS = ["sfc-fib", "kernel-nft", "kernel-ipt", "kernel-ipset"]
+SFC_VARIANTS = {"xdp-bare", "sfc-fib", "sfc-pass"}
+# Variants with no load balancer: their traffic goes to server 1 directly.
+NO_LB_VARIANTS = {"xdp-redirect", "xdp-bare", "kernel-fwd", "kernel-xdp-pass"}
+# Generator templates from blocklisted sources in the rule-scaling runs
+# (BENCH_GEN_MAX_FRAMES / 2).
+MIX_SOURCES = 4096
+IPSET_NAME = "sfb-block"
+
+
+class Unsupported(Exception):
+    """The variant needs something this kernel or machine does not have."""
 
 
 def log(msg):
@@ -53,6 +84,14 @@ def run(cmd, timeout=60, check=False, input=None):
     if check and rc != 0:
         raise RuntimeError(f"{cmd if shell else ' '.join(cmd)} failed ({rc}): {out.strip()[-800:]}")
     return rc, out
+
+
+def first_error(text):
+    """The first error line of a tool's output, without file positions."""
+    for line in text.splitlines():
+        if "rror" in line:
+            return line.split("Error:", 1)[-1].strip()[:200]
+    return text.strip()[:200]
 
 
 def cpu_times(cpus):
@@ -149,6 +188,8 @@ class Bench:
         self.fallback = False      # sfc.json could not be applied: noop stand-in
         self.vip = None
         self.variant = None
+        self.blocklists = {}
+        self.features = {}         # kernel features probed once: {"flowtable": (ok, why), ...}
 
     # ---------- addresses ----------
     def ns(self, role):
@@ -171,7 +212,7 @@ class Bench:
 
     def target(self, service_port):
         """Where the client sends: the VIP when the variant load-balances, else server 1."""
-        return self.vip if self.vip and self.variant != "xdp-bare" else self.ip("s1")
+        return self.vip if self.vip and self.variant not in NO_LB_VARIANTS else self.ip("s1")
 
     # ---------- chain file ----------
     def load_chain(self, name):
@@ -194,17 +235,25 @@ class Bench:
                 return v["config"]
         return {"default": "allow", "rules": []}
 
-    @staticmethod
-    def blocklist(n_total, base_count):
-        """Blocklist rules that bring the firewall to n_total rules (distinct
-        sources in 100.64.0.0/10, UDP port 7, drop), placed first."""
-        base = int(ipaddress.IPv4Address("100.64.0.0"))
-        return [{"id": f"block-{j}", "src": str(ipaddress.IPv4Address(base + j + 1)), "proto": "udp", "dport": 7,
-                 "action": "drop"} for j in range(max(0, n_total - base_count))]
+    def blocklist(self, n):
+        """The n-prefix blocklist and sources inside it (sfc-bench blocklist:
+        the same list the micro bench uses), cached per size."""
+        if n not in self.blocklists:
+            path = f"{WORK}/blocklist-{n}.json"
+            run([self.tool, "blocklist", "--count", str(n), "--net", self.n, "--hits", str(MIX_SOURCES),
+                 "-o", path], timeout=120, check=True)
+            with open(path) as f:
+                self.blocklists[n] = json.load(f)
+        return self.blocklists[n]
 
-    def fw_rules(self, n_rules):
+    def fw_rules(self, n_block):
+        """The chain file's rules, behind an n_block-prefix source blocklist."""
         base = self.fw_config().get("rules", [])
-        return self.blocklist(n_rules, len(base)) + base if n_rules else base
+        if not n_block:
+            return base
+        block = [{"id": f"block-{j}", "src": p, "action": "drop"}
+                 for j, p in enumerate(self.blocklist(n_block)["prefixes"])]
+        return block + base
 
     # ---------- topology ----------
     def topology(self, profile):
@@ -324,17 +373,17 @@ http {{
             json.dump(spec, f)
         return self.ctl(["apply", "-f", path] + (["--dry-run"] if dry_run else []))
 
-    def sfc_spec(self, variant, n_rules=0):
+    def sfc_spec(self, variant, n_block=0):
         if variant == "xdp-bare":
             _, spec = self.load_chain("bare.json")
             return spec
         spec = json.loads(json.dumps(self.chain))
         spec["egress"] = {"action": "pass" if variant == "sfc-pass" else "fib"}
-        if n_rules and not self.fallback:
+        if n_block and not self.fallback:
             for v in spec["vnfs"]:
                 if v["type"] == "firewall":
-                    v["config"]["rules"] = self.fw_rules(n_rules)
-                    v["config"]["max_rules"] = max(len(v["config"]["rules"]), 1024)
+                    v["config"]["rules"] = self.fw_rules(n_block)
+                    v["config"]["max_rules"] = len(v["config"]["rules"]) + 1024
         return spec
 
     def choose_chain(self):
@@ -351,15 +400,28 @@ http {{
         log(f"chain file: {os.path.relpath(self.chain_file, REPO)}; target {self.vip or self.ip('s1')}")
 
     # ---------- kernel SFC ----------
-    def nft_ruleset(self, n_rules):
+    # The blocklist goes to the raw prerouting hook, ahead of conntrack: a
+    # stateless source drop means the same there, and it is where a user who
+    # cares about the cost would put it (a packet dropped in the filter hook
+    # has paid for a conntrack entry first). sfc's firewall likewise creates
+    # no connection for a dropped packet.
+    def nft_ruleset(self, variant, n_block):
         vips = {s["vip"] for s in self.lb_services()}
+        offload = variant == "kernel-nft-ft"
         lines = ["flush ruleset", "table ip sfb {"]
         cfg = self.fw_config()
-        rules = self.fw_rules(n_rules)
-        block = [r for r in rules if r["id"].startswith("block-")]
-        if block:
-            lines.append("  set blocklist { type ipv4_addr; elements = { " +
-                         ", ".join(r["src"] for r in block) + " } }")
+        if n_block:
+            lines.append("  set blocklist { type ipv4_addr; flags interval; elements = { " +
+                         ", ".join(self.blocklist(n_block)["prefixes"]) + " } }")
+            lines.append("  chain raw_pre {")
+            lines.append("    type filter hook prerouting priority raw; policy accept;")
+            lines.append("    ip saddr @blocklist drop")
+            lines.append("  }")
+        if offload:
+            # Software fast path: flows the filter chain accepted skip the
+            # stack from their next packet on (counter: conntrack accounting
+            # keeps counting them).
+            lines.append("  flowtable ft { hook ingress priority 0; devices = { eth0, eth1, eth2 }; counter; }")
         lines.append("  chain nat_pre {")
         lines.append("    type nat hook prerouting priority dstnat; policy accept;")
         for svc in self.lb_services():
@@ -376,21 +438,23 @@ http {{
                 m = ", ".join(f"{i} : {a}" for i, a in enumerate(addrs))
                 lines.append(f"    {match} dnat to {sel} map {{ {m} }}")
         lines.append("  }")
+        if offload:
+            # Only what the rules accept is offloaded: every accept goes here.
+            lines.append("  chain allow {")
+            lines.append("    ip protocol { tcp, udp } flow add @ft")
+            lines.append("    accept")
+            lines.append("  }")
         lines.append("  chain filter_fwd {")
         policy = "drop" if cfg.get("default", "drop") == "drop" else "accept"
         lines.append(f"    type filter hook forward priority filter; policy {policy};")
-        if block:
-            lines.append("    ip saddr @blocklist udp dport 7 drop")
-        for r in rules:
-            if r["id"].startswith("block-"):
-                continue
-            lines.append("    " + self.nft_rule(r, vips))
+        for r in self.fw_config().get("rules", []):
+            lines.append("    " + self.nft_rule(r, vips, "goto allow" if offload else "accept"))
         lines.append("  }")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
     @staticmethod
-    def nft_rule(r, vips):
+    def nft_rule(r, vips, accept="accept"):
         parts = []
         proto = r.get("proto", "any")
         if "state" in r:
@@ -413,14 +477,22 @@ http {{
         elif proto == "icmp":
             parts.append("ip protocol icmp")
         act = r.get("action", "drop")
-        parts.append({"allow": "accept", "drop": "drop"}.get(act) or
+        parts.append({"allow": accept, "drop": "drop"}.get(act) or
                      ("reject with tcp reset" if proto == "tcp" else "reject"))
         return " ".join(parts)
 
-    def ipt_ruleset(self, n_rules):
+    def ipt_ruleset(self, variant, n_block):
         vips = {s["vip"] for s in self.lb_services()}
-        out = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-               ":POSTROUTING ACCEPT [0:0]"]
+        out = []
+        if n_block:
+            out += ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+            if variant == "kernel-ipset":
+                out.append(f"-A PREROUTING -m set --match-set {IPSET_NAME} src -j DROP")
+            else:
+                out += [f"-A PREROUTING -s {p} -j DROP" for p in self.blocklist(n_block)["prefixes"]]
+            out.append("COMMIT")
+        out += ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+                ":POSTROUTING ACCEPT [0:0]"]
         for svc in self.lb_services():
             proto = svc.get("proto", "tcp")
             addrs = [b["address"] for b in svc["backends"]]
@@ -432,7 +504,7 @@ http {{
         cfg = self.fw_config()
         policy = "DROP" if cfg.get("default", "drop") == "drop" else "ACCEPT"
         out += ["*filter", ":INPUT ACCEPT [0:0]", f":FORWARD {policy} [0:0]", ":OUTPUT ACCEPT [0:0]"]
-        for r in self.fw_rules(n_rules):
+        for r in self.fw_config().get("rules", []):
             out.append("-A FORWARD " + self.ipt_rule(r, vips))
         out.append("COMMIT")
         return "\n".join(out) + "\n"
@@ -460,31 +532,90 @@ http {{
                      ("-j REJECT --reject-with tcp-reset" if proto == "tcp" else "-j REJECT"))
         return " ".join(parts)
 
-    def kernel_rules(self, variant, n_rules=0):
+    def ipset_fill(self, n_block):
+        """Fills the blocklist ipset with n_block prefixes: a new set filled
+        aside, then swapped in, so iptables never sees it half built."""
+        n = max(n_block, 1)
+        size = f"family inet hashsize {1 << max(10, (n - 1).bit_length())} maxelem {max(65536, 2 * n)}"
+        lines = [f"create {IPSET_NAME}-next hash:net {size}"]
+        lines += [f"add {IPSET_NAME}-next {p}" for p in (self.blocklist(n_block)["prefixes"] if n_block else [])]
+        lines += [f"swap {IPSET_NAME}-next {IPSET_NAME}", f"destroy {IPSET_NAME}-next"]
+        path = f"{WORK}/blocklist.ipset"
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.in_ns("vm", f"ipset list -n {IPSET_NAME} >/dev/null 2>&1 || ipset create {IPSET_NAME} hash:net family inet; "
+                         f"ipset restore < {path}", timeout=300, check=True)
+
+    def kernel_rules(self, variant, n_block=0):
+        if variant == "kernel-fwd":
+            return  # no rules, no conntrack
         self.in_ns("vm", "sysctl -qw net.netfilter.nf_conntrack_acct=1", check=True)
         if variant.startswith("kernel-nft"):
             path = f"{WORK}/ruleset.nft"
             with open(path, "w") as f:
-                f.write(self.nft_ruleset(n_rules))
+                f.write(self.nft_ruleset(variant, n_block))
             self.in_ns("vm", ["nft", "-f", path], timeout=300, check=True)
         else:
+            if variant == "kernel-ipset":
+                self.ipset_fill(n_block)
             path = f"{WORK}/ruleset.ipt"
             with open(path, "w") as f:
-                f.write(self.ipt_ruleset(n_rules))
+                f.write(self.ipt_ruleset(variant, n_block))
             self.in_ns("vm", f"iptables-legacy-restore < {path}", timeout=300, check=True)
 
+    def probe_features(self):
+        """What the kernel variants need that this kernel may lack, asked once
+        in the SFC host's namespace: {feature: [ok, why]}."""
+        path = f"{WORK}/probe.nft"
+        with open(path, "w") as f:
+            f.write("table ip sfbprobe {\n  flowtable ft { hook ingress priority 0; devices = { eth0 }; }\n}\n")
+        rc, out = self.in_ns("vm", ["nft", "-f", path])
+        self.in_ns("vm", ["nft", "delete", "table", "ip", "sfbprobe"])
+        self.features["flowtable"] = [rc == 0, "" if rc == 0 else
+                                      "nftables flowtables are not available on this kernel (CONFIG_NF_FLOW_TABLE; "
+                                      f"nft: {first_error(out)})"]
+        rc, out = self.in_ns("vm", f"ipset create {IPSET_NAME}-probe hash:net && ipset destroy {IPSET_NAME}-probe")
+        self.features["ipset"] = [rc == 0, "" if rc == 0 else f"ipset hash:net is not available ({first_error(out)})"]
+
+    def require(self, variant):
+        need = {"kernel-nft-ft": "flowtable", "kernel-ipset": "ipset"}.get(variant)
+        if need and not self.features.get(need, [True])[0]:
+            raise Unsupported(self.features[need][1])
+
     # ---------- variants ----------
-    def setup_variant(self, variant, n_rules=0):
+    def attach_xdp(self, args):
+        """Runs `sfc-bench attach` in the SFC host's namespace (it holds the
+        XDP links until teardown kills it) and waits until it has attached."""
+        name = "attach-" + "-".join(a for a in args if a.startswith("eth"))
+        p = self.spawn("vm", [self.tool, "attach"] + args, name)
+        logf = f"{WORK}/{name}.log"
+        for _ in range(100):
+            with open(logf) as f:
+                text = f.read()
+            if '"attached"' in text:
+                return
+            if p.poll() is not None:
+                raise RuntimeError(f"sfc-bench attach failed: {text.strip()[-300:]}")
+            time.sleep(0.05)
+        raise RuntimeError("sfc-bench attach did not report within 5 s")
+
+    def setup_variant(self, variant, n_block=0):
+        self.require(variant)
         profile = "default" if variant.endswith("-defoff") else "xdp"
         self.variant = variant
         self.topology(profile)
-        if variant in ("xdp-bare", "sfc-fib", "sfc-pass"):
+        if variant in SFC_VARIANTS:
             self.start_sfcd()
-            rc, out = self.apply_chain(self.sfc_spec(variant, n_rules))
+            rc, out = self.apply_chain(self.sfc_spec(variant, n_block))
             if rc != 0:
                 raise RuntimeError("sfcctl apply failed: " + out.strip()[-500:])
+        elif variant == "xdp-redirect":
+            self.attach_xdp(["--prog", "redirect", "--dev", "eth0", "--out", "eth1",
+                             "--dst-mac", self.macs["s1"], "--src-mac", self.macs["vm-eth1"]])
+        elif variant == "kernel-xdp-pass":
+            self.attach_xdp(["--prog", "pass", "--dev", "eth0", "--dev", "eth1", "--dev", "eth2"])
         else:
-            self.kernel_rules(variant, n_rules)
+            self.kernel_rules(variant, n_block)
         # The path works before anything is measured.
         for _ in range(20):
             rc, _ = self.in_ns("client", f"curl -s -o /dev/null -m 2 http://{self.target(80)}/", timeout=10)
@@ -493,11 +624,11 @@ http {{
             time.sleep(0.25)
         raise RuntimeError(f"HTTP through {variant} does not work")
 
-    def reconfigure_rules(self, variant, n_rules):
+    def reconfigure_rules(self, variant, n_block):
         if variant.startswith("kernel"):
-            self.kernel_rules(variant, n_rules)
+            self.kernel_rules(variant, n_block)
         else:
-            rc, out = self.apply_chain(self.sfc_spec(variant, n_rules))
+            rc, out = self.apply_chain(self.sfc_spec(variant, n_block))
             if rc != 0:
                 raise RuntimeError("sfcctl apply failed: " + out.strip()[-500:])
 
@@ -570,15 +701,23 @@ http {{
                     "seconds": end["sum_received"]["seconds"]}
         return self.measure(cpus, go)
 
-    def udp(self, size, cpus, secs):
+    def udp(self, size, cpus, secs, n_block=0):
+        """UDP flood from the client; with n_block, every other packet comes
+        from a random source of the n_block-prefix blocklist."""
         dst = self.target(9)
         res = None
+        mix = []
+        if n_block:
+            path = f"{WORK}/mix-{n_block}.txt"
+            with open(path, "w") as f:
+                f.write("\n".join(self.blocklist(n_block)["hits"][:MIX_SOURCES]) + "\n")
+            mix = ["--mix-src-file", path]
         rc, out = run([self.tool, "flood", "--client-ns", self.ns("client"),
                        "--sink", f"{self.ns('s1')}:eth0", "--sink", f"{self.ns('s2')}:eth0",
                        "--src-mac", self.macs["client"], "--dst-mac", self.macs["vm-eth0"],
                        "--src-ip", self.ip("client"), "--dst-ip", dst, "--port", "9", "--size", str(size),
                        "--flows", "256", "--cpus", ",".join(map(str, cpus)), "--seconds", str(secs),
-                       "--warmup", "0.5"], timeout=secs + 30)
+                       "--warmup", "0.5"] + mix, timeout=secs + 30)
         try:
             res = json.loads(out[out.index("{"):])
         except (ValueError, json.JSONDecodeError):
@@ -609,14 +748,21 @@ http {{
             return res
         return self.measure(cpus, go)
 
-    def workloads(self):
-        s = self.a
-        if s.smoke:
-            return [("tcp1", [0]), ("udp64", [0]), ("http", [0])]
+    def workloads(self, variant):
+        if self.a.smoke:
+            # Every variant briefly, on what it exists for; the original
+            # three on all three kinds of traffic.
+            w = {"xdp-redirect": ["udp64"], "sfc-pass": ["tcp1"], "kernel-fwd": ["udp64"],
+                 "kernel-xdp-pass": ["tcp1"], "kernel-nft-ft": ["udp64"]}.get(variant, ["tcp1", "udp64", "http"])
+            return [(name, [0]) for name in w]
         w = []
         for cpus in ([0], [0, 1]):
             w += [("tcp1", cpus), ("tcp4", cpus), ("udp64", cpus), ("http", cpus)]
         w += [("udp512", [0]), ("udp1500", [0])]
+        if variant == "xdp-redirect":
+            # One-way forwarder (everything from eth0 to server 1): a packet
+            # rate ceiling, not a path for TCP or HTTP.
+            w = [x for x in w if x[0].startswith("udp")]
         return w
 
     def run_workload(self, name, cpus):
@@ -651,23 +797,118 @@ def versions():
                       ("iptables-legacy", ["iptables-legacy", "--version"])):
         rc, o = run(cmd, timeout=10)
         out[name] = o.strip().splitlines()[0] if o.strip() else f"rc={rc}"
-    rc, o = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], timeout=10)
-    out["sfc_commit"] = o.strip()
+    for name, cmd in (("ipset", ["ipset", "--version"]),):
+        rc, o = run(cmd, timeout=10)
+        out[name] = o.strip().splitlines()[0] if o.strip() else f"rc={rc}"
+    out.update(provenance())
     return out
+
+
+def provenance():
+    """The commit measured, and whether the tree differed from it (then the
+    numbers belong to no commit: the changed files are listed)."""
+    rc, o = run(["git", "-C", REPO, "rev-parse", "HEAD"], timeout=10)
+    commit = o.strip() if rc == 0 else None
+    rc, status = run(["git", "-C", REPO, "status", "--porcelain"], timeout=30)
+    changed = status.splitlines() if rc == 0 else None
+    return {"sfc_commit": commit[:12] if commit else f"unknown (git rc={rc})", "sfc_commit_full": commit,
+            "sfc_dirty": bool(changed) if changed is not None else None,
+            "sfc_changes": (changed or [])[:100]}
+
+
+def run_variants(b, args, doc, save):
+    """Every variant on every workload, alternating, args.reps times."""
+    variants = [v for v in args.variants.split(",") if v]
+    for rep in range(args.reps):
+        # Alternate the order between repetitions so slow drifts of the
+        # machine do not always hit the same variant.
+        order = variants if rep % 2 == 0 else list(reversed(variants))
+        for variant in order:
+            log(f"rep {rep + 1}/{args.reps}: {variant}")
+            try:
+                profile = b.setup_variant(variant)
+                if args.quiet_wait > 0 and not b.wait_for_quiet(args.quiet_wait):
+                    log(f"  the machine stayed busy for {args.quiet_wait} s; measuring anyway")
+                for name, cpus in b.workloads(variant):
+                    res = b.run_workload(name, cpus)
+                    res.update({"variant": variant, "profile": profile, "rep": rep, "workload": name,
+                                "cpus": len(cpus)})
+                    log(f"  {name} cpus={len(cpus)}: " + ", ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()
+                        if k in ("pps", "bits_per_s", "requests_per_s", "p99_ms", "error")))
+                    doc["runs"].append(res)
+                if variant in ("kernel-fwd", "kernel-xdp-pass"):
+                    # Evidence of "no conntrack": the SFC host tracked nothing.
+                    _, n = b.in_ns("vm", "conntrack -C")
+                    doc["meta"].setdefault("conntrack_entries", {})[variant] = n.strip()
+                elif variant.startswith("kernel") and rep == 0:
+                    # Evidence that the kernel's flow monitor counted: one
+                    # accounted conntrack entry per protocol.
+                    _, ct = b.in_ns("vm", "conntrack -L 2>/dev/null | grep -m1 '^tcp.*bytes='; "
+                                          "conntrack -L 2>/dev/null | grep -m1 '^udp.*bytes='")
+                    doc["meta"].setdefault("kernel_flow_accounting", {})[variant] = ct.strip().splitlines()
+            except Unsupported as e:
+                log(f"  {variant} cannot run here: {e}")
+                doc["runs"].append({"variant": variant, "rep": rep, "unsupported": str(e)})
+            except Exception as e:  # noqa: BLE001 - a broken variant is a result, not a crash
+                log(f"  {variant} failed: {e}")
+                doc["runs"].append({"variant": variant, "rep": rep, "error": str(e)})
+            finally:
+                b.teardown()
+            save()
+
+
+def run_scaling(b, args, doc, save):
+    """The blocklist sizes, each variant through all of them on one topology."""
+    counts = [int(n) for n in args.rule_counts.split(",") if n]
+    variants = [v for v in args.scaling_variants.split(",") if v]
+    for rep in range(args.reps):
+        for variant in (variants if rep % 2 == 0 else list(reversed(variants))):
+            log(f"rule scaling rep {rep + 1}/{args.reps}: {variant}")
+            try:
+                b.setup_variant(variant, counts[0])
+                for n in counts:
+                    load_s = None
+                    if n != counts[0]:
+                        t0 = time.monotonic()
+                        b.reconfigure_rules(variant, n)
+                        load_s = time.monotonic() - t0
+                    res = b.foreign_load(lambda: b.udp(64, [0], max(1.0, args.seconds - 1), n_block=n))
+                    res.update({"variant": variant, "rep": rep, "rules": n,
+                                "total_rules": n + len(b.fw_config().get("rules", [])), "load_s": load_s})
+                    log(f"  {n} rules: pps={res.get('pps', 0):.4g} {res.get('error', '')}")
+                    doc["scaling"].append(res)
+            except Unsupported as e:
+                log(f"  {variant} cannot run here: {e}")
+                doc["scaling"].append({"variant": variant, "rep": rep, "unsupported": str(e)})
+            except Exception as e:  # noqa: BLE001
+                log(f"  {variant} failed: {e}")
+                doc["scaling"].append({"variant": variant, "rep": rep, "error": str(e)})
+            finally:
+                b.teardown()
+            save()
+    if b.blocklists:
+        doc["meta"]["blocklist"] = {str(n): {"lengths": bl["lengths"],
+                                             "mixed_sources": min(MIX_SOURCES, len(bl["hits"]))}
+                                    for n, bl in sorted(b.blocklists.items())}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
-    ap.add_argument("--smoke", action="store_true", help="short run (< 2 min): 1 rep, 3 variants, 1 CPU")
+    ap.add_argument("--smoke", action="store_true",
+                    help="short run (< 2 min): 1 rep, every variant briefly, 1 CPU, two blocklist sizes")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0, help="per traffic run")
     ap.add_argument("--variants", default=",".join(ALL_VARIANTS))
-    ap.add_argument("--time-limit", type=float, default=1800, help="stop (cleanly) after this many seconds")
+    ap.add_argument("--time-limit", type=float, default=2700, help="stop (cleanly) after this many seconds")
     ap.add_argument("--no-micro", action="store_true")
     ap.add_argument("--quiet-wait", type=float, default=8.0,
                     help="before each variant, wait up to S seconds for other work on the machine to pause")
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--scaling-variants", default=",".join(SCALING_VARIANTS))
+    ap.add_argument("--rule-counts", default="10,1000,10000,100000,1000000",
+                    help="blocklist sizes of the rule-scaling runs")
     ap.add_argument("--net", type=int, default=213, help="topology addresses 10.NET.0.0/16")
     ap.add_argument("--prefix", default="sfb", help="namespace name prefix (also /tmp/PREFIX, pins)")
     ap.add_argument("-o", "--out", required=True)
@@ -676,8 +917,9 @@ def main():
     PREFIX, WORK = args.prefix, f"/tmp/{args.prefix}"
     if args.smoke:
         args.reps, args.seconds = 1, 1.5
-        args.variants = "xdp-bare,sfc-fib,kernel-nft"
-        args.no_scaling = True
+        args.variants = ",".join(SMOKE_VARIANTS)
+        args.scaling_variants = ",".join(SMOKE_SCALING_VARIANTS)
+        args.rule_counts = "10,1000"
         args.quiet_wait = 0
 
     # SIGTERM/SIGINT unwind through the finally blocks (teardown) instead of
@@ -721,10 +963,12 @@ def main():
     # Which chain this build can run (sfcd must know the VNF types).
     try:
         b.topology("xdp")
+        b.probe_features()
         b.start_sfcd()
         b.choose_chain()
     finally:
         b.teardown()
+    doc["meta"]["kernel_features"] = b.features
     doc["meta"]["chain_file"] = os.path.relpath(b.chain_file, REPO)
     doc["meta"]["chain_fallback"] = b.fallback
     if b.fallback:
@@ -736,7 +980,7 @@ def main():
         log("microbenchmarks (BPF_PROG_TEST_RUN)")
         out = f"{WORK}/micro.json"
         cmd = [b.tool, "micro", "--chain", b.chain_file, "--net", b.n, "-o", out] + (["--quick"] if args.smoke else [])
-        rc, text = run(cmd, timeout=900)
+        rc, text = run(cmd, timeout=1200)
         if rc == 0:
             with open(out) as f:
                 doc["micro"] = json.load(f)
@@ -748,61 +992,9 @@ def main():
             doc["micro"] = {"error": f"sfc-bench micro rc={rc}: {text.strip()[-500:]}"}
         save()
 
-    variants = [v for v in args.variants.split(",") if v]
-    for rep in range(args.reps):
-        # Alternate the order between repetitions so slow drifts of the
-        # machine do not always hit the same variant.
-        order = variants if rep % 2 == 0 else list(reversed(variants))
-        for variant in order:
-            log(f"rep {rep + 1}/{args.reps}: {variant}")
-            try:
-                profile = b.setup_variant(variant)
-                if args.quiet_wait > 0 and not b.wait_for_quiet(args.quiet_wait):
-                    log(f"  the machine stayed busy for {args.quiet_wait} s; measuring anyway")
-                for name, cpus in b.workloads():
-                    res = b.run_workload(name, cpus)
-                    res.update({"variant": variant, "profile": profile, "rep": rep, "workload": name,
-                                "cpus": len(cpus)})
-                    log(f"  {name} cpus={len(cpus)}: " + ", ".join(
-                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()
-                        if k in ("pps", "bits_per_s", "requests_per_s", "p99_ms", "error")))
-                    doc["runs"].append(res)
-                if variant.startswith("kernel") and rep == 0:
-                    # Evidence that the kernel's flow monitor counted: one
-                    # accounted conntrack entry per protocol.
-                    _, ct = b.in_ns("vm", "conntrack -L 2>/dev/null | grep -m1 '^tcp.*bytes='; "
-                                          "conntrack -L 2>/dev/null | grep -m1 '^udp.*bytes='")
-                    doc["meta"].setdefault("kernel_flow_accounting", {})[variant] = ct.strip().splitlines()
-            except Exception as e:  # noqa: BLE001 - a broken variant is a result, not a crash
-                log(f"  {variant} failed: {e}")
-                doc["runs"].append({"variant": variant, "rep": rep, "error": str(e)})
-            finally:
-                b.teardown()
-            save()
-
+    run_variants(b, args, doc, save)
     if not args.no_scaling:
-        # iptables-legacy loads 1M linear rules in ~2 s and nft a 1M-element set
-        # in ~3 s here, so every variant runs the whole range.
-        counts = [10, 1000, 10000, 100000, 1000000]
-        for rep in range(args.reps):
-            for variant in (["sfc-fib", "kernel-ipt", "kernel-nft"] if rep % 2 == 0
-                            else ["kernel-nft", "kernel-ipt", "sfc-fib"]):
-                log(f"rule scaling rep {rep + 1}/{args.reps}: {variant}")
-                try:
-                    b.setup_variant(variant, counts[0])
-                    for n in counts:
-                        if n != counts[0]:
-                            b.reconfigure_rules(variant, n)
-                        res = b.foreign_load(lambda: b.udp(64, [0], max(1.0, args.seconds - 1)))
-                        res.update({"variant": variant, "rep": rep, "rules": n})
-                        log(f"  {n} rules: pps={res.get('pps', 0):.4g} {res.get('error', '')}")
-                        doc["scaling"].append(res)
-                except Exception as e:  # noqa: BLE001
-                    log(f"  {variant} failed: {e}")
-                    doc["scaling"].append({"variant": variant, "rep": rep, "error": str(e)})
-                finally:
-                    b.teardown()
-                save()
+        run_scaling(b, args, doc, save)
 
     doc["meta"]["finished"] = datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z"
     save()

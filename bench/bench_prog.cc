@@ -3,7 +3,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <sched.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <fstream>
@@ -11,20 +15,68 @@
 
 namespace sfc::bench {
 
+namespace {
+
+Status ParseMac(const std::string& text, uint8_t out[6]) {
+  unsigned b[6];
+  char tail;
+  if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                  &tail) != 6)
+    return InvalidArgument("\"" + text + "\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+  for (int i = 0; i < 6; ++i) {
+    if (b[i] > 0xff)
+      return InvalidArgument("\"" + text + "\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    out[i] = static_cast<uint8_t>(b[i]);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<BenchSkel> LoadBenchProgs(const BenchProgOptions& options) {
   if (options.gen_flows == 0) return InvalidArgument("gen_flows must be at least 1");
+  if (options.gen_frames.size() > BENCH_GEN_MAX_FRAMES)
+    return InvalidArgument("at most " + std::to_string(BENCH_GEN_MAX_FRAMES) +
+                           " generator templates");
+  for (const auto& f : options.gen_frames)
+    if (f.size() < BENCH_GEN_HEADER_LEN) return InvalidArgument("generator frame too short");
   BenchSkel skel(sfc_bench_xdp__open());
   if (!skel) return ErrnoStatus("opening bench_xdp.bpf.o", errno);
   skel->rodata->gen_flows = options.gen_flows;
+  skel->rodata->gen_nframes =
+      std::max<uint32_t>(1, static_cast<uint32_t>(options.gen_frames.size()));
   skel->rodata->gen_base_port = options.gen_base_port;
   skel->rodata->sink_port = options.sink_port;
-  if (!options.gen_header.empty()) {
-    if (options.gen_header.size() < BENCH_GEN_HEADER_LEN) return InvalidArgument("generator frame too short");
-    std::copy_n(options.gen_header.begin(), BENCH_GEN_HEADER_LEN, skel->bss->gen_header);
-  }
+  if (!options.redirect_dst_mac.empty())
+    SFC_RETURN_IF_ERROR(ParseMac(options.redirect_dst_mac, skel->bss->redirect_macs.dmac));
+  if (!options.redirect_src_mac.empty())
+    SFC_RETURN_IF_ERROR(ParseMac(options.redirect_src_mac, skel->bss->redirect_macs.smac));
   int err = sfc_bench_xdp__load(skel.get());
   if (err) return ErrnoStatus("loading bench_xdp.bpf.o", err);
+  int frames_fd = bpf_map__fd(skel->maps.gen_frames);
+  for (uint32_t i = 0; i < options.gen_frames.size(); ++i) {
+    bench_gen_frame value = {};
+    std::copy_n(options.gen_frames[i].begin(), BENCH_GEN_HEADER_LEN, value.header);
+    if (bpf_map_update_elem(frames_fd, &i, &value, BPF_ANY) != 0)
+      return ErrnoStatus("writing generator template " + std::to_string(i), errno);
+  }
   return skel;
+}
+
+Status SetRedirectPort(const sfc_bench_xdp& skel, uint32_t ifindex) {
+  uint32_t key = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel.maps.redirect_port), &key, &ifindex, BPF_ANY) != 0)
+    return ErrnoStatus("setting the redirect port to ifindex " + std::to_string(ifindex), errno);
+  return Status::Ok();
+}
+
+Result<XdpLink> XdpLink::Attach(int prog_fd, const std::string& dev) {
+  unsigned ifindex = if_nametoindex(dev.c_str());
+  if (ifindex == 0) return ErrnoStatus("looking up " + dev, errno);
+  LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
+  int fd = bpf_link_create(prog_fd, static_cast<int>(ifindex), BPF_XDP, &opts);
+  if (fd < 0) return ErrnoStatus("attaching XDP (native mode) to " + dev, errno);
+  return XdpLink(UniqueFd(fd), dev);
 }
 
 Result<bench_counters> ReadCounters(const sfc_bench_xdp& skel) {

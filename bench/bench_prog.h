@@ -24,12 +24,31 @@ struct BenchProgOptions {
   uint32_t gen_flows = 1;
   uint16_t gen_base_port = 10000;
   uint16_t sink_port = 9;
-  // The generator's frame header (first BENCH_GEN_HEADER_LEN bytes); empty for sinks.
-  std::vector<uint8_t> gen_header;
+  // The generator's header templates, used in turn (each frame's first
+  // BENCH_GEN_HEADER_LEN bytes, with a valid IPv4 checksum); empty for other uses.
+  std::vector<std::vector<uint8_t>> gen_frames;
+  // bench_redirect's rewrite: "aa:bb:cc:dd:ee:ff", or empty for other uses.
+  std::string redirect_dst_mac, redirect_src_mac;
 };
 
-// Opens and loads a fresh copy of the object (its own `counters` map).
+// Opens and loads a fresh copy of the object (its own maps).
 Result<BenchSkel> LoadBenchProgs(const BenchProgOptions& options);
+
+// Points bench_redirect at `ifindex` (its devmap's only slot).
+Status SetRedirectPort(const sfc_bench_xdp& skel, uint32_t ifindex);
+
+// An XDP program attached through a bpf_link (native mode): detached when
+// this object goes away, or when the process dies, however it dies.
+class XdpLink {
+ public:
+  static Result<XdpLink> Attach(int prog_fd, const std::string& dev);
+  const std::string& dev() const { return dev_; }
+
+ private:
+  XdpLink(UniqueFd fd, std::string dev) : fd_(std::move(fd)), dev_(std::move(dev)) {}
+  UniqueFd fd_;
+  std::string dev_;
+};
 
 // The `counters` map summed over CPUs.
 Result<bench_counters> ReadCounters(const sfc_bench_xdp& skel);

@@ -112,15 +112,32 @@ Result<nlohmann::json> RunFlood(const FloodOptions& o) {
   if (o.sinks.empty()) return InvalidArgument("at least one --sink NS:DEV is needed");
   if (o.seconds <= 0 || o.seconds > 600) return InvalidArgument("--seconds must be within (0, 600]");
 
-  sfc::test::Bytes frame = sfc::test::PacketBuilder()
-                               .Eth(o.src_mac, o.dst_mac)
-                               .Ipv4(o.src_ip, o.dst_ip)
-                               .Udp(10000, o.dst_port)
-                               .Payload(o.frame_size - 42)
-                               .Build();
+  if (o.mix_src.size() > BENCH_GEN_MAX_FRAMES / 2)
+    return InvalidArgument("at most " + std::to_string(BENCH_GEN_MAX_FRAMES / 2) +
+                           " mixed-in sources");
 
-  SFC_ASSIGN_OR_RETURN(BenchSkel gen, LoadBenchProgs({.gen_flows = o.flows, .gen_header = frame}));
-  SFC_ASSIGN_OR_RETURN(BenchSkel sink, LoadBenchProgs({.sink_port = o.dst_port, .gen_header = {}}));
+  auto build = [&](const std::string& src) {
+    return sfc::test::PacketBuilder()
+        .Eth(o.src_mac, o.dst_mac)
+        .Ipv4(src, o.dst_ip)
+        .Udp(10000, o.dst_port)
+        .Payload(o.frame_size - 42)
+        .Build();
+  };
+  sfc::test::Bytes frame = build(o.src_ip);
+  std::vector<sfc::test::Bytes> templates;
+  if (o.mix_src.empty()) templates.push_back(frame);
+  for (const auto& src : o.mix_src) {
+    templates.push_back(frame);
+    templates.push_back(build(src));
+  }
+
+  BenchProgOptions gen_opts, sink_opts;
+  gen_opts.gen_flows = o.flows;
+  gen_opts.gen_frames = std::move(templates);
+  sink_opts.sink_port = o.dst_port;
+  SFC_ASSIGN_OR_RETURN(BenchSkel gen, LoadBenchProgs(gen_opts));
+  SFC_ASSIGN_OR_RETURN(BenchSkel sink, LoadBenchProgs(sink_opts));
   std::vector<std::unique_ptr<SinkAttachment>> attached;
   for (const auto& [ns, dev] : o.sinks) {
     SFC_ASSIGN_OR_RETURN(auto a, SinkAttachment::Attach(ns, dev, bpf_program__fd(sink->progs.bench_sink)));
@@ -174,6 +191,7 @@ Result<nlohmann::json> RunFlood(const FloodOptions& o) {
   uint64_t generated = g1.packets - g0.packets, delivered = s1.packets - s0.packets;
   return nlohmann::json{{"frame_size", o.frame_size},
                         {"flows", o.flows},
+                        {"mixed_sources", o.mix_src.size()},
                         {"cpus", o.cpus},
                         {"seconds", dt},
                         {"generated", generated},

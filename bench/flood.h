@@ -26,6 +26,10 @@ struct FloodOptions {
   uint16_t dst_port = 9;
   uint32_t frame_size = 64;  // Ethernet frame without FCS
   uint32_t flows = 256;
+  // When not empty: every other frame comes from one of these sources, in
+  // turn, instead of src_ip (the rule-scaling runs aim half the load at a
+  // blocklist this way). At most BENCH_GEN_MAX_FRAMES / 2.
+  std::vector<std::string> mix_src;
   std::vector<int> cpus = {0};
   double warmup_s = 0.5;
   double seconds = 3;

@@ -1,12 +1,22 @@
 // sfc-bench: the compiled half of the benchmark (bench/run.sh drives it).
 //
-//   sfc-bench micro --chain bench/chains/sfc.json [--net N] [--quick] [-o FILE]
+//   sfc-bench micro --chain bench/chains/sfc.json [--net N] [--quick] [--cpu C] [-o FILE]
 //   sfc-bench flood --client-ns NS [--client-dev eth0] --sink NS:DEV [--sink ...]
 //                   --src-mac M --dst-mac M --src-ip A --dst-ip B [--port 9]
-//                   [--size 64] [--flows 256] [--cpus 0,1] [--seconds 3] [--warmup 0.5] [-o FILE]
+//                   [--size 64] [--flows 256] [--cpus 0,1] [--seconds 3] [--warmup 0.5]
+//                   [--mix-src-file FILE] [-o FILE]
+//   sfc-bench blocklist --count N --net N [--hits K] [-o FILE]
+//   sfc-bench attach --prog pass|redirect --dev DEV [--dev DEV ...]
+//                    [--out DEV --dst-mac M --src-mac M]
 //
-// Prints one JSON document (to FILE or stdout); progress goes to stderr.
+// micro, flood and blocklist print one JSON document (to FILE or stdout);
+// progress goes to stderr. attach attaches the benchmark's own XDP program to
+// devices of the current network namespace, prints one JSON line when done,
+// and holds the attachment (a bpf_link) until SIGTERM, SIGINT or SIGHUP.
 // Exit 0 on success, 1 when the run failed, 2 on a usage error.
+#include <net/if.h>
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -16,16 +26,20 @@
 #include <vector>
 
 #include "bench_prog.h"
+#include "blocklist.h"
 #include "flood.h"
 #include "micro.h"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage:
-  sfc-bench micro --chain FILE [--net N] [--quick] [-o FILE]
+  sfc-bench micro --chain FILE [--net N] [--quick] [--cpu C] [-o FILE]
   sfc-bench flood --client-ns NS [--client-dev DEV] --sink NS:DEV [--sink NS:DEV ...]
                   --src-mac MAC --dst-mac MAC --src-ip IP --dst-ip IP [--port N]
-                  [--size BYTES] [--flows N] [--cpus LIST] [--seconds S] [--warmup S] [-o FILE]
+                  [--size BYTES] [--flows N] [--cpus LIST] [--seconds S] [--warmup S]
+                  [--mix-src-file FILE] [-o FILE]
+  sfc-bench blocklist --count N --net N [--hits K] [-o FILE]
+  sfc-bench attach --prog pass|redirect --dev DEV [--dev DEV ...] [--out DEV --dst-mac MAC --src-mac MAC]
 )";
 
 // --flag VALUE pairs (repeatable ones keep every value) and bare --switches.
@@ -87,6 +101,73 @@ int Usage(const std::string& why) {
   return 2;
 }
 
+// Lines of a file, blank ones skipped.
+sfc::Result<std::vector<std::string>> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return sfc::NotFound("cannot read " + path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+sfc::Result<nlohmann::json> MakeBlocklist(size_t count, int net, size_t hits) {
+  SFC_ASSIGN_OR_RETURN(auto bl, sfc::bench::Blocklist::Make(count, net));
+  nlohmann::json prefixes = nlohmann::json::array(), sources = nlohmann::json::array();
+  std::map<std::string, size_t> lengths;
+  for (const auto& p : bl.prefixes()) {
+    prefixes.push_back(sfc::bench::PrefixString(p));
+    ++lengths["/" + std::to_string(p.len)];
+  }
+  for (uint32_t a : bl.HitSources(hits)) sources.push_back(sfc::bench::Ipv4String(a));
+  return nlohmann::json{{"count", count},
+                        {"net", net},
+                        {"lengths", lengths},
+                        {"prefixes", prefixes},
+                        {"hits", sources}};
+}
+
+// Attaches, reports, then holds the links until asked to stop.
+int Attach(const std::string& prog, const std::vector<std::string>& devs, const std::string& out,
+           const std::string& dst_mac, const std::string& src_mac) {
+  // Blocked before anything can fail, so a stop request that arrives
+  // while attaching is not lost (and does not kill us with links half made).
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop, s);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  sfc::bench::BenchProgOptions opts;
+  if (prog == "redirect") {
+    if (out.empty() || dst_mac.empty() || src_mac.empty())
+      return Usage("--prog redirect needs --out, --dst-mac and --src-mac");
+    opts.redirect_dst_mac = dst_mac;
+    opts.redirect_src_mac = src_mac;
+  } else if (prog != "pass") {
+    return Usage("--prog must be pass or redirect");
+  }
+  auto skel = sfc::bench::LoadBenchProgs(opts);
+  if (!skel.ok()) return std::cerr << "sfc-bench: " << skel.status().ToString() << "\n", 1;
+  int fd =
+      bpf_program__fd(prog == "pass" ? (*skel)->progs.bench_pass : (*skel)->progs.bench_redirect);
+  if (prog == "redirect") {
+    unsigned ifindex = if_nametoindex(out.c_str());
+    if (ifindex == 0) return std::cerr << "sfc-bench: no device " << out << "\n", 1;
+    if (auto st = sfc::bench::SetRedirectPort(**skel, ifindex); !st.ok())
+      return std::cerr << "sfc-bench: " << st.ToString() << "\n", 1;
+  }
+  std::vector<sfc::bench::XdpLink> links;
+  for (const auto& dev : devs) {
+    auto link = sfc::bench::XdpLink::Attach(fd, dev);
+    if (!link.ok()) return std::cerr << "sfc-bench: " << link.status().ToString() << "\n", 1;
+    links.push_back(std::move(*link));
+  }
+  std::cout << nlohmann::json{{"attached", devs}, {"prog", prog}, {"out", out}}.dump() << std::endl;
+  int sig = 0;
+  sigwait(&stop, &sig);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +190,11 @@ int main(int argc, char** argv) {
       return Usage("--net must be a number");
     }
     o.quick = a.Has("--quick");
+    try {
+      o.cpu = std::stoi(a.Get("--cpu", "0"));
+    } catch (const std::exception&) {
+      return Usage("--cpu must be a number");
+    }
     return Emit(sfc::bench::RunMicro(o), a.Get("-o"));
   }
 
@@ -141,7 +227,35 @@ int main(int argc, char** argv) {
     auto cpus = sfc::bench::ParseCpuList(a.Get("--cpus", "0"));
     if (!cpus.ok()) return Usage(cpus.status().message());
     o.cpus = *cpus;
+    if (std::string mix = a.Get("--mix-src-file"); !mix.empty()) {
+      auto lines = ReadLines(mix);
+      if (!lines.ok()) return Usage(lines.status().message());
+      o.mix_src = *lines;
+    }
     return Emit(sfc::bench::RunFlood(o), a.Get("-o"));
+  }
+
+  if (cmd == "blocklist") {
+    Args a = Args::Parse(argc, argv, {});
+    if (!a.error.empty()) return Usage(a.error);
+    size_t count = 0, hits = 0;
+    int net = 0;
+    try {
+      count = std::stoul(a.Get("--count", ""));
+      net = std::stoi(a.Get("--net", ""));
+      hits = std::stoul(a.Get("--hits", "0"));
+    } catch (const std::exception&) {
+      return Usage("--count and --net are required numbers");
+    }
+    return Emit(MakeBlocklist(count, net, hits), a.Get("-o"));
+  }
+
+  if (cmd == "attach") {
+    Args a = Args::Parse(argc, argv, {});
+    if (!a.error.empty()) return Usage(a.error);
+    auto devs = a.All("--dev");
+    if (devs.empty()) return Usage("at least one --dev is needed");
+    return Attach(a.Get("--prog"), devs, a.Get("--out"), a.Get("--dst-mac"), a.Get("--src-mac"));
   }
 
   return Usage("unknown command " + cmd);

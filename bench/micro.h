@@ -1,21 +1,31 @@
-// Per-packet cost through BPF_PROG_TEST_RUN (ns/packet): bare XDP_PASS, the
+// Per-packet cost through BPF_PROG_TEST_RUN (ns/packet): the reference
+// programs (bare XDP_PASS; a bare program running the project's parser), the
 // chain's entry alone, each VNF of the benchmark chain alone, the full chain
 // (with a per-VNF split from the chain's own timing counters), eFW against
-// rule count, eFM against flow-table size, eLB new against established.
+// blocklist size with traffic aimed at the rules, eFM against flow-table
+// size, eLB's first packet of a connection against an established one.
 //
 // Every chain is loaded through the real chain engine, unattached, under a
 // private bpffs root (tests/support/chain_fixture.h); the VNF configs come
-// from the same chain file the end-to-end runs use.
+// from the same chain file the end-to-end runs use. Timed packets belong to
+// flows the chain has already seen (each case sends its frames once before
+// timing), except where a case measures first packets.
 //
-// Two ways to time, named in every result:
+// Three ways to time, named in every result ("estimate_method"):
 //   "repeat"  one frame, `repeat` runs in one BPF_PROG_TEST_RUN, the kernel's
 //             average; the frame is NOT restored between runs, so this is
-//             only used where no program rewrites the frame.
+//             only used where no program rewrites the frame (the load
+//             balancer does). The kernel's timer is read once per call.
 //   "single"  many BPF_PROG_TEST_RUN calls of one run each (each starts from
-//             the original frame, or walks a list of distinct frames), the
-//             median of the kernel-measured durations. It includes the
-//             kernel's timer overhead, so it is compared with XDP_PASS timed
-//             the same way.
+//             the original frame, or walks a list of distinct frames). Each
+//             duration includes one timer read, so the raw figures are
+//             compared with a reference timed the same way, never with
+//             repeat figures.
+//   "single-corrected"  a single timing brought to the repeat scale: the
+//             trimmed mean of the case, minus the trimmed mean of the bare
+//             parse program run over the same frames the same way, plus that
+//             program's repeat cost. Used where repeat cannot be (frames the
+//             load balancer rewrites; walks over distinct frames).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -28,7 +38,8 @@ namespace sfc::bench {
 struct MicroOptions {
   std::string chain_file;  // bench/chains/sfc.json: "10.NET." is replaced by 10.<net>.
   int net = 200;
-  bool quick = false;      // smoke: no 100k/1M rules, no 1M flows, fewer samples
+  bool quick = false;  // smoke: fewer rule counts, no 1M flows, fewer samples
+  int cpu = 0;         // every BPF_PROG_TEST_RUN runs on this CPU
 };
 
 // Returns {"cases": [...], "options": {...}}. A case that cannot run (e.g. a

@@ -12,7 +12,7 @@ PACKAGES=(
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
   curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux procps openssl
-  wrk nginx-light python3-matplotlib conntrack  # benchmarks (bench/run.sh)
+  wrk nginx-light python3-matplotlib conntrack ipset  # benchmarks (bench/run.sh)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
