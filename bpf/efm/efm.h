@@ -60,8 +60,8 @@ struct efm_frag_ports {
  * Counters of one flow. packets and bytes are updated with atomic adds, so no
  * update is lost when the flow's packets hit several CPUs at once. bytes count
  * the IP datagram (IP header and payload, no L2), as IPFIX octetDeltaCount
- * defines it. Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the chain
- * entry.
+ * defines it. Times are the chain entry's bpf_ktime_get_coarse_ns()
+ * (CLOCK_MONOTONIC_COARSE: jiffy resolution).
  */
 struct efm_flow {
 	__u64 packets;

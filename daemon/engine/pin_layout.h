@@ -1,4 +1,4 @@
-// The public bpffs layout of sfc (DESIGN.md §2). Every path the daemon pins
+// The public bpffs layout of sfc (the project's architecture (docs/architecture.md)). Every path the daemon pins
 // or opens comes from here.
 //
 //   <root>/<chain>/progs              prog array of the live generation
