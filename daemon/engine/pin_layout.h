@@ -1,5 +1,5 @@
-// The public bpffs layout of sfc (the project's architecture (docs/architecture.md)). Every path the daemon pins
-// or opens comes from here.
+// The public bpffs layout of sfc (docs/architecture.md). Every path the
+// daemon pins or opens comes from here.
 //
 //   <root>/<chain>/progs              prog array of the live generation
 //   <root>/<chain>/root               1-slot prog array the entry programs jump through
