@@ -2,13 +2,14 @@
 #   make demo    install deps, build, run a demo chain on a namespaced veth topology with live traffic
 #   make test    install deps, build, run every test (ctest labels unit, bpf, e2e)
 #   make bench   install deps, build, run the benchmarks side by side with the kernel path
+#   make stress  install deps, build, run the long forms of the reliability tests
 # Run as root (BPF, XDP and network namespaces need it).
 
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 CTEST_LABELS ?= unit|bpf|e2e
 
-.PHONY: all deps build test unit demo bench clean
+.PHONY: all deps build test unit demo bench stress clean
 
 all: build
 
@@ -25,6 +26,12 @@ test: build
 # Tests that need no privileges.
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
+
+# The long forms of the reliability tests (docs/reliability.md): 1,000 edits
+# under traffic, 200 random kills during Apply.
+stress: build
+	cd $(BUILD) && SFC_EDITS=1000 SFC_CRASHES=200 ctest --output-on-failure --timeout 3600 \
+	  -R 'ReliabilityE2E\.(EditsUnderTrafficLoseNothing|RandomKillsDuringApply)'
 
 demo: build
 	BUILD=$(BUILD) ./scripts/demo.sh
