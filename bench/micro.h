@@ -14,8 +14,13 @@
 // Three ways to time, named in every result ("estimate_method"):
 //   "repeat"  one frame, `repeat` runs in one BPF_PROG_TEST_RUN, the kernel's
 //             average; the frame is NOT restored between runs, so this is
-//             only used where no program rewrites the frame (the load
-//             balancer does). The kernel's timer is read once per call.
+//             only used where no program rewrites the frame. The kernel's
+//             timer is read once per call.
+//   "repeat-mirrored"  repeat for chains with the load balancer, which
+//             rewrites the frame: the timed chain also has mirror services
+//             (each backend is a VIP whose backend is the original VIP), so
+//             the runs alternate between two known connections, each one
+//             rewritten (Micro::TimeMirrored).
 //   "single"  many BPF_PROG_TEST_RUN calls of one run each (each starts from
 //             the original frame, or walks a list of distinct frames). Each
 //             duration includes one timer read, so the raw figures are
@@ -24,8 +29,7 @@
 //   "single-corrected"  a single timing brought to the repeat scale: the
 //             trimmed mean of the case, minus the trimmed mean of the bare
 //             parse program run over the same frames the same way, plus that
-//             program's repeat cost. Used where repeat cannot be (frames the
-//             load balancer rewrites; walks over distinct frames).
+//             program's repeat cost. Used for walks over distinct frames.
 #pragma once
 
 #include <nlohmann/json.hpp>

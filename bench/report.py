@@ -419,8 +419,9 @@ class Report:
         """ns a VNF adds to the empty chain, and how: repeat where both have
         it (no rewrite), else the difference of the single-run trimmed means
         on the same frame (the timer's share cancels out)."""
-        if "repeat" in c and "repeat" in entry:
-            return c["repeat"]["ns"] - entry["repeat"]["ns"], "repeat"
+        if "ns" in c.get("repeat", {}) and "ns" in entry.get("repeat", {}):
+            how = "repeat-mirrored" if c["repeat"].get("mirrored") else "repeat"
+            return c["repeat"]["ns"] - entry["repeat"]["ns"], how
         if "tmean" in c.get("single", {}) and "tmean" in entry.get("single", {}):
             return c["single"]["tmean"] - entry["single"]["tmean"], "single-run difference: it rewrites the frame"
         return None, "not measured"
@@ -512,14 +513,17 @@ class Report:
         self.w()
         self.w("Three timings, named in every row:")
         self.w()
-        self.w("- *repeat*: one frame, many runs in one call, the kernel's average. Only where no program rewrites")
-        self.w("  the frame (the kernel does not restore it between runs; the load balancer rewrites it).")
+        self.w("- *repeat*: one frame, many runs in one call, the kernel's average. The kernel does not restore")
+        self.w("  the frame between runs, so where the load balancer rewrites it the timing is *repeat-mirrored*:")
+        self.w("  the timed chain also has mirror services (each backend of the VIP is a VIP whose backend is the")
+        self.w("  original VIP, with a firewall rule allowing it), so the runs alternate between two known")
+        self.w("  connections and every run is a full DNAT rewrite; the bench checks that the frame alternates.")
         self.w("- *single*: many calls of one run each. Each duration includes a read of the kernel's clock, so")
         self.w("  raw single figures are only compared with each other (their trimmed mean, the middle 80 %).")
         self.w("- *single-corrected*: a single timing on the repeat scale: its trimmed mean, minus the bare parse")
         self.w("  program's trimmed mean over the same frames timed the same way, plus that program's repeat cost.")
-        self.w("  Where a case has both, the two agree to a few ns (see the table): this is how the frames the load")
-        self.w("  balancer rewrites, and walks over many distinct frames, are measured.")
+        self.w("  Where a case has both, the two agree to a few ns (see the table): this is how walks over many")
+        self.w("  distinct frames are measured.")
         self.w()
         self.w("| case | ns/packet | method | repeat ns | single trimmed mean ns | single-corrected ns | verdict |")
         self.w("|---|---|---|---|---|---|---|")
