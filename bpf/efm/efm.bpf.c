@@ -16,10 +16,6 @@
 
 #include "efm.h"
 
-#ifndef IPPROTO_ICMPV6
-#define IPPROTO_ICMPV6 58
-#endif
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -91,8 +87,7 @@ static __always_inline __u32 efm_ip_len(struct xdp_md *ctx, const struct sfc_pkt
  * orders them and as senders do; the header's own next-header and offset
  * fields must agree, else we do not remember the datagram.
  */
-static __always_inline bool efm_frag_id(struct xdp_md *ctx, const struct sfc_pkt *pkt,
-					 __u32 *id)
+static __always_inline bool efm_frag_id(struct xdp_md *ctx, const struct sfc_pkt *pkt, __u32 *id)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -185,7 +180,7 @@ static __always_inline void efm_fill_key(struct xdp_md *ctx, struct efm_flow_key
 	key->dport = pkt->dport;
 	if ((pkt->flags & SFC_PKT_F_FRAG) && efm_frag_id(ctx, pkt, &id)) {
 		/* First fragment: leave the ports for the rest of the datagram. */
-		struct efm_frag_ports ports = { .sport = key->sport, .dport = key->dport };
+		struct efm_frag_ports ports = {.sport = key->sport, .dport = key->dport};
 
 		efm_frag_key_of(&fk, key, id);
 		bpf_map_update_elem(&frag_ports, &fk, &ports, BPF_ANY);

@@ -26,7 +26,7 @@
 struct efm_flow_key {
 	__u32 saddr[4];
 	__u32 daddr[4];
-	__u32 ifindex;    /* ingress interface */
+	__u32 ifindex; /* ingress interface */
 	__u16 sport;
 	__u16 dport;
 	__u16 vlan_outer; /* 0 when untagged */
@@ -40,7 +40,7 @@ struct efm_flow_key {
 struct efm_frag_key {
 	__u32 saddr[4];
 	__u32 daddr[4];
-	__u32 id;     /* IPv4: the 16-bit ID; IPv6: the fragment header's 32 bits */
+	__u32 id; /* IPv4: the 16-bit ID; IPv6: the fragment header's 32 bits */
 	__u8 family;
 	__u8 proto;
 	__u8 pad[2];
@@ -68,7 +68,7 @@ struct efm_flow {
 	__u64 bytes;
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
-	__u32 tcp_flags;  /* OR of the TCP flags byte of every packet */
+	__u32 tcp_flags; /* OR of the TCP flags byte of every packet */
 	__u32 pad;
 };
 
@@ -82,8 +82,9 @@ struct efm_export_state {
 	__u64 first_seen_ns; /* the table entry this belongs to */
 	__u64 packets;       /* exported so far */
 	__u64 bytes;
-	__u64 cut_ns;        /* when the last record's counters were read: later
-			      * packets came after (CLOCK_MONOTONIC) */
+	/* When the last record's counters were read: later packets came after
+	 * (CLOCK_MONOTONIC). */
+	__u64 cut_ns;
 };
 
 /*
@@ -98,7 +99,7 @@ struct efm_stats {
 	__u64 flow_insert_fail;  /* insert failed: packet accounted nowhere */
 	__u64 ipv4_packets;
 	__u64 ipv6_packets;
-	__u64 fragments;         /* non-first fragments */
+	__u64 fragments;           /* non-first fragments */
 	__u64 fragments_unmatched; /* ... whose first fragment was not seen: port-less flow */
 };
 

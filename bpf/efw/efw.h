@@ -32,13 +32,13 @@
 #endif
 
 /* Shape bits of a rule group. */
-#define EFW_G_SRC (1U << 0)
-#define EFW_G_DST (1U << 1)
-#define EFW_G_SPORT (1U << 2)
-#define EFW_G_DPORT (1U << 3)
-#define EFW_G_IIF (1U << 4)
-#define EFW_NGROUPS 32
-#define EFW_SETS 2
+#define EFW_G_SRC      (1U << 0)
+#define EFW_G_DST      (1U << 1)
+#define EFW_G_SPORT    (1U << 2)
+#define EFW_G_DPORT    (1U << 3)
+#define EFW_G_IIF      (1U << 4)
+#define EFW_NGROUPS    32
+#define EFW_SETS       2
 /* Groups with a port field get a dense slot in the `ports` map. */
 #define EFW_PORT_SLOTS 16
 
@@ -104,9 +104,9 @@ struct efw_set_cfg {
 	__u8 has_addr;       /* bit 0: some group has src, bit 1: dst */
 	__u8 has_tcp_flags;  /* some rule matches TCP flags */
 	__u8 pad[3];
-	__u8 groups[EFW_NGROUPS];  /* active groups, by ascending gmin */
-	__u8 pslot[EFW_NGROUPS];   /* per group: its slot in `ports`, 0xff none */
-	__u32 gmin[EFW_NGROUPS];   /* per groups[] entry: priority of its best rule */
+	__u8 groups[EFW_NGROUPS]; /* active groups, by ascending gmin */
+	__u8 pslot[EFW_NGROUPS];  /* per group: its slot in `ports`, 0xff none */
+	__u32 gmin[EFW_NGROUPS];  /* per groups[] entry: priority of its best rule */
 };
 
 /* `misc` map value, index set * EFW_NGROUPS + group: region of each misc key
@@ -177,9 +177,9 @@ struct efw_match_key {
 };
 
 struct efw_match {
-	__u32 prio;   /* rule index: lower wins */
-	__u32 slot;   /* counter slot in `rule_stats` */
-	__u8 action;  /* enum efw_action */
+	__u32 prio;  /* rule index: lower wins */
+	__u32 slot;  /* counter slot in `rule_stats` */
+	__u8 action; /* enum efw_action */
 	__u8 pad[3];
 };
 
@@ -218,10 +218,10 @@ enum efw_tcp_state {
 
 struct efw_ct_entry {
 	__u64 last_seen_ns;
-	__u8 orig_is_a;   /* the originator is key.a */
-	__u8 seen_reply;  /* traffic seen in the reply direction */
-	__u8 tcp_state;   /* enum efw_tcp_state */
-	__u8 fin_seen;    /* bit 0: from a, bit 1: from b */
+	__u8 orig_is_a;  /* the originator is key.a */
+	__u8 seen_reply; /* traffic seen in the reply direction */
+	__u8 tcp_state;  /* enum efw_tcp_state */
+	__u8 fin_seen;   /* bit 0: from a, bit 1: from b */
 	__u32 pad;
 	/* The classification of the last packet each way ([1]: a -> b), reused
 	 * by the next packets of the connection while nothing it depends on
@@ -238,12 +238,12 @@ struct efw_ct_live {
 
 struct efw_stats {
 	SFC_VNF_COMMON_STATS;
-	__u64 allow;          /* accepted (by a rule or the default) */
-	__u64 reject;         /* answered with a TCP RST or ICMP unreachable */
-	__u64 reject_failed;  /* reject could not build a reply: dropped */
-	__u64 default_allow;  /* no rule matched, default allow */
-	__u64 default_drop;   /* no rule matched, default drop */
-	__u64 ct_new;         /* packet states as rules saw them */
+	__u64 allow;         /* accepted (by a rule or the default) */
+	__u64 reject;        /* answered with a TCP RST or ICMP unreachable */
+	__u64 reject_failed; /* reject could not build a reply: dropped */
+	__u64 default_allow; /* no rule matched, default allow */
+	__u64 default_drop;  /* no rule matched, default drop */
+	__u64 ct_new;        /* packet states as rules saw them */
 	__u64 ct_established;
 	__u64 ct_related;
 	__u64 ct_invalid;

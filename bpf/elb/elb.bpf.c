@@ -15,7 +15,7 @@
 /* Sized by the daemon from the config (max_connections) before load. */
 #define ELB_DEFAULT_CONNS 1048576
 /* Refresh a connection's reverse-NAT entry (and its timestamp) at most this often. */
-#define ELB_REFRESH_NS 1000000000ULL
+#define ELB_REFRESH_NS    1000000000ULL
 /* TCP flags that start or end a connection: only segments with one of them
  * take the connection-state paths below. */
 #define ELB_TCP_LIFECYCLE (SFC_TCP_SYN | SFC_TCP_FIN | SFC_TCP_RST)
@@ -268,8 +268,8 @@ static __always_inline void elb_count_backend(__u32 slot, const struct sfc_pkt *
 
 /* Key of the reverse-NAT entry of a connection to `be`: the reply's tuple
  * (backend:port -> client). */
-static __always_inline void elb_reverse_key_of(struct elb_flow_key *rk, const struct elb_backend *be,
-					       const struct sfc_pkt *pkt)
+static __always_inline void
+elb_reverse_key_of(struct elb_flow_key *rk, const struct elb_backend *be, const struct sfc_pkt *pkt)
 {
 	__builtin_memcpy(rk->saddr, be->addr, sizeof(rk->saddr));
 	__builtin_memcpy(rk->daddr, pkt->saddr, sizeof(rk->daddr));
@@ -340,11 +340,9 @@ static __always_inline void elb_conn_client_end(struct elb_conn *ct, const struc
  * the same tuple (a client reusing its ports): that one takes a fresh pick,
  * which honours weight 0 and health, and overwrites the entry.
  */
-static __always_inline struct elb_conn *elb_conn_lifecycle(struct xdp_md *ctx,
-							   const struct sfc_pkt *pkt,
-							   struct elb_stats *st,
-							   const struct elb_service *svc,
-							   struct elb_conn *ct)
+static __always_inline struct elb_conn *
+elb_conn_lifecycle(struct xdp_md *ctx, const struct sfc_pkt *pkt, struct elb_stats *st,
+		   const struct elb_service *svc, struct elb_conn *ct)
 {
 	if (elb_is_syn(pkt->tcp_flags)) {
 		struct elb_flow_key rk = {};
@@ -476,13 +474,14 @@ static __always_inline int elb_send(struct xdp_md *ctx, struct sfc_pkt *pkt, str
 /* The backend a known connection keeps: the one it has, unless that was
  * removed (its slot is empty or someone else's now) or failed; drained
  * backends (weight 0) keep their connections. NULL: re-balance. */
-static __always_inline struct elb_backend *elb_conn_backend(const struct elb_conn *ct, __u32 svc_index)
+static __always_inline struct elb_backend *elb_conn_backend(const struct elb_conn *ct,
+							    __u32 svc_index)
 {
 	__u32 slot = ct->slot;
 	struct elb_backend *be = bpf_map_lookup_elem(&backends, &slot);
 
-	if (be && be->id == ct->backend_id && be->svc_index == svc_index && ct->svc_index == svc_index &&
-	    !(be->flags & ELB_BE_F_DOWN))
+	if (be && be->id == ct->backend_id && be->svc_index == svc_index &&
+	    ct->svc_index == svc_index && !(be->flags & ELB_BE_F_DOWN))
 		return be;
 	return NULL;
 }
@@ -543,21 +542,12 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 	return elb_send(ctx, pkt, st, ct, be, slot, new_conn);
 }
 
-/* ICMP errors quote the packet they are about. */
-static __always_inline int elb_icmp_is_error(const struct sfc_pkt *pkt)
-{
-	if (pkt->l4_proto == IPPROTO_ICMP) /* unreachable/frag needed, time exceeded, param problem */
-		return pkt->icmp_type == 3 || pkt->icmp_type == 11 || pkt->icmp_type == 12;
-	/* ICMPv6: unreachable, packet too big, time exceeded, param problem */
-	return pkt->icmp_type >= 1 && pkt->icmp_type <= 4;
-}
-
 /*
  * Where an ICMP error's quoted TCP/UDP header sits, and what in it must follow
  * a rewrite of the quoted address and port.
  */
 struct elb_quote {
-	__be16 *ports;  /* [0] source, [1] destination */
+	__be16 *ports;   /* [0] source, [1] destination */
 	__sum16 *l4csum; /* NULL when not quoted (or UDP without checksum) */
 };
 
@@ -835,7 +825,8 @@ int sfc_elb(struct xdp_md *ctx)
 		__u32 zero_key = 0;
 		struct elb_settings *s = bpf_map_lookup_elem(&settings, &zero_key);
 
-		if (s && (s->flags & ELB_SET_F_DNAT) && elb_icmp_is_error(pkt))
+		if (s && (s->flags & ELB_SET_F_DNAT) &&
+		    sfc_icmp_is_error(pkt->l4_proto, pkt->icmp_type))
 			elb_icmp_error(ctx, pkt, st);
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 	}

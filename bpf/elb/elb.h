@@ -47,10 +47,10 @@ struct elb_service {
 };
 
 /* settings (one ARRAY entry): what the program may skip for this config. */
-#define ELB_SET_F_ANY_PORT (1U << 0) /* some service takes every port of its VIP */
-#define ELB_SET_F_DNAT (1U << 1)     /* some service uses dnat: replies need reverse NAT */
-#define ELB_SET_F_RNAT_ANY_PORT (1U << 2) /* a dnat backend keeps the client's port:
-					   * replies may come from any port */
+#define ELB_SET_F_ANY_PORT      (1U << 0) /* some service takes every port of its VIP */
+#define ELB_SET_F_DNAT          (1U << 1) /* some service uses dnat: replies need reverse NAT */
+/* A dnat backend keeps the client's port: replies may come from any port. */
+#define ELB_SET_F_RNAT_ANY_PORT (1U << 2)
 
 /* rnat_ports: a bitmap of the ports dnat backends listen on (word port / 64,
  * bit port % 64, host order). A packet from another source port cannot be a
@@ -66,7 +66,7 @@ struct elb_settings {
  * set per VIP by elb_vip_bit(). A packet whose destination's bit is clear is
  * for no service, and skips the connection and service lookups; a set bit
  * may be a collision, and costs those lookups only. */
-#define ELB_VIP_BITS_LOG2 16
+#define ELB_VIP_BITS_LOG2    16
 #define ELB_VIP_FILTER_WORDS ((1U << ELB_VIP_BITS_LOG2) / 64)
 
 #ifndef __always_inline
@@ -93,14 +93,14 @@ struct elb_vip_key {
  * packet); `id` tells a slot's current backend from a former one. Slot 0 is
  * never used: a table entry 0 means "no backend". */
 struct elb_backend {
-	__u32 id;     /* stable hash of service + address + port; 0: free slot */
+	__u32 id; /* stable hash of service + address + port; 0: free slot */
 	__u32 addr[4];
-	__be16 port;  /* 0: keep the client's destination port */
-	__u8 flags;   /* ELB_BE_F_* */
+	__be16 port; /* 0: keep the client's destination port */
+	__u8 flags;  /* ELB_BE_F_* */
 	__u8 family;
-	__u8 mac[6];  /* dsr: the backend's MAC */
-	__u8 svc_mode;  /* the owning service's enum elb_mode and ELB_SVC_F_* flags: */
-	__u8 svc_flags; /* what a known connection needs, without a service lookup */
+	__u8 mac[6];     /* dsr: the backend's MAC */
+	__u8 svc_mode;   /* the owning service's enum elb_mode and ELB_SVC_F_* flags: */
+	__u8 svc_flags;  /* what a known connection needs, without a service lookup */
 	__u32 svc_index; /* owning service: a connection never moves across services */
 };
 
@@ -134,18 +134,18 @@ struct elb_flow_key {
 };
 
 /* struct elb_conn.state */
-#define ELB_CONN_F_SYN (1U << 0)         /* opened by a SYN: syn_seq holds its ISN */
-#define ELB_CONN_F_FIN_CLIENT (1U << 1)  /* the client sent FIN */
+#define ELB_CONN_F_SYN         (1U << 0) /* opened by a SYN: syn_seq holds its ISN */
+#define ELB_CONN_F_FIN_CLIENT  (1U << 1) /* the client sent FIN */
 #define ELB_CONN_F_FIN_BACKEND (1U << 2) /* the backend sent FIN (seen on dnat replies) */
-#define ELB_CONN_F_CLOSED (1U << 3)      /* FIN both ways (dsr: the client's) or RST */
+#define ELB_CONN_F_CLOSED      (1U << 3) /* FIN both ways (dsr: the client's) or RST */
 
 struct elb_conn {
 	__u32 backend_id; /* valid while backends[slot].id still equals it */
 	__u32 slot;
 	__u16 svc_index;
-	__u8 state;       /* ELB_CONN_F_*; a plain read-modify-write, see elb.bpf.c */
+	__u8 state; /* ELB_CONN_F_*; a plain read-modify-write, see elb.bpf.c */
 	__u8 pad;
-	__u32 syn_seq;    /* initial sequence number (network order), with ELB_CONN_F_SYN */
+	__u32 syn_seq; /* initial sequence number (network order), with ELB_CONN_F_SYN */
 	/* Last refresh of the reverse entry (at most once a second; dnat), and
 	 * the time the connection closed: the close timeout counts from it. */
 	__u64 seen_ns;
@@ -163,20 +163,20 @@ struct elb_rnat {
 /* Counters in map `stats` (one PERCPU_ARRAY entry). */
 struct elb_stats {
 	SFC_VNF_COMMON_STATS;
-	__u64 vip_packets;   /* packets that matched a service */
-	__u64 new_conns;     /* connections given a backend by the Maglev table */
-	__u64 reused_conns;  /* packets of known connections */
+	__u64 vip_packets;    /* packets that matched a service */
+	__u64 new_conns;      /* connections given a backend by the Maglev table */
+	__u64 reused_conns;   /* packets of known connections */
 	__u64 repicked_conns; /* known connection whose backend is gone or down: re-balanced */
-	__u64 no_backend;    /* service has no usable backend: dropped */
-	__u64 dnat;          /* destination rewritten to a backend */
-	__u64 snat;          /* reply source rewritten back to the VIP */
-	__u64 dsr;           /* MAC rewritten towards a backend */
-	__u64 frag_drop;     /* IP fragment addressed to a VIP: dropped (carries no ports) */
-	__u64 ct_full;       /* connection table insert failed: forwarded untracked */
-	__u64 bad_header;    /* L3/L4 header out of reach: dropped */
-	__u64 icmp_nat;      /* ICMP error about a DNAT-ed connection translated */
+	__u64 no_backend;     /* service has no usable backend: dropped */
+	__u64 dnat;           /* destination rewritten to a backend */
+	__u64 snat;           /* reply source rewritten back to the VIP */
+	__u64 dsr;            /* MAC rewritten towards a backend */
+	__u64 frag_drop;      /* IP fragment addressed to a VIP: dropped (carries no ports) */
+	__u64 ct_full;        /* connection table insert failed: forwarded untracked */
+	__u64 bad_header;     /* L3/L4 header out of reach: dropped */
+	__u64 icmp_nat;       /* ICMP error about a DNAT-ed connection translated */
 	__u64 reopened_conns; /* SYN of a new connection on the tuple of a known one */
-	__u64 closed_conns;  /* connections seen closing: FIN both ways (dsr: the client's) or RST */
+	__u64 closed_conns; /* connections seen closing: FIN both ways (dsr: the client's) or RST */
 };
 
 #endif /* SFC_ELB_H */

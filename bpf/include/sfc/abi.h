@@ -16,7 +16,7 @@
 /* Slots in a chain's prog array: VNFs occupy 0..n-1, the egress stage slot n.
  * A packet makes one tail call from the entry plus one per VNF, so the kernel's
  * limit of 33 tail calls bounds a chain at 32 VNFs; we keep a margin. */
-#define SFC_MAX_VNFS 30
+#define SFC_MAX_VNFS   30
 #define SFC_PROG_SLOTS (SFC_MAX_VNFS + 1)
 
 /* What a chain does when a tail call fails (empty slot, limit reached). */
@@ -48,12 +48,12 @@ struct sfc_chain_config {
 };
 
 /* Flags in struct sfc_pkt.flags. */
-#define SFC_PKT_F_L4 (1U << 0)         /* l4_off points at a complete L4 header */
-#define SFC_PKT_F_FRAG (1U << 1)       /* packet is a fragment (first or later) */
+#define SFC_PKT_F_L4         (1U << 0) /* l4_off points at a complete L4 header */
+#define SFC_PKT_F_FRAG       (1U << 1) /* packet is a fragment (first or later) */
 #define SFC_PKT_F_FRAG_LATER (1U << 2) /* non-first fragment: carries no L4 header */
-#define SFC_PKT_F_VLAN (1U << 3)       /* at least one VLAN tag was present */
-#define SFC_PKT_F_IPV4_OPTS (1U << 4)  /* IPv4 header has options */
-#define SFC_PKT_F_IPV6_EXT (1U << 5)   /* IPv6 extension headers were skipped */
+#define SFC_PKT_F_VLAN       (1U << 3) /* at least one VLAN tag was present */
+#define SFC_PKT_F_IPV4_OPTS  (1U << 4) /* IPv4 header has options */
+#define SFC_PKT_F_IPV6_EXT   (1U << 5) /* IPv6 extension headers were skipped */
 
 /*
  * The parse result of one packet. The entry program fills it once into the
@@ -62,24 +62,25 @@ struct sfc_chain_config {
  * are in network byte order; IPv4 addresses use word 0 and leave 1..3 zero.
  */
 struct sfc_pkt {
-	__u64 ts_ns;     /* bpf_ktime_get_coarse_ns() at chain entry: for state
-			  * timeouts and flow times, not for measuring */
-	__u64 stage_ns;  /* end of the previous stage when timing is on, else 0 */
-	__u32 pkt_len;   /* frame length at chain entry */
-	__u32 ifindex;   /* ingress interface */
-	__u16 l3_off;    /* IPv4/IPv6 header */
-	__u16 l4_off;    /* TCP/UDP/ICMP header, valid if SFC_PKT_F_L4 */
-	__u16 l3_proto;  /* ETH_P_IP or ETH_P_IPV6, host byte order */
-	__u8 l4_proto;   /* IPPROTO_*, after IPv6 extension headers */
-	__u8 flags;      /* SFC_PKT_F_* */
+	/* bpf_ktime_get_coarse_ns() at chain entry: for state timeouts and flow
+	 * times, not for measuring. */
+	__u64 ts_ns;
+	__u64 stage_ns;   /* end of the previous stage when timing is on, else 0 */
+	__u32 pkt_len;    /* frame length at chain entry */
+	__u32 ifindex;    /* ingress interface */
+	__u16 l3_off;     /* IPv4/IPv6 header */
+	__u16 l4_off;     /* TCP/UDP/ICMP header, valid if SFC_PKT_F_L4 */
+	__u16 l3_proto;   /* ETH_P_IP or ETH_P_IPV6, host byte order */
+	__u8 l4_proto;    /* IPPROTO_*, after IPv6 extension headers */
+	__u8 flags;       /* SFC_PKT_F_* */
 	__u16 vlan_outer; /* VLAN id of the outer tag, 0 if none */
 	__u16 vlan_inner; /* VLAN id of the inner tag (QinQ), 0 if none */
-	__u16 sport;     /* TCP/UDP source port; ICMP echo identifier */
-	__u16 dport;     /* TCP/UDP destination port; 0 for ICMP */
-	__u8 tcp_flags;  /* FIN..CWR bits of the TCP header */
+	__u16 sport;      /* TCP/UDP source port; ICMP echo identifier */
+	__u16 dport;      /* TCP/UDP destination port; 0 for ICMP */
+	__u8 tcp_flags;   /* FIN..CWR bits of the TCP header */
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 ttl;        /* IPv4 TTL or IPv6 hop limit */
+	__u8 ttl; /* IPv4 TTL or IPv6 hop limit */
 	__u32 saddr[4];
 	__u32 daddr[4];
 };
@@ -99,35 +100,35 @@ struct sfc_pkt {
  * Written by the entry program, the tail-call failure path and the egress stage.
  */
 struct sfc_chain_stats {
-	__u64 rx_packets;     /* frames seen by the entry program */
+	__u64 rx_packets; /* frames seen by the entry program */
 	__u64 rx_bytes;
-	__u64 non_ip;         /* not IPv4/IPv6 (ARP, LLDP, ...): passed to the kernel */
-	__u64 malformed;      /* truncated or invalid IP/L4 headers: dropped */
-	__u64 tail_call_miss; /* a tail call failed; fail policy applied */
-	__u64 fail_drop;      /* dropped by the fail policy */
-	__u64 fail_pass;      /* passed by the fail policy */
-	__u64 egress_pass;    /* egress stage: XDP_PASS */
-	__u64 egress_tx;      /* egress stage: XDP_TX */
-	__u64 egress_redirect; /* egress stage: redirected (redirect or fib) */
+	__u64 non_ip;              /* not IPv4/IPv6 (ARP, LLDP, ...): passed to the kernel */
+	__u64 malformed;           /* truncated or invalid IP/L4 headers: dropped */
+	__u64 tail_call_miss;      /* a tail call failed; fail policy applied */
+	__u64 fail_drop;           /* dropped by the fail policy */
+	__u64 fail_pass;           /* passed by the fail policy */
+	__u64 egress_pass;         /* egress stage: XDP_PASS */
+	__u64 egress_tx;           /* egress stage: XDP_TX */
+	__u64 egress_redirect;     /* egress stage: redirected (redirect or fib) */
 	__u64 egress_redirect_err; /* bpf_redirect*() refused the frame */
-	__u64 fib_no_neigh;   /* route found, neighbour unresolved: passed to the kernel */
-	__u64 fib_pass;       /* local, unroutable here, TTL expiring, needs fragmenting: passed */
-	__u64 fib_drop;       /* blackhole/unreachable/prohibit route: dropped */
+	__u64 fib_no_neigh;        /* route found, neighbour unresolved: passed to the kernel */
+	__u64 fib_pass; /* local, unroutable here, TTL expiring, needs fragmenting: passed */
+	__u64 fib_drop; /* blackhole/unreachable/prohibit route: dropped */
 };
 
 /*
  * Counters every VNF keeps, as the leading fields of its own stats struct, so
  * that `bpftool map dump` shows them flat and by name.
  */
-#define SFC_VNF_COMMON_STATS                                                   \
-	__u64 rx_packets; /* packets that reached this VNF */                 \
-	__u64 rx_bytes;                                                        \
-	__u64 pass;       /* accepted: handed to the next stage */             \
-	__u64 drop;       /* dropped by this VNF */                            \
-	__u64 tx;         /* answered out of the ingress port (XDP_TX) */      \
-	__u64 redirect;   /* redirected by this VNF */                         \
-	__u64 aborted;    /* tail call to the next stage failed */             \
-	__u64 run_ns      /* time spent in this VNF, if timing is enabled */
+#define SFC_VNF_COMMON_STATS                                            \
+	__u64 rx_packets; /* packets that reached this VNF */           \
+	__u64 rx_bytes;                                                 \
+	__u64 pass;     /* accepted: handed to the next stage */        \
+	__u64 drop;     /* dropped by this VNF */                       \
+	__u64 tx;       /* answered out of the ingress port (XDP_TX) */ \
+	__u64 redirect; /* redirected by this VNF */                    \
+	__u64 aborted;  /* tail call to the next stage failed */        \
+	__u64 run_ns    /* time spent in this VNF, if timing is enabled */
 
 /* The base every VNF stats struct starts with; also what a plain VNF uses. */
 struct sfc_vnf_stats {

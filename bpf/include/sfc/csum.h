@@ -33,24 +33,23 @@ static __always_inline __sum16 sfc_csum_replace4(__sum16 check, __be32 from, __b
 {
 	__u64 sum = (__u16)~check;
 
-	sum += (__u16)~(from & 0xffff);
-	sum += (__u16)~(from >> 16);
+	sum += (__u16) ~(from & 0xffff);
+	sum += (__u16) ~(from >> 16);
 	sum += to & 0xffff;
 	sum += to >> 16;
 	return (__sum16)~sfc_csum_fold(sum);
 }
 
 /* New checksum after a 16-byte address changed (IPv6 pseudo-header). */
-static __always_inline __sum16 sfc_csum_replace16(__sum16 check, const __u32 *from,
-						  const __u32 *to)
+static __always_inline __sum16 sfc_csum_replace16(__sum16 check, const __u32 *from, const __u32 *to)
 {
 	__u64 sum = (__u16)~check;
 	int i;
 
 #pragma unroll
 	for (i = 0; i < 4; i++) {
-		sum += (__u16)~(from[i] & 0xffff);
-		sum += (__u16)~(from[i] >> 16);
+		sum += (__u16) ~(from[i] & 0xffff);
+		sum += (__u16) ~(from[i] >> 16);
 		sum += to[i] & 0xffff;
 		sum += to[i] >> 16;
 	}

@@ -20,6 +20,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "abi.h"
+#include "icmp.h"
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
@@ -27,25 +28,14 @@
 
 /* Deepest header chain we accept: anything past this is malformed for us. */
 #define SFC_MAX_VLAN_TAGS 2
-#define SFC_MAX_IPV6_EXT 6
+#define SFC_MAX_IPV6_EXT  6
 /* Offsets are kept in __u16 and bounded so the verifier can follow them. */
-#define SFC_MAX_L4_OFF 512
+#define SFC_MAX_L4_OFF    512
 
 enum sfc_parse_result {
 	SFC_PARSE_OK = 0,
 	SFC_PARSE_NOT_IP,    /* valid frame, but not IPv4/IPv6 */
 	SFC_PARSE_MALFORMED, /* truncated or inconsistent headers */
-};
-
-/* ICMP and ICMPv6 share this leading layout (type, code, checksum, and for
- * echo messages the identifier and sequence). linux/icmp.h pulls in libc
- * socket headers that do not build for the BPF target, hence our own. */
-struct sfc_icmp_hdr {
-	__u8 type;
-	__u8 code;
-	__sum16 checksum;
-	__be16 echo_id;
-	__be16 echo_seq;
 };
 
 struct sfc_vlan_hdr {
@@ -66,21 +56,19 @@ struct sfc_ipv6_frag_hdr {
 	__be32 identification;
 };
 
-#define SFC_IPV4_MF 0x2000
-#define SFC_IPV4_OFFSET 0x1fff
+#define SFC_IPV4_MF          0x2000
+#define SFC_IPV4_OFFSET      0x1fff
 #define SFC_IPV6_FRAG_OFFSET 0xfff8
-#define SFC_IPV6_FRAG_MORE 0x0001
+#define SFC_IPV6_FRAG_MORE   0x0001
 
 static __always_inline int sfc_ipv6_is_ext(__u8 nexthdr)
 {
 	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT ||
-	       nexthdr == IPPROTO_AH;
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_AH;
 }
 
 /* Parse L4 at pkt->l4_off; a header that does not fit makes the packet malformed. */
-static __always_inline int sfc_parse_l4(void *data, void *data_end,
-					struct sfc_pkt *pkt)
+static __always_inline int sfc_parse_l4(void *data, void *data_end, struct sfc_pkt *pkt)
 {
 	__u32 off = pkt->l4_off;
 
@@ -128,8 +116,7 @@ static __always_inline int sfc_parse_l4(void *data, void *data_end,
 	return SFC_PARSE_OK;
 }
 
-static __always_inline int sfc_parse_ipv4(void *data, void *data_end,
-					  struct sfc_pkt *pkt)
+static __always_inline int sfc_parse_ipv4(void *data, void *data_end, struct sfc_pkt *pkt)
 {
 	struct iphdr *iph = data + pkt->l3_off;
 	__u32 hlen;
@@ -161,8 +148,7 @@ static __always_inline int sfc_parse_ipv4(void *data, void *data_end,
 	return sfc_parse_l4(data, data_end, pkt);
 }
 
-static __always_inline int sfc_parse_ipv6(void *data, void *data_end,
-					  struct sfc_pkt *pkt)
+static __always_inline int sfc_parse_ipv6(void *data, void *data_end, struct sfc_pkt *pkt)
 {
 	struct ipv6hdr *ip6h = data + pkt->l3_off;
 	__u32 off = pkt->l3_off + sizeof(*ip6h);

@@ -54,17 +54,14 @@ static __always_inline int sfc_vnf_broken(void)
 	return sfc_tail_call_failed();
 }
 
-static __always_inline void sfc_vnf_account_rx(struct sfc_vnf_stats *st,
-					       const struct sfc_pkt *pkt)
+static __always_inline void sfc_vnf_account_rx(struct sfc_vnf_stats *st, const struct sfc_pkt *pkt)
 {
 	st->rx_packets++;
 	st->rx_bytes += pkt->pkt_len;
 }
 
-static __always_inline int sfc_vnf_finish(struct xdp_md *ctx,
-					  struct sfc_pkt *pkt,
-					  struct sfc_vnf_stats *st,
-					  enum sfc_verdict verdict)
+static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pkt,
+					  struct sfc_vnf_stats *st, enum sfc_verdict verdict)
 {
 	/* stage_ns is 0 when the entry did not stamp the packet: a packet that
 	 * entered just before timing was switched on. */

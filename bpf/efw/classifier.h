@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * eFW classification: the first rule of the active set that matches a
+ * packet, by rule group (docs/firewall.md, "Classifier"). Included once, by
+ * efw.bpf.c.
+ */
+#ifndef EFW_CLASSIFIER_H
+#define EFW_CLASSIFIER_H
+
+#include "maps.h"
+
+static __always_inline __u32 efw_proto_slot(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return EFW_PROTO_TCP;
+	case IPPROTO_UDP:
+		return EFW_PROTO_UDP;
+	case IPPROTO_ICMP:
+		return EFW_PROTO_ICMP;
+	case IPPROTO_ICMPV6:
+		return EFW_PROTO_ICMPV6;
+	}
+	return EFW_PROTO_OTHER;
+}
+
+static __always_inline __u32 efw_misc_key(const struct sfc_pkt *pkt, __u32 state)
+{
+	__u32 slot = efw_proto_slot(pkt->l4_proto);
+	__u32 aux = 0;
+
+	if (pkt->flags & SFC_PKT_F_FRAG_LATER)
+		return efw_misc_index(slot + EFW_PROTO_FRAG, state, 0);
+	if (slot == EFW_PROTO_TCP)
+		aux = pkt->tcp_flags;
+	else if (slot == EFW_PROTO_ICMP || slot == EFW_PROTO_ICMPV6)
+		aux = pkt->icmp_type;
+	return efw_misc_index(slot, state, aux);
+}
+
+static __always_inline struct efw_addr_regions *efw_lpm(int src, const struct sfc_pkt *pkt,
+							__u8 set)
+{
+	const __u32 *addr = src ? pkt->saddr : pkt->daddr;
+
+	if (pkt->l3_proto == ETH_P_IP) {
+		struct efw_lpm4_key k = {.prefixlen = 8 + 32, .set = set};
+
+		__builtin_memcpy(k.addr, addr, 4);
+		return bpf_map_lookup_elem(src ? (void *)&src4 : (void *)&dst4, &k);
+	} else {
+		struct efw_lpm6_key k = {.prefixlen = 8 + 128, .set = set};
+
+		__builtin_memcpy(k.addr, addr, 16);
+		return bpf_map_lookup_elem(src ? (void *)&src6 : (void *)&dst6, &k);
+	}
+}
+
+/* A group's result packed in one scalar, so the group lookup can be a global
+ * function: prio (32) | slot (24) | action (8); EFW_NO_MATCH when none. */
+#define EFW_NO_MATCH (~0ULL)
+
+static __always_inline __u64 efw_pack(const struct efw_match *m)
+{
+	return (__u64)m->prio << 32 | (__u64)(m->slot & 0xffffff) << 8 | m->action;
+}
+
+/*
+ * One group's lookups. A global (non-inlined) function: the verifier checks
+ * it once, instead of once per loop iteration and path of the caller, which
+ * keeps the 32-group loop far below the instruction-processing limit.
+ * `gs` is efw_gs(set, group); `iif_pslot` the interface id << 8 | port slot;
+ * `addr` the packet's address regions for every group.
+ */
+__noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey, __u32 iif_pslot,
+				 struct efw_addr_ctx *addr)
+{
+	struct efw_match_key key = {};
+	__u32 set = (gs >> 5) & 1, g = gs & (EFW_NGROUPS - 1);
+	struct efw_match *m;
+	struct efw_misc *mr;
+	__u32 idx;
+
+	if (!pkt || !addr)
+		return EFW_NO_MATCH;
+	key.gs = gs;
+	idx = set * EFW_NGROUPS + g;
+	mr = bpf_map_lookup_elem(&misc, &idx);
+	if (!mr)
+		return EFW_NO_MATCH;
+	key.misc = mr->region[mkey & (EFW_MISC_SIZE - 1)];
+	if (!key.misc)
+		return EFW_NO_MATCH;
+
+	if (g & EFW_G_SRC) {
+		if (!(addr->looked & 1)) {
+			struct efw_addr_regions *r = efw_lpm(1, pkt, set);
+
+			if (r)
+				__builtin_memcpy(addr->src, r->region, sizeof(addr->src));
+			else
+				__builtin_memset(addr->src, 0, sizeof(addr->src));
+			addr->looked |= 1;
+		}
+		key.src = addr->src[efw_src_slot(g)];
+		if (!key.src)
+			return EFW_NO_MATCH;
+	}
+	if (g & EFW_G_DST) {
+		if (!(addr->looked & 2)) {
+			struct efw_addr_regions *r = efw_lpm(0, pkt, set);
+
+			if (r)
+				__builtin_memcpy(addr->dst, r->region, sizeof(addr->dst));
+			else
+				__builtin_memset(addr->dst, 0, sizeof(addr->dst));
+			addr->looked |= 2;
+		}
+		key.dst = addr->dst[efw_dst_slot(g)];
+		if (!key.dst)
+			return EFW_NO_MATCH;
+	}
+	if (g & (EFW_G_SPORT | EFW_G_DPORT)) {
+		struct efw_ports *pr;
+		__u32 pidx = iif_pslot & 0xff;
+
+		/* The misc region already excluded packets without ports. */
+		if (pidx >= EFW_PORT_SLOTS || !(pkt->flags & SFC_PKT_F_L4))
+			return EFW_NO_MATCH;
+		pidx += set * EFW_PORT_SLOTS;
+		pr = bpf_map_lookup_elem(&ports, &pidx);
+		if (!pr)
+			return EFW_NO_MATCH;
+		if (g & EFW_G_SPORT) {
+			key.sport = pr->sport[bpf_ntohs(pkt->sport)];
+			if (!key.sport)
+				return EFW_NO_MATCH;
+		}
+		if (g & EFW_G_DPORT) {
+			key.dport = pr->dport[bpf_ntohs(pkt->dport)];
+			if (!key.dport)
+				return EFW_NO_MATCH;
+		}
+	}
+	if (g & EFW_G_IIF) {
+		key.iif = iif_pslot >> 8;
+		if (!key.iif)
+			return EFW_NO_MATCH;
+	}
+
+	m = bpf_map_lookup_elem(&matches, &key);
+	return m ? efw_pack(m) : EFW_NO_MATCH;
+}
+
+/*
+ * The first rule matching the packet in set `set`, packed, or EFW_NO_MATCH.
+ * Groups are visited by ascending best-rule priority, so once a match beats
+ * the next group's best rule nothing later can win.
+ */
+static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
+					  const struct efw_set_cfg *cfg, __u32 state)
+{
+	__u32 mkey = efw_misc_key(pkt, state);
+	__u32 ngroups = cfg->ngroups;
+	struct efw_addr_ctx *ac;
+	__u64 best = EFW_NO_MATCH;
+	__u32 iif = 0, i, zero = 0;
+
+	if (cfg->has_iif) {
+		struct efw_iif_key ik = {.ifindex = pkt->ifindex, .set = set};
+		__u32 *v = bpf_map_lookup_elem(&iifs, &ik);
+
+		if (v)
+			iif = *v & 0xffffff;
+	}
+
+	/* At most one LPM lookup per direction, by the first group needing it. */
+	ac = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ac)
+		return EFW_NO_MATCH;
+	ac->looked = 0;
+
+	for (i = 0; i < EFW_NGROUPS; i++) {
+		__u32 g;
+		__u64 m;
+
+		if (i >= ngroups)
+			break;
+		if ((best >> 32) < cfg->gmin[i])
+			break;
+		g = cfg->groups[i] & (EFW_NGROUPS - 1);
+		m = efw_group_match(pkt, efw_gs(set, g), mkey, iif << 8 | cfg->pslot[g], ac);
+		if (m < best)
+			best = m;
+	}
+	return best;
+}
+
+#endif /* EFW_CLASSIFIER_H */
