@@ -1,5 +1,5 @@
 // The rule-set compiler against the reference model: the compiled tables are
-// evaluated here exactly as bpf/efw/efw.bpf.c looks them up (misc region,
+// evaluated here exactly as bpf/efw/classifier.h looks them up (misc region,
 // longest prefix, port regions, interface id, match table, groups by
 // priority), and must pick the same first rule as a linear scan.
 #include <gtest/gtest.h>
