@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "efw/compiler.h"
-#include "efw/tables.h"
+#include "efw/maps.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 

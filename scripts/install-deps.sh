@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config clang llvm libelf-dev zlib1g-dev
+  build-essential cmake pkg-config clang clang-format llvm libelf-dev zlib1g-dev
   libbpf-dev libxdp-dev xdp-tools bpftool linux-libc-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nlohmann-json3-dev libgtest-dev libgmock-dev

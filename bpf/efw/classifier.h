@@ -7,7 +7,7 @@
 #ifndef EFW_CLASSIFIER_H
 #define EFW_CLASSIFIER_H
 
-#include "maps.h"
+#include "efw_maps.h"
 
 static __always_inline __u32 efw_proto_slot(__u8 proto)
 {

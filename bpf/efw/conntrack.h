@@ -9,7 +9,7 @@
 
 #include <sfc/icmp.h>
 
-#include "maps.h"
+#include "efw_maps.h"
 
 struct efw_ct {
 	struct efw_ct_key key;

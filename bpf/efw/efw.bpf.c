@@ -12,7 +12,7 @@
 #include <sfc/vnf.h>
 
 #include "efw.h"
-#include "maps.h"
+#include "efw_maps.h"
 #include "conntrack.h"
 #include "classifier.h"
 #include "reject.h"

@@ -10,7 +10,7 @@
 #include "efm.skel.h"
 #include "efm/config.h"
 #include "efm/exporter.h"
-#include "efm/flow_service.h"
+#include "efm/service.h"
 
 namespace sfc {
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "efw/rules.h"
+#include "efw/config.h"
 
 namespace sfc::efw {
 

@@ -4,9 +4,9 @@
 
 #include "common/log.h"
 #include "efw.skel.h"
-#include "efw/rules.h"
+#include "efw/config.h"
 #include "efw/service.h"
-#include "efw/tables.h"
+#include "efw/maps.h"
 
 namespace sfc {
 namespace {

@@ -3,8 +3,8 @@
 #include "api/convert.h"
 #include "common/log.h"
 #include "efw/edits.h"
-#include "efw/rules.h"
-#include "efw/tables.h"
+#include "efw/config.h"
+#include "efw/maps.h"
 #include "sfc/v1/firewall.grpc.pb.h"
 
 namespace sfc::efw {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/fd.h"
-#include "elb/dataplane.h"
+#include "elb/maps.h"
 #include "engine/bpf_util.h"
 
 namespace sfc::elb {

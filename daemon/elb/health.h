@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "elb/lb_config.h"
+#include "elb/config.h"
 
 namespace sfc::elb {
 

@@ -5,8 +5,8 @@
 
 #include "common/log.h"
 #include "elb.skel.h"
-#include "elb/dataplane.h"
-#include "elb/lb_config.h"
+#include "elb/maps.h"
+#include "elb/config.h"
 #include "elb/runtime.h"
 #include "elb/service.h"
 

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "common/status.h"
-#include "elb/lb_config.h"
+#include "elb/config.h"
 
 namespace sfc::elb {
 

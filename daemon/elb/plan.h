@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "elb/elb.h"
-#include "elb/lb_config.h"
+#include "elb/config.h"
 #include "elb/maglev.h"
 
 namespace sfc::elb {

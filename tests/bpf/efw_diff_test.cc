@@ -11,7 +11,7 @@
 #include <map>
 
 #include "efw/efw.h"
-#include "efw/tables.h"
+#include "efw/maps.h"
 #include "efw_model.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"

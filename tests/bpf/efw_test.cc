@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "efw/efw.h"
-#include "efw/tables.h"
+#include "efw/maps.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 

@@ -22,7 +22,7 @@
 
 #include "common/fd.h"
 #include "elb/elb.h"
-#include "elb/lb_config.h"
+#include "elb/config.h"
 #include "sfc/v1/loadbalancer.grpc.pb.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"

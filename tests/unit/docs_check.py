@@ -53,7 +53,7 @@ elif f"{server.group(1)} MB" not in read("docs/firewall.md"):
     fail(f"docs/firewall.md does not state the {server.group(1)} MB gRPC message limit")
 
 # The chain length limit.
-max_vnfs = re.search(r"#define SFC_MAX_VNFS (\d+)", read("bpf/include/sfc/abi.h")).group(1)
+max_vnfs = re.search(r"#define SFC_MAX_VNFS\s+(\d+)", read("bpf/include/sfc/abi.h")).group(1)
 if f"at most {max_vnfs}" not in read("docs/chain-file.md"):
     fail(f"docs/chain-file.md does not state the limit of {max_vnfs} VNFs")
 if f"at most {max_vnfs} (`SFC_MAX_VNFS`)" not in read("docs/architecture.md"):

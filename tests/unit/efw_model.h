@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "efw/rules.h"
+#include "efw/config.h"
 
 namespace sfc::efw::model {
 

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "efw/edits.h"
-#include "efw/rules.h"
+#include "efw/config.h"
 
 namespace sfc::efw {
 namespace {

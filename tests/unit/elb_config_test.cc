@@ -1,4 +1,4 @@
-#include "elb/lb_config.h"
+#include "elb/config.h"
 
 #include <gtest/gtest.h>
 

@@ -16,7 +16,7 @@
 #include "common/status.h"
 #include "efw/compiler.h"
 #include "efw/efw.h"
-#include "efw/rules.h"
+#include "efw/config.h"
 
 namespace sfc::efw {
 

@@ -1,4 +1,4 @@
-#include "elb/dataplane.h"
+#include "elb/maps.h"
 
 #include <bpf/libbpf.h>
 

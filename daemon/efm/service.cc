@@ -1,4 +1,4 @@
-#include "efm/flow_service.h"
+#include "efm/service.h"
 
 #include <google/protobuf/util/time_util.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "efw/tables.h"
+#include "efw/maps.h"
 
 #include <bpf/bpf.h>
 #include <fcntl.h>

@@ -3,8 +3,8 @@
  * eFW's maps and load-time constants (set by the daemon before load).
  * Included once, by efw.bpf.c.
  */
-#ifndef EFW_MAPS_H
-#define EFW_MAPS_H
+#ifndef EFW_MAPS_BPF_H
+#define EFW_MAPS_BPF_H
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -133,4 +133,4 @@ struct {
 	__type(value, struct efw_addr_ctx);
 } scratch SEC(".maps");
 
-#endif /* EFW_MAPS_H */
+#endif /* EFW_MAPS_BPF_H */

@@ -1,4 +1,4 @@
-#include "efw/rules.h"
+#include "efw/config.h"
 
 #include <arpa/inet.h>
 
