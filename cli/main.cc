@@ -8,8 +8,9 @@
 #include "chain_cmds.h"
 #include "flows.h"
 #include "fw.h"
-#include "lb.h"
 #include "cli.h"
+#include "lb.h"
+#include "version.h"
 
 namespace {
 
@@ -28,6 +29,7 @@ const VerbEntry kVerbs[] = {
     {"flows", "show a chain's flows (flows NAME [--top N] [--sort bytes] [--watch])", sfc::cli::RunFlows},
     {"fw", "edit and list firewall rules (fw add-rule|delete-rule|list-rules|replace-rules|set-default)", sfc::cli::RunFw},
     {"lb", "manage load-balancer services and backends (lb list-services|add-backend|set-weight|drain|...)", sfc::cli::RunLb},
+    {"version", "show the client's and the server's version (version [--client])", sfc::cli::RunVersion},
 };
 
 void Usage(FILE* out) {

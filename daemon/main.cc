@@ -11,6 +11,7 @@
 #include "api/server.h"
 #include "common/failpoint.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "engine/chain_engine.h"
 #include "vnfs.h"
 
@@ -34,6 +35,7 @@ options:
                          refuses one, e.g. when started with `ip netns exec`:
                          use `nsenter --net=/run/netns/NS sfcd` instead)
   --log-level LEVEL      debug, info (default), warn, error
+  -V, --version          print the version, the commit and the libraries, and exit
   -h, --help             this text
 )";
 
@@ -56,10 +58,11 @@ int main(int argc, char** argv) {
       {"detach-on-exit", no_argument, nullptr, kDetach},
       {"allow-private-bpffs", no_argument, nullptr, kPrivateBpffs},
       {"log-level", required_argument, nullptr, kLevel},
+      {"version", no_argument, nullptr, 'V'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, "h", longopts, nullptr)) != -1) {
+  while ((opt = getopt_long(argc, argv, "hV", longopts, nullptr)) != -1) {
     switch (opt) {
       case kRoot: engine_opts.bpffs_root = optarg; break;
       case kState: engine_opts.state_dir = optarg; break;
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
         sfc::log::SetLevel(level);
         break;
       }
+      case 'V': std::puts(sfc::VersionLine("sfcd", sfc::BuildVersion()).c_str()); return 0;
       case 'h': std::fputs(kUsage, stdout); return 0;
       default: std::fputs(kUsage, stderr); return 2;
     }

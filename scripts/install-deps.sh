@@ -9,6 +9,7 @@ PACKAGES=(
   libbpf-dev libxdp-dev xdp-tools bpftool linux-libc-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nlohmann-json3-dev libgtest-dev libgmock-dev
+  dpkg-dev systemd  # packaging: cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
   curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux procps openssl

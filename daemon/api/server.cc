@@ -13,6 +13,7 @@
 
 #include "api/convert.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "sfc/v1/chain.grpc.pb.h"
 #include "sfc/v1/stats.grpc.pb.h"
 
@@ -70,6 +71,17 @@ class Server::ChainServiceImpl final : public v1::ChainService::Service {
     if (req->name().empty()) return ToGrpc(InvalidArgument("name: required"));
     if (!IsSafeName(req->name())) return ToGrpc(InvalidArgument("name: \"" + req->name() + "\" is not a valid chain name"));
     return ToGrpc(engine_.Delete(req->name()));
+  }
+
+  grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*, v1::GetVersionResponse* resp) override {
+    VersionInfo v = BuildVersion();
+    resp->set_version(v.version);
+    resp->set_commit(v.commit);
+    resp->set_api("sfc.v1");
+    resp->set_libbpf(v.libbpf);
+    resp->set_libxdp(v.libxdp);
+    resp->set_kernel(v.kernel);
+    return grpc::Status::OK;
   }
 
  private:

@@ -268,6 +268,23 @@ TEST_F(ChainE2E, StatsWatchStreams) {
   EXPECT_NE(r.output.find("PER_SEC"), std::string::npos) << r.output;
 }
 
+// `sfcctl version` reports both ends; the server's comes from GetVersion.
+TEST_F(ChainE2E, VersionOfClientAndServer) {
+  CommandResult daemon = Sh(BuildDir() + "/daemon/sfcd --version");
+  ASSERT_EQ(daemon.exit_code, 0) << daemon.output;
+  EXPECT_EQ(daemon.output.rfind("sfcd ", 0), 0u) << daemon.output;
+  json v = CtlJson("version");
+  EXPECT_EQ(v["server"]["api"], "sfc.v1") << v.dump();
+  EXPECT_EQ(v["server"]["version"], v["client"]["version"]) << v.dump();
+  EXPECT_EQ(v["server"]["commit"], v["client"]["commit"]) << v.dump();
+  EXPECT_FALSE(v["server"]["kernel"].get<std::string>().empty()) << v.dump();
+  EXPECT_NE(daemon.output.find(v["server"]["commit"].get<std::string>()), std::string::npos) << daemon.output;
+  sfcd_.Stop();
+  CommandResult down = sfcd_.Ctl("version");
+  EXPECT_EQ(down.exit_code, 3) << down.output;  // unreachable, after the client's line
+  EXPECT_NE(down.output.find("client: sfcctl "), std::string::npos) << down.output;
+}
+
 TEST_F(ChainE2E, DryRunAttachesNothing) {
   CommandResult r = sfcd_.Apply(Spec(2), "--dry-run");
   ASSERT_EQ(r.exit_code, 0) << r.output;
