@@ -52,7 +52,9 @@ uint64_t SeedFor(const char* program) {
   return seed * 0x9e3779b97f4a7c15ull ^ std::hash<std::string>{}(program);
 }
 
-uint16_t Get16(const Bytes& b, size_t off) { return static_cast<uint16_t>(b[off] << 8 | b[off + 1]); }
+uint16_t Get16(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
 
 // The chain entry's parse policy, restated from docs/architecture.md and the
 // limits it names: two VLAN tags, IPv4 with options, IPv6 with up to six
@@ -292,9 +294,12 @@ class Torture {
 // The action of a chain whose VNFs all accept, by what the entry makes of the frame.
 int ChainAction(const Parsed& p, int egress_action) {
   switch (p.kind) {
-    case Parsed::kOk: return egress_action;
-    case Parsed::kNotIp: return XDP_PASS;
-    case Parsed::kMalformed: break;
+    case Parsed::kOk:
+      return egress_action;
+    case Parsed::kNotIp:
+      return XDP_PASS;
+    case Parsed::kMalformed:
+      break;
   }
   return XDP_DROP;
 }
@@ -307,7 +312,8 @@ std::unique_ptr<LoadedChain> MustLoad(const std::string& spec) {
 
 std::string NoopChain(const std::string& egress) {
   return R"({"name": "tort", "interfaces": ["lo"], "vnfs": [{"name": "n", "type": "noop"}],
-             "egress": )" + egress + "}";
+             "egress": )" +
+         egress + "}";
 }
 
 void ExpectChainCounters(Torture& t, const char* vnf) {
@@ -546,7 +552,8 @@ TEST(Torture, EfmCountsEveryFrameOnce) {
   t.Report();
   ExpectChainCounters(t, "mon");
   EXPECT_EQ(in_flows + t.VnfCounter("mon", "flow_insert_fail"), t.counts().ok);
-  EXPECT_EQ(t.VnfCounter("mon", "ipv4_packets") + t.VnfCounter("mon", "ipv6_packets"), t.counts().ok);
+  EXPECT_EQ(t.VnfCounter("mon", "ipv4_packets") + t.VnfCounter("mon", "ipv6_packets"),
+            t.counts().ok);
 }
 
 // eLB with an IPv4 TCP and an IPv6 UDP service: frames to the VIPs are
@@ -554,14 +561,21 @@ TEST(Torture, EfmCountsEveryFrameOnce) {
 // them too; whatever it does, checksums that were valid stay valid.
 TEST(Torture, ElbKeepsChecksumsAndCounts) {
   using nlohmann::json;
-  json lb = {{"max_connections", 262144},
-             {"services",
-              {{{"name", "web"}, {"vip", "10.0.0.100"}, {"proto", "tcp"}, {"port", 80},
-                {"backends", {{{"address", "10.0.1.1"}, {"port", 8080}},
-                              {{"address", "10.0.1.2"}, {"port", 8080}}}}},
-               {{"name", "dns"}, {"vip", "fd00::100"}, {"proto", "udp"}, {"port", 53},
-                {"backends", {{{"address", "fd00:1::1"}, {"port", 53}},
-                              {{"address", "fd00:1::2"}, {"port", 53}}}}}}}};
+  json lb = {
+      {"max_connections", 262144},
+      {"services",
+       {{{"name", "web"},
+         {"vip", "10.0.0.100"},
+         {"proto", "tcp"},
+         {"port", 80},
+         {"backends",
+          {{{"address", "10.0.1.1"}, {"port", 8080}}, {{"address", "10.0.1.2"}, {"port", 8080}}}}},
+        {{"name", "dns"},
+         {"vip", "fd00::100"},
+         {"proto", "udp"},
+         {"port", 53},
+         {"backends",
+          {{{"address", "fd00:1::1"}, {"port", 53}}, {{"address", "fd00:1::2"}, {"port", 53}}}}}}}};
   json spec = {{"name", "tortlb"},
                {"interfaces", {"lo"}},
                {"vnfs", {{{"name", "lb"}, {"type", "loadbalancer"}, {"config", lb}}}},
@@ -569,10 +583,9 @@ TEST(Torture, ElbKeepsChecksumsAndCounts) {
   auto chain = MustLoad(spec.dump());
   ASSERT_TRUE(chain);
   Torture t(*chain, "elb");
-  t.frames().SetAddresses({"10.0.0.1", "10.0.0.2", "10.0.0.100", "10.0.0.100", "10.0.1.1",
-                           "10.0.1.2"},
-                          {"fd00::1", "fd00::2", "fd00::100", "fd00::100", "fd00:1::1",
-                           "fd00:1::2"});
+  t.frames().SetAddresses(
+      {"10.0.0.1", "10.0.0.2", "10.0.0.100", "10.0.0.100", "10.0.1.1", "10.0.1.2"},
+      {"fd00::1", "fd00::2", "fd00::100", "fd00::100", "fd00:1::1", "fd00:1::2"});
   uint64_t rewritten = 0;
   for (uint64_t i = 0; i < Frames() && !testing::Test::HasFailure(); ++i) {
     TortureFrame f = t.frames().Next();
@@ -618,9 +631,9 @@ TEST(Torture, EgressFibDecrementsTtlAndKeepsChecksum) {
   auto chain = MustLoad(NoopChain(R"({"action": "fib"})"));
   ASSERT_TRUE(chain);
   Torture t(*chain, "egress-fib");
-  t.frames().SetAddresses({"10.9.1.2", "10.9.2.2", "10.9.2.2", "10.9.2.3", "10.9.3.7", "10.9.2.1"},
-                          {"fd00:9:1::2", "fd00:9:2::2", "fd00:9:2::2", "fd00:9:2::3",
-                           "fd00:9:2::1"});
+  t.frames().SetAddresses(
+      {"10.9.1.2", "10.9.2.2", "10.9.2.2", "10.9.2.3", "10.9.3.7", "10.9.2.1"},
+      {"fd00:9:1::2", "fd00:9:2::2", "fd00:9:2::2", "fd00:9:2::3", "fd00:9:2::1"});
   const Bytes neigh_mac = MacBytes("02:00:00:00:02:02"), out_mac = MacBytes("02:00:00:00:02:01");
   uint64_t redirected = 0;
   for (uint64_t i = 0; i < Frames() && !testing::Test::HasFailure(); ++i) {

@@ -131,9 +131,7 @@ TortureFrame FrameTorture::Build(Layout* layout) {
   layout->l4_off = l4_off;
 
   static const uint16_t kPorts[] = {80, 443, 53, 22, 8080, 40000, 0, 65535};
-  auto port = [&] {
-    return Chance(70) ? kPorts[Pick(8)] : static_cast<uint16_t>(Pick(65536));
-  };
+  auto port = [&] { return Chance(70) ? kPorts[Pick(8)] : static_cast<uint16_t>(Pick(65536)); };
   const int l4_roll = Pick(100);
   if (l4_roll < 35) {
     b.Tcp(port(), port(), static_cast<uint8_t>(Pick(256)), static_cast<uint32_t>(Pick(1 << 30)),
@@ -183,7 +181,8 @@ void FrameTorture::FlipBits(TortureFrame& f) {
   // Mostly in the headers, where a flip changes what a parser decides.
   const size_t hot = std::min<size_t>(f.bytes.size(), 128);
   for (int i = 0; i < flips; ++i) {
-    const size_t at = Chance(80) ? Pick(static_cast<int>(hot)) : Pick(static_cast<int>(f.bytes.size()));
+    const size_t at =
+        Chance(80) ? Pick(static_cast<int>(hot)) : Pick(static_cast<int>(f.bytes.size()));
     const int bit = Pick(8);
     f.bytes[at] ^= static_cast<uint8_t>(1 << bit);
     f.recipe += "; flip@" + std::to_string(at) + "." + std::to_string(bit);
