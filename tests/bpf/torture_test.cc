@@ -229,8 +229,9 @@ class Torture {
     return p;
   }
 
-  // Runs `f`; false if the kernel refused it (a frame beyond one page: the
-  // programs are not multi-buffer, so such frames never reach them).
+  // Runs `f`; false if the kernel refused it. The programs are not
+  // multi-buffer: older kernels refuse a test frame beyond one buffer, newer
+  // ones run the program on the first buffer (see Model()).
   bool Run(const TortureFrame& f, XdpRun* out, uint32_t ifindex = 1) {
     auto run = chain_.Run(f.bytes, ifindex);
     if (!run.ok()) {
