@@ -28,10 +28,12 @@ unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
 # The long forms of the reliability tests (docs/reliability.md): 1,000 edits
-# under traffic, 200 random kills during Apply.
+# under traffic, 200 random kills during Apply; and 10,000,000 tortured frames
+# through each BPF program (tests/bpf/torture_test.cc).
 stress: build
-	cd $(BUILD) && SFC_EDITS=1000 SFC_CRASHES=200 ctest --output-on-failure --timeout 3600 \
-	  -R 'ReliabilityE2E\.(EditsUnderTrafficLoseNothing|RandomKillsDuringApply)'
+	cd $(BUILD) && SFC_EDITS=1000 SFC_CRASHES=200 SFC_TORTURE_FRAMES=10000000 \
+	  ctest --output-on-failure --timeout 3600 \
+	  -R 'ReliabilityE2E\.(EditsUnderTrafficLoseNothing|RandomKillsDuringApply)|Torture\.'
 
 demo: build
 	BUILD=$(BUILD) ./scripts/demo.sh

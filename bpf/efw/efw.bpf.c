@@ -26,7 +26,7 @@
  * flags do (addresses, ports and protocol are the connection's own; rules on
  * the ingress interface turn the cache off). So the classification is kept in
  * the conntrack entry, per direction, as one word:
- *   epoch (24) | TCP flags (8) | state (3) | action (2) | counter slot (24)
+ *   epoch (24) | TCP flags or ICMP type (8) | state (3) | action (2) | counter slot (24)
  * and the next packet whose epoch, state and flags agree skips the
  * classifier: no LPM, port or match-table lookup.
  */
@@ -39,10 +39,16 @@ static __always_inline __u64 efw_verdict_pack(__u32 epoch, __u32 state, __u8 fla
 	       (__u64)(state & 7) << 29 | (__u64)(action & 3) << 24 | (slot & 0xffffff);
 }
 
-/* The flags a verdict depends on: none unless some rule looks at them. */
+/* The flags a verdict depends on: none unless some rule looks at them.
+ * ICMP: the type. An echo connection carries requests and replies, either
+ * of which may go the same way, and rules may match one type and not the
+ * other; without the type here, a reply took the request's cached verdict
+ * (found by tests/bpf/torture_test.cc). */
 static __always_inline __u8 efw_verdict_flags(const struct sfc_pkt *pkt,
 					      const struct efw_set_cfg *cfg)
 {
+	if (pkt->l4_proto == IPPROTO_ICMP || pkt->l4_proto == IPPROTO_ICMPV6)
+		return pkt->icmp_type;
 	return cfg->has_tcp_flags && pkt->l4_proto == IPPROTO_TCP ? pkt->tcp_flags : 0;
 }
 

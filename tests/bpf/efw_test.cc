@@ -288,6 +288,26 @@ TEST(EfwBpf, ConntrackLetsRepliesIn) {
   EXPECT_GE(Ctr(*c, "ct_inserted"), 2u);
 }
 
+// An echo flow carries requests and replies, and either may go the same
+// way: the verdict cached in the connection must not carry a rule on the
+// ICMP type over to a packet of another type (found by tests/bpf/torture_test.cc).
+TEST(EfwBpf, CachedVerdictHonoursIcmpType) {
+  auto c = MustLoad(R"({"default": "drop", "rules": [
+      {"proto": "icmp", "icmp_type": 8, "action": "allow"},
+      {"proto": "icmpv6", "icmp_type": 128, "action": "allow"}]})");
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(8, 0, 9, 1).Build()),
+              XDP_PASS);
+    EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Icmp(0, 0, 9, 1).Build()),
+              XDP_DROP);
+    EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::1", "fd00::2").Icmp(128, 0, 9, 1).Build()),
+              XDP_PASS);
+    EXPECT_EQ(Verdict(*c, PacketBuilder().Ipv6("fd00::1", "fd00::2").Icmp(129, 0, 9, 1).Build()),
+              XDP_DROP);
+  }
+}
+
 TEST(EfwBpf, ConnectionsExpire) {
   auto c = MustLoad(R"({"default": "drop",
       "conntrack": {"tcp_syn_timeout_s": 1, "udp_timeout_s": 1},

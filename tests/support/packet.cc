@@ -303,6 +303,7 @@ FrameInfo CheckFrame(const Bytes& f) {
     info.l3_csum_ok = OnesSum(&f[off], ihl) == 0xffff;
     size_t tot = Get16(f, off + 2);
     if (f.size() < off + tot) return fail("ipv4 total length beyond frame");
+    if (tot < ihl) return fail("ipv4 total length shorter than its header");
     proto = f[off + 9];
     saddr.assign(&f[off + 12], &f[off + 16]);
     daddr.assign(&f[off + 16], &f[off + 20]);
@@ -330,6 +331,7 @@ FrameInfo CheckFrame(const Bytes& f) {
       proto = next;
     }
     info.l4_off = p;
+    if (p > off + 40 + plen) return fail("ipv6 extension headers beyond payload length");
     l4_len = off + 40 + plen - p;
   } else {
     return fail("not ip");
