@@ -39,6 +39,15 @@ Status JsonToSpecMessage(const nlohmann::json& doc, v1::ChainSpec* out) {
   return Status::Ok();
 }
 
+Result<ChainSpec> SpecOfRequest(const v1::ApplyRequest& req, const VnfRegistry& registry) {
+  if (req.has_spec()) {
+    SFC_ASSIGN_OR_RETURN(nlohmann::json doc, SpecMessageToJson(req.spec()));
+    return ParseChainSpec(doc, registry);
+  }
+  if (!req.spec_json().empty()) return ParseChainSpecText(req.spec_json(), registry);
+  return InvalidArgument("spec or spec_json is required");
+}
+
 void ToProto(const ChainInfo& info, v1::Chain* out) {
   (void)JsonToSpecMessage(info.spec.ToJson(), out->mutable_spec());
   out->set_spec_json(info.spec.ToJson().dump(2));
