@@ -28,10 +28,14 @@ unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
 # The long forms of the reliability tests (docs/reliability.md): 1,000 edits
-# under traffic, 200 random kills during Apply.
+# under traffic, 200 random kills during Apply, 10 minutes per fuzz target,
+# 5 minutes of 50 concurrent clients.
 stress: build
 	cd $(BUILD) && SFC_EDITS=1000 SFC_CRASHES=200 ctest --output-on-failure --timeout 3600 \
 	  -R 'ReliabilityE2E\.(EditsUnderTrafficLoseNothing|RandomKillsDuringApply)'
+	cd $(BUILD) && SFC_FUZZ_SECONDS=600 ctest --output-on-failure --timeout 3600 -R '^Fuzz\..*\.Run$$'
+	cd $(BUILD) && SFC_CONCURRENT_SECONDS=300 ctest --output-on-failure --timeout 3600 \
+	  -R 'ConcurrentE2E\.'
 
 demo: build
 	BUILD=$(BUILD) ./scripts/demo.sh
