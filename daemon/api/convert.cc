@@ -28,7 +28,10 @@ Result<nlohmann::json> SpecMessageToJson(const v1::ChainSpec& spec) {
   std::string text;
   auto st = google::protobuf::util::MessageToJsonString(spec, &text, opts);
   if (!st.ok()) return InvalidArgument("spec: " + std::string(st.message()));
-  return nlohmann::json::parse(text);
+  // Non-throwing: a parse exception here would escape the gRPC handler.
+  auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("spec: not representable as JSON");
+  return doc;
 }
 
 Status JsonToSpecMessage(const nlohmann::json& doc, v1::ChainSpec* out) {

@@ -176,7 +176,7 @@ TEST_F(ConcurrentE2E, FiftyClientsLeaveConsistentPinsAndNoLeaks) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   std::vector<std::thread> clients;
   for (int i = 0; i < kClients; ++i)
-    clients.emplace_back(&ConcurrentE2E::Client, this, i, seed, deadline, &tally);
+    clients.emplace_back([&, i] { Client(i, seed, deadline, &tally); });
   for (auto& t : clients) t.join();
   std::printf("operations: %d succeeded, %d refused, %d timed out\n", tally.ok.load(),
               tally.refused.load(), tally.timed_out.load());
