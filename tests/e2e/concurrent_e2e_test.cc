@@ -198,7 +198,10 @@ TEST_F(ConcurrentE2E, FiftyClientsLeaveConsistentPinsAndNoLeaks) {
   }
   std::printf("fds %zu -> %zu, threads %zu -> %zu, xdp attachments %d -> %d\n", fds_before,
               fds_after, threads_before, threads_after, xdp_before, XdpAttachments());
-  EXPECT_LE(fds_after, fds_before + kFdSlack);
+  EXPECT_LE(fds_after, fds_before + kFdSlack)
+      << Sh("ls -l /proc/" + std::to_string(sfcd_.pid()) +
+            "/fd | awk 'NR > 1 {print $NF}' | sed 's/[0-9]\\+/N/g' | sort | uniq -c")
+             .output;
   EXPECT_LE(threads_after, threads_before + kThreadSlack);
   EXPECT_EQ(XdpAttachments(), xdp_before);
 }
