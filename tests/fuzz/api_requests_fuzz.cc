@@ -90,7 +90,8 @@ elb::LbConfig BackendTargets() {
         {{{"name", "web"},
           {"vip", "10.0.0.100"},
           {"port", 80},
-          {"backends", {{{"address", "10.0.1.2"}, {"port", 8080}}, {{"address", "10.0.1.3"}, {"port", 8080}}}}},
+          {"backends",
+           {{{"address", "10.0.1.2"}, {"port", 8080}}, {{"address", "10.0.1.3"}, {"port", 8080}}}}},
          {{"name", "dsr"},
           {"vip", "10.0.0.101"},
           {"mode", "dsr"},
@@ -151,19 +152,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t kind = data[0];
   ++data, --size;
   switch (kind) {
-    case 0: Run(data, size, Apply); break;
-    case 1: Run(data, size, AddRules); break;
-    case 2: Run(data, size, ReplaceRules); break;
-    case 3: Run(data, size, DeleteRules); break;
-    case 4: Run(data, size, SetDefault); break;
-    case 5: Run(data, size, AddService); break;
-    case 6: Run(data, size, UpdateService); break;
-    case 7: Run(data, size, AddBackend); break;
-    case 8: Run(data, size, RemoveBackend); break;
-    case 9: Run(data, size, SetWeight); break;
-    case 10: Run(data, size, ListFlows); break;
-    case 11: Run(data, size, WatchFlows); break;
-    default: break;  // new request types get new numbers: seeds keep their meaning
+    case 0:
+      Run(data, size, Apply);
+      break;
+    case 1:
+      Run(data, size, AddRules);
+      break;
+    case 2:
+      Run(data, size, ReplaceRules);
+      break;
+    case 3:
+      Run(data, size, DeleteRules);
+      break;
+    case 4:
+      Run(data, size, SetDefault);
+      break;
+    case 5:
+      Run(data, size, AddService);
+      break;
+    case 6:
+      Run(data, size, UpdateService);
+      break;
+    case 7:
+      Run(data, size, AddBackend);
+      break;
+    case 8:
+      Run(data, size, RemoveBackend);
+      break;
+    case 9:
+      Run(data, size, SetWeight);
+      break;
+    case 10:
+      Run(data, size, ListFlows);
+      break;
+    case 11:
+      Run(data, size, WatchFlows);
+      break;
+    default:
+      break;  // new request types get new numbers: seeds keep their meaning
   }
   return 0;
 }

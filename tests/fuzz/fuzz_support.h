@@ -53,18 +53,18 @@ inline const VnfRegistry& Registry() {
           if (!c.empty()) return InvalidArgument(path + ": noop takes no configuration");
           return Status::Ok();
         }));
-    r->Add(std::make_unique<ValidatorModule>(
-        "firewall", [](const nlohmann::json& c, const std::string& path) {
-          return efw::ParseFirewallConfig(c, path).status();
-        }));
-    r->Add(std::make_unique<ValidatorModule>(
-        "loadbalancer", [](const nlohmann::json& c, const std::string& path) {
-          return elb::ParseLbConfig(c, path).status();
-        }));
-    r->Add(std::make_unique<ValidatorModule>(
-        "flowmon", [](const nlohmann::json& c, const std::string& path) {
-          return efm::ParseFlowmonConfig(c, path).status();
-        }));
+    r->Add(std::make_unique<ValidatorModule>("firewall",
+                                             [](const nlohmann::json& c, const std::string& path) {
+                                               return efw::ParseFirewallConfig(c, path).status();
+                                             }));
+    r->Add(std::make_unique<ValidatorModule>("loadbalancer",
+                                             [](const nlohmann::json& c, const std::string& path) {
+                                               return elb::ParseLbConfig(c, path).status();
+                                             }));
+    r->Add(std::make_unique<ValidatorModule>("flowmon",
+                                             [](const nlohmann::json& c, const std::string& path) {
+                                               return efm::ParseFlowmonConfig(c, path).status();
+                                             }));
     return r;
   }();
   return *registry;
