@@ -184,9 +184,9 @@ Result<DetachedEntry> Attacher::Detach(const std::string& chain, const std::stri
       // still ours.
       out.mode = st.mode == "generic" ? XdpMode::kGeneric : XdpMode::kNative;
       LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = fd->get());
-      const uint32_t flags = XDP_FLAGS_REPLACE | (out.mode == XdpMode::kGeneric
-                                                      ? XDP_FLAGS_SKB_MODE
-                                                      : XDP_FLAGS_DRV_MODE);
+      const uint32_t flags =
+          XDP_FLAGS_REPLACE |
+          (out.mode == XdpMode::kGeneric ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
       if (bpf_xdp_detach(ifindex, flags, &opts) != 0)
         return Internal("detaching from " + ifname + ": " + std::strerror(errno));
       out.prog = std::move(fd).value();

@@ -127,9 +127,8 @@ Result<ChainSpec> ParseChainSpecText(std::string_view text, const VnfRegistry& r
     doc = json::parse(text);
   } catch (const json::exception& e) {
     // e.what() carries the byte position: "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-    // Not only parse_error: a number too large for a double ("1e999") is an
-    // out_of_range.406, and an uncaught one would take sfcd down (found by
-    // tests/fuzz chain_spec).
+    // Not only parse_error: a number no double holds ("1e999") is an
+    // out_of_range.406; uncaught, it took sfcd down (found by fuzzing).
     return InvalidArgument(std::string("not valid JSON: ") + e.what());
   }
   return ParseChainSpec(doc, registry);
