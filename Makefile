@@ -28,12 +28,16 @@ unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
 # The long forms of the reliability tests (docs/reliability.md): 1,000 edits
-# under traffic, 200 random kills during Apply; and 10,000,000 tortured frames
-# through each BPF program (tests/bpf/torture_test.cc).
+# under traffic, 200 random kills during Apply, 10,000,000 tortured frames
+# through each BPF program (tests/bpf/torture_test.cc), 10 minutes per fuzz
+# target, 5 minutes of 50 concurrent clients.
 stress: build
 	cd $(BUILD) && SFC_EDITS=1000 SFC_CRASHES=200 SFC_TORTURE_FRAMES=10000000 \
 	  ctest --output-on-failure --timeout 3600 \
 	  -R 'ReliabilityE2E\.(EditsUnderTrafficLoseNothing|RandomKillsDuringApply)|Torture\.'
+	cd $(BUILD) && SFC_FUZZ_SECONDS=600 ctest --output-on-failure --timeout 3600 -R '^Fuzz\..*\.Run$$'
+	cd $(BUILD) && SFC_CONCURRENT_SECONDS=300 ctest --output-on-failure --timeout 3600 \
+	  -R 'ConcurrentE2E\.'
 
 demo: build
 	BUILD=$(BUILD) ./scripts/demo.sh

@@ -28,7 +28,10 @@ Result<nlohmann::json> SpecMessageToJson(const v1::ChainSpec& spec) {
   std::string text;
   auto st = google::protobuf::util::MessageToJsonString(spec, &text, opts);
   if (!st.ok()) return InvalidArgument("spec: " + std::string(st.message()));
-  return nlohmann::json::parse(text);
+  // Non-throwing: a parse exception here would escape the gRPC handler.
+  auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("spec: not representable as JSON");
+  return doc;
 }
 
 Status JsonToSpecMessage(const nlohmann::json& doc, v1::ChainSpec* out) {
@@ -37,6 +40,15 @@ Status JsonToSpecMessage(const nlohmann::json& doc, v1::ChainSpec* out) {
   auto st = google::protobuf::util::JsonStringToMessage(doc.dump(), out, opts);
   if (!st.ok()) return Internal("converting spec: " + std::string(st.message()));
   return Status::Ok();
+}
+
+Result<ChainSpec> SpecOfRequest(const v1::ApplyRequest& req, const VnfRegistry& registry) {
+  if (req.has_spec()) {
+    SFC_ASSIGN_OR_RETURN(nlohmann::json doc, SpecMessageToJson(req.spec()));
+    return ParseChainSpec(doc, registry);
+  }
+  if (!req.spec_json().empty()) return ParseChainSpecText(req.spec_json(), registry);
+  return InvalidArgument("spec or spec_json is required");
 }
 
 void ToProto(const ChainInfo& info, v1::Chain* out) {

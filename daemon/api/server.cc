@@ -38,14 +38,7 @@ class Server::ChainServiceImpl final : public v1::ChainService::Service {
       : engine_(engine), registry_(registry) {}
 
   grpc::Status Apply(grpc::ServerContext*, const v1::ApplyRequest* req, v1::ApplyResponse* resp) override {
-    Result<ChainSpec> spec = InvalidArgument("spec or spec_json is required");
-    if (req->has_spec()) {
-      auto doc = SpecMessageToJson(req->spec());
-      if (!doc.ok()) return ToGrpc(doc.status());
-      spec = ParseChainSpec(*doc, registry_);
-    } else if (!req->spec_json().empty()) {
-      spec = ParseChainSpecText(req->spec_json(), registry_);
-    }
+    Result<ChainSpec> spec = SpecOfRequest(*req, registry_);
     if (!spec.ok()) return ToGrpc(spec.status());
     bool changed = false;
     auto info = engine_.Apply(*spec, req->dry_run(), &changed);

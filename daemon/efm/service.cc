@@ -1,12 +1,10 @@
 #include "efm/service.h"
 
 #include <google/protobuf/util/time_util.h>
-#include <netinet/in.h>
-
-#include <charconv>
 
 #include "api/convert.h"
 #include "common/log.h"
+#include "efm/requests.h"
 #include "sfc/v1/flowmon.grpc.pb.h"
 
 namespace sfc::efm {
@@ -43,41 +41,6 @@ void FillFlow(const FlowKey& k, uint64_t packets, uint64_t bytes, uint64_t first
   *out->mutable_last_seen() = WallTime(last_ns, wall_offset_ns);
   out->set_tcp_flags(tcp_flags);
   out->set_tcp_flags_text(TcpFlagsString(tcp_flags));
-}
-
-Result<uint8_t> ParseProtocol(const std::string& text) {
-  static const std::pair<std::string_view, uint8_t> kNames[] = {
-      {"tcp", IPPROTO_TCP},      {"udp", IPPROTO_UDP},          {"icmp", IPPROTO_ICMP},
-      {"icmp6", IPPROTO_ICMPV6}, {"ipv6-icmp", IPPROTO_ICMPV6}, {"icmpv6", IPPROTO_ICMPV6},
-      {"sctp", IPPROTO_SCTP},    {"gre", IPPROTO_GRE},          {"esp", IPPROTO_ESP}};
-  for (auto [name, num] : kNames)
-    if (text == name) return num;
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc() && end == text.data() + text.size() && v <= 255)
-    return static_cast<uint8_t>(v);
-  return InvalidArgument("protocol: \"" + text +
-                         "\" is not a protocol name (tcp, udp, icmp, ipv6-icmp, ...) or number");
-}
-
-template <typename Req>
-Result<FlowQuery> ParseFilters(const Req& req) {
-  FlowQuery q;
-  if (!req.prefix().empty()) {
-    auto p = ParsePrefix(req.prefix());
-    if (!p.ok()) return InvalidArgument("prefix: " + p.status().message());
-    q.prefix = *p;
-  }
-  if (req.has_port()) {
-    if (req.port() > 65535)
-      return InvalidArgument("port: " + std::to_string(req.port()) + " is not a port");
-    q.port = static_cast<uint16_t>(req.port());
-  }
-  if (!req.protocol().empty()) {
-    SFC_ASSIGN_OR_RETURN(uint8_t proto, ParseProtocol(req.protocol()));
-    q.proto = proto;
-  }
-  return q;
 }
 
 class FlowServiceImpl final : public v1::FlowService::Service {

@@ -125,8 +125,10 @@ Result<ChainSpec> ParseChainSpecText(std::string_view text, const VnfRegistry& r
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     // e.what() carries the byte position: "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    // Not only parse_error: a number no double holds ("1e999") is an
+    // out_of_range.406; uncaught, it took sfcd down (found by fuzzing).
     return InvalidArgument(std::string("not valid JSON: ") + e.what());
   }
   return ParseChainSpec(doc, registry);

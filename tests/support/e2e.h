@@ -69,6 +69,7 @@ class Sfcd {
   void Kill9();                      // crash: the data plane must keep running
   void Stop();                       // SIGTERM and wait
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // sfcd itself (the launch shell execs it)
 
   const std::string& root() const { return root_; }
   const std::string& state_dir() const { return state_; }

@@ -82,6 +82,8 @@ TEST_F(ChainSpecTest, RejectsNonJson) {
   EXPECT_NE(Error("{\"name\": \"a\",").find("not valid JSON"), std::string::npos);
   EXPECT_NE(Error("").find("not valid JSON"), std::string::npos);
   EXPECT_EQ(Error("[1, 2]"), "/: expected object, got array");
+  // A number no double holds: nlohmann throws out_of_range, not parse_error.
+  EXPECT_NE(Error("{\"name\": 1e999}").find("not valid JSON"), std::string::npos);
 }
 
 // Each bad input, and the start of the message that must name it.
