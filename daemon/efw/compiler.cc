@@ -267,6 +267,13 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
       if (!d.ok()) return d.status().Wrap("rule group " + GroupName(g));
       cg.sport = std::move(s).value();
       cg.dport = std::move(d).value();
+      // Each set has EFW_PORT_SLOTS port tables, but up to 24 groups match on
+      // ports: a slot past them indexed the other set's tables (overwriting
+      // the live set's) or past the map (found by tests/bpf/torture_test.cc).
+      if (next_pslot == EFW_PORT_SLOTS)
+        return InvalidArgument("rule group " + GroupName(g) + ": rule set needs more than " +
+                               std::to_string(EFW_PORT_SLOTS) +
+                               " groups matching on ports (by src/dst/sport/dport/iif shape)");
       cg.pslot = next_pslot++;
     }
 

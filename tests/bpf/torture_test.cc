@@ -457,6 +457,8 @@ TEST(Torture, EfwAgreesWithModel) {
     for (auto& r : rules) r.states = 0;  // no state: the model needs no conntrack
     const efw::Action def = gen.Chance(50) ? efw::Action::kAllow : efw::Action::kDrop;
     auto installed = tables->Install(rules, def);
+    // A set needing more tables than the data plane has is refused: draw another.
+    if (!installed.ok() && installed.status().code() == Code::kInvalidArgument) continue;
     ASSERT_TRUE(installed.ok()) << installed.status().ToString();
     auto before = tables->Counters(rules);
     ASSERT_TRUE(before.ok()) << before.status().ToString();

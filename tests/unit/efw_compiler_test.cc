@@ -211,6 +211,34 @@ TEST(EfwCompiler, CapacityErrorNamesGroup) {
       << cs.status().message();
 }
 
+// 17 rule shapes that match on ports, one more than the data plane's port
+// tables per set: refused rather than written over the other set's tables.
+TEST(EfwCompiler, TooManyPortGroupsIsRefused) {
+  std::string json = "[";
+  int n = 0;
+  for (int iif = 0; iif < 2; ++iif)
+    for (int addr = 0; addr < 4; ++addr)
+      for (const char* ports : {R"("sport": 1)", R"("dport": 2)", R"("sport": 1, "dport": 2)"}) {
+        if (n == EFW_PORT_SLOTS + 1) break;
+        json += std::string(n++ ? "," : "") + R"({"proto": "tcp", )" + ports +
+                (addr & 1 ? R"(, "src": "10.0.0.0/8")" : "") +
+                (addr & 2 ? R"(, "dst": "10.0.0.0/8")" : "") + (iif ? R"(, "iif": "lo")" : "") +
+                R"(, "action": "drop"})";
+      }
+  auto rules = ParseRules(json + "]");
+  std::vector<uint32_t> slots(rules.size());
+  for (size_t i = 0; i < slots.size(); ++i) slots[i] = static_cast<uint32_t>(i);
+  CompileOptions opts;
+  opts.resolve_iif = [](const std::string&) { return 1u; };
+  auto cs = CompileRules(rules, Action::kDrop, slots, opts);
+  ASSERT_FALSE(cs.ok());
+  EXPECT_NE(cs.status().message().find("groups matching on ports"), std::string::npos)
+      << cs.status().message();
+  rules.pop_back();
+  slots.pop_back();
+  EXPECT_TRUE(CompileRules(rules, Action::kDrop, slots, opts).ok());
+}
+
 TEST(EfwCompiler, MiscCoversSemantics) {
   auto rules = ParseRules(
       R"([{"proto": "tcp", "tcp_flags": "syn/syn,ack", "state": ["new"], "action": "drop"}])");
