@@ -115,8 +115,8 @@ class LimitsE2E : public ::testing::Test {
     std::string py = "import socket\n"
                      "for p in range(" + std::to_string(flows) + "):\n"
                      "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                     "    s.bind(('" + topo_.client_ip() + "', 20000 + p))\n"
-                     "    s.sendto(b'x', ('" + topo_.server_ip(1) + "', 9))\n"
+                     "    s.bind((\"" + topo_.client_ip() + "\", 20000 + p))\n"
+                     "    s.sendto(b\"x\", (\"" + topo_.server_ip(1) + "\", 9))\n"
                      "    s.close()\n";
     CommandResult r = topo_.In(topo_.client_ns(), "/usr/bin/python3 -c '" + py + "'", 120);
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -228,12 +228,19 @@ TEST_F(LimitsE2E, FullFlowAndConntrackTablesCountEveryEviction) {
 }
 
 // 64 chains on 64 interfaces in one sfcd: all apply, traffic crosses a few,
-// all delete leaving no pins, and sfcd's memory stays bounded and returns.
+// all delete leaving no pins or XDP, twice. sfcd's memory stays under a bound
+// at 64 chains, and a second round costs nothing more than the first (what
+// the allocator keeps after the first is reused, not leaked).
 TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
   constexpr int kChains = 64;
-  // Bounds on sfcd's resident memory (measured ~: see docs/reliability.md).
-  constexpr long kPeakGrowthKib = 96 * 1024;   // over baseline, at 64 chains
-  constexpr long kAfterGrowthKib = 32 * 1024;  // over baseline, after deleting all
+  constexpr long kPeakGrowthKib = 64 * 1024;   // VmHWM over baseline
+  constexpr long kRoundGrowthKib = 4 * 1024;   // VmRSS, after round 2 over after round 1
+  // One noop per chain keeps CI short; SFC_LIMIT_CHAIN_VNFS=full loads a
+  // firewall and a flow monitor in each (about 90 s for the 64).
+  const bool full = std::string(std::getenv("SFC_LIMIT_CHAIN_VNFS") ?: "") == "full";
+  const json vnfs = full ? json::array({{{"name", "fw"}, {"type", "firewall"}, {"config", {{"default", "allow"}}}},
+                                        {{"name", "mon"}, {"type", "flowmon"}, {"config", json::object()}}})
+                         : Noops(1);
   const pid_t pid = FindSfcd(sfcd_.root());
   ASSERT_GT(pid, 0);
 
@@ -251,47 +258,51 @@ TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
   CommandResult r = topo_.InVm(setup + "true", 120);
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
+  auto round = [&](Memory* peak) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kChains; ++i) {
+      json spec = {{"name", "c" + std::to_string(i)},
+                   {"interfaces", json::array({{{"name", "lm" + std::to_string(i)}, {"mode", "generic"}}})},
+                   {"vnfs", vnfs}};
+      CommandResult a = sfcd_.Apply(spec.dump());
+      ASSERT_EQ(a.exit_code, 0) << "chain " << i << ": " << a.output;
+    }
+    std::printf("64 applies: %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    EXPECT_EQ(CtlJson("get chains")["chains"].size(), static_cast<size_t>(kChains));
+    // The first, a middle and the last chain carry traffic (egress pass: the
+    // VM's kernel answers).
+    for (int i : {0, kChains / 2, kChains - 1}) {
+      EXPECT_EQ(PingLoss(topo_.client_ns(), net + std::to_string(100 + i) + ".1"), 0) << "chain " << i;
+      EXPECT_GE(Counter(CtlJson("stats c" + std::to_string(i))["counters"], "rx_packets"), 5u) << "chain " << i;
+    }
+    *peak = ReadMemory(pid);
+    for (int i = 0; i < kChains; ++i) {
+      CommandResult d = sfcd_.Ctl("delete chain c" + std::to_string(i));
+      ASSERT_EQ(d.exit_code, 0) << d.output;
+    }
+    EXPECT_TRUE(CtlJson("get chains")["chains"].empty());
+    std::vector<std::string> left;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(sfcd_.root(), ec))
+      left.push_back(entry.path().filename());
+    EXPECT_TRUE(left.empty()) << "left under " << sfcd_.root() << ": " << testing::PrintToString(left);
+    CommandResult xdp = topo_.InVm("for i in $(seq 0 63); do ip -d link show lm$i | grep -q xdp && echo lm$i; done; true");
+    EXPECT_EQ(xdp.output, "") << "interfaces still with XDP";
+  };
+
   const Memory base = ReadMemory(pid);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < kChains; ++i) {
-    json spec = {{"name", "c" + std::to_string(i)},
-                 {"interfaces", json::array({{{"name", "lm" + std::to_string(i)}, {"mode", "generic"}}})},
-                 {"vnfs", json::array({{{"name", "fw"}, {"type", "firewall"}, {"config", {{"default", "allow"}}}},
-                                       {{"name", "mon"}, {"type", "flowmon"}, {"config", json::object()}}})}};
-    r = sfcd_.Apply(spec.dump());
-    ASSERT_EQ(r.exit_code, 0) << "chain " << i << ": " << r.output;
-  }
-  const double apply_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_EQ(CtlJson("get chains")["chains"].size(), static_cast<size_t>(kChains));
-
-  // Traffic through the first, a middle and the last chain (egress pass: the
-  // VM's kernel answers).
-  for (int i : {0, kChains / 2, kChains - 1}) {
-    EXPECT_EQ(PingLoss(topo_.client_ns(), net + std::to_string(100 + i) + ".1"), 0) << "chain " << i;
-    EXPECT_GE(Counter(CtlJson("stats c" + std::to_string(i))["counters"], "rx_packets"), 5u) << "chain " << i;
-  }
-  const Memory peak = ReadMemory(pid);
-
-  for (int i = 0; i < kChains; ++i) {
-    r = sfcd_.Ctl("delete chain c" + std::to_string(i));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
-  std::this_thread::sleep_for(milliseconds(500));
-  const Memory after = ReadMemory(pid);
-  std::printf("sfcd memory (KiB): baseline rss %ld; 64 chains rss %ld hwm %ld; after delete rss %ld hwm %ld; "
-              "64 applies took %.1f s\n",
-              base.rss_kib, peak.rss_kib, peak.hwm_kib, after.rss_kib, after.hwm_kib, apply_s);
-  EXPECT_LT(after.hwm_kib - base.rss_kib, kPeakGrowthKib);
-  EXPECT_LT(after.rss_kib - base.rss_kib, kAfterGrowthKib);
-
-  EXPECT_TRUE(CtlJson("get chains")["chains"].empty());
-  std::error_code ec;
-  std::vector<std::string> left;
-  for (const auto& entry : std::filesystem::directory_iterator(sfcd_.root(), ec))
-    left.push_back(entry.path().filename());
-  EXPECT_TRUE(left.empty()) << "left under " << sfcd_.root() << ": " << testing::PrintToString(left);
-  r = topo_.InVm("for i in $(seq 0 63); do ip -d link show lm$i | grep -q xdp && echo lm$i; done; true");
-  EXPECT_EQ(r.output, "") << "interfaces still with XDP";
+  Memory peak1, peak2;
+  round(&peak1);
+  const Memory after1 = ReadMemory(pid);
+  round(&peak2);
+  const Memory after2 = ReadMemory(pid);
+  std::printf("sfcd memory (KiB, %s chains): baseline rss %ld; round 1: 64 chains rss %ld, after delete rss %ld; "
+              "round 2: 64 chains rss %ld, after delete rss %ld; hwm %ld\n",
+              full ? "fw+flowmon" : "noop", base.rss_kib, peak1.rss_kib, after1.rss_kib, peak2.rss_kib,
+              after2.rss_kib, after2.hwm_kib);
+  EXPECT_LT(after2.hwm_kib - base.rss_kib, kPeakGrowthKib);
+  EXPECT_LT(after2.rss_kib - after1.rss_kib, kRoundGrowthKib);
 }
 
 }  // namespace
