@@ -161,11 +161,23 @@ TEST_F(LimitsE2E, MaxRulesWorkAndOneMoreIsRefused) {
   CommandResult r = sfcd_.Apply(Spec(firewall(max_rules)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(PingLoss(topo_.client_ns(), topo_.server_ip(1)), 0);  // default allow still holds
+  // The first and the last rule both match: 3 datagrams to each one's port.
+  const int last_port = 1000 + max_rules - 1;
+  CommandResult udp = topo_.In(topo_.client_ns(),
+                               "/usr/bin/python3 -c 'import socket\n"
+                               "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                               "for port in (1000, " + std::to_string(last_port) + ") * 3:\n"
+                               "    s.sendto(b\"x\", (\"" + topo_.server_ip(1) + "\", port))\n'");
+  ASSERT_EQ(udp.exit_code, 0) << udp.output;
+  json rules = CtlJson("fw list lim fw --limit 100000")["rules"];
+  ASSERT_EQ(rules.size(), static_cast<size_t>(max_rules));
+  EXPECT_EQ(U64(rules[0]["packets"]), 3u) << rules[0].dump();
+  EXPECT_EQ(U64(rules[max_rules - 1]["packets"]), 3u) << rules[max_rules - 1].dump();
 
   r = sfcd_.Ctl("fw add-rule lim fw --id extra --proto udp --dport 9 --action drop");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("max_rules " + std::to_string(max_rules)), std::string::npos) << r.output;
-  EXPECT_EQ(CtlJson("fw list lim fw --limit 100000")["rules"].size(), static_cast<size_t>(max_rules));
+  EXPECT_EQ(CtlJson("fw list lim fw --limit 100000")["rules"].size(), static_cast<size_t>(max_rules));  // unchanged
 
   r = sfcd_.Apply(Spec(firewall(max_rules + 1), "lim2"));
   EXPECT_NE(r.exit_code, 0);

@@ -194,6 +194,14 @@ TEST_F(SecurityE2E, NamesCannotEscapeBpffsOrStateDir) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("/interfaces/0"), std::string::npos) << r.output;
   }
+  // Interface names are shorter (15 bytes): the same tricks within that.
+  for (const std::string& name : {std::string("eth0") + '\0' + "x", std::string("eth0\r"), std::string("eth\v0"),
+                                  std::string("../eth0"), std::string("eth0:1")}) {
+    SCOPED_TRACE("interface " + json(name).dump());
+    CommandResult r = sfcd_.Apply(Spec(good, name));
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("is not a valid interface name"), std::string::npos) << r.output;
+  }
   // By-name calls that never parse a spec: delete, describe, stats.
   for (const std::string& name : {"../" + mark, std::string(".."), std::string("."), "/tmp/" + mark}) {
     for (const char* verb : {"delete chain ", "describe chain ", "stats "}) {
