@@ -2,7 +2,7 @@
 #   make demo    install deps, build, run a demo chain on a namespaced veth topology with live traffic
 #   make test    install deps, build, run every test (ctest labels unit, bpf, e2e)
 #   make bench   install deps, build, run the benchmarks side by side with the kernel path
-#   make stress  install deps, build, run the long forms of the reliability tests
+#   make stress  install deps, build, run the long forms of the reliability and limits tests
 # Run as root (BPF, XDP and network namespaces need it).
 
 BUILD ?= build
@@ -32,6 +32,8 @@ unit: build
 stress: build
 	cd $(BUILD) && SFC_EDITS=1000 SFC_CRASHES=200 ctest --output-on-failure --timeout 3600 \
 	  -R 'ReliabilityE2E\.(EditsUnderTrafficLoseNothing|RandomKillsDuringApply)'
+	cd $(BUILD) && SFC_LIMIT_TABLE=1048576 SFC_LIMIT_RULES=65536 SFC_LIMIT_FLOWS=20000 \
+	  SFC_LIMIT_CHAIN_VNFS=full ctest --output-on-failure --timeout 3600 -R '^Limits(Bpf|E2E)\.'
 
 demo: build
 	BUILD=$(BUILD) ./scripts/demo.sh
