@@ -67,6 +67,11 @@ pid_t FindSfcd(const std::string& root) {
   return -1;
 }
 
+// Ports of firewall rule i in MaxRulesWorkAndOneMoreIsRefused: distinct pairs
+// for up to 60,000 x 50,000 rules.
+int RuleSport(int i) { return 10000 + i / 60000; }
+int RuleDport(int i) { return 1000 + i % 60000; }
+
 class LimitsE2E : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(sfcd_.Start()) << sfcd_.log(); }
@@ -150,10 +155,15 @@ TEST_F(LimitsE2E, LongestChainCarriesTrafficAndOneMoreIsRefused) {
 TEST_F(LimitsE2E, MaxRulesWorkAndOneMoreIsRefused) {
   const int max_rules = EnvInt("SFC_LIMIT_RULES", 1000);
   std::printf("max_rules = %d\n", max_rules);
+  // Rule i matches one (source port, destination port) pair of its own.
   auto firewall = [&](int rules) {
     json list = json::array();
     for (int i = 0; i < rules; ++i)
-      list.push_back({{"id", "r" + std::to_string(i)}, {"proto", "udp"}, {"dport", 1000 + i}, {"action", "drop"}});
+      list.push_back({{"id", "r" + std::to_string(i)},
+                      {"proto", "udp"},
+                      {"sport", RuleSport(i)},
+                      {"dport", RuleDport(i)},
+                      {"action", "drop"}});
     return json::array({{{"name", "fw"},
                          {"type", "firewall"},
                          {"config", {{"default", "allow"}, {"max_rules", max_rules}, {"rules", list}}}}});
@@ -161,13 +171,16 @@ TEST_F(LimitsE2E, MaxRulesWorkAndOneMoreIsRefused) {
   CommandResult r = sfcd_.Apply(Spec(firewall(max_rules)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(PingLoss(topo_.client_ns(), topo_.server_ip(1)), 0);  // default allow still holds
-  // The first and the last rule both match: 3 datagrams to each one's port.
-  const int last_port = 1000 + max_rules - 1;
-  CommandResult udp = topo_.In(topo_.client_ns(),
-                               "/usr/bin/python3 -c 'import socket\n"
-                               "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                               "for port in (1000, " + std::to_string(last_port) + ") * 3:\n"
-                               "    s.sendto(b\"x\", (\"" + topo_.server_ip(1) + "\", port))\n'");
+  // The first and the last rule both match: 3 datagrams to each one's ports.
+  const std::string py = "import socket\n"
+                         "for sport, dport in ((" + std::to_string(RuleSport(0)) + ", " + std::to_string(RuleDport(0)) +
+                         "), (" + std::to_string(RuleSport(max_rules - 1)) + ", " +
+                         std::to_string(RuleDport(max_rules - 1)) + ")):\n"
+                         "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                         "    s.bind((\"" + topo_.client_ip() + "\", sport))\n"
+                         "    for _ in range(3): s.sendto(b\"x\", (\"" + topo_.server_ip(1) + "\", dport))\n"
+                         "    s.close()\n";
+  CommandResult udp = topo_.In(topo_.client_ns(), "/usr/bin/python3 -c '" + py + "'");
   ASSERT_EQ(udp.exit_code, 0) << udp.output;
   json rules = CtlJson("fw list lim fw --limit 100000")["rules"];
   ASSERT_EQ(rules.size(), static_cast<size_t>(max_rules));

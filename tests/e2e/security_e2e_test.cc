@@ -200,6 +200,7 @@ TEST_F(SecurityE2E, NamesCannotEscapeBpffsOrStateDir) {
     SCOPED_TRACE("interface " + json(name).dump());
     CommandResult r = sfcd_.Apply(Spec(good, name));
     EXPECT_NE(r.exit_code, 0);
+    // The name is quoted escaped, so the whole message reaches the user.
     EXPECT_NE(r.output.find("is not a valid interface name"), std::string::npos) << r.output;
   }
   // By-name calls that never parse a spec: delete, describe, stats.
