@@ -18,7 +18,8 @@ std::string Quoted(std::string_view s) {
   // As a JSON string: a NUL, newline or invalid UTF-8 in user input must not
   // cut or garble the error message that quotes it.
   constexpr size_t kMaxShown = 128;
-  std::string shown = json(std::string(s.substr(0, kMaxShown))).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string shown = json(std::string(s.substr(0, kMaxShown)))
+                          .dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > kMaxShown) shown += "... (" + std::to_string(s.size()) + " bytes)";
   return shown;
 }

@@ -45,7 +45,8 @@ Status ParseInterface(const json& v, const std::string& path, InterfaceSpec* out
   // short in every system call.
   const std::string& n = out->name;
   bool ok = !n.empty() && n.size() < 16 && n != "." && n != "..";
-  for (char c : n) ok &= (c != '/' && c != ':' && c != '\0' && !std::isspace(static_cast<unsigned char>(c)));
+  for (char c : n)
+    ok &= c != '/' && c != ':' && c != '\0' && !std::isspace(static_cast<unsigned char>(c));
   if (!ok) return InvalidArgument(path + (v.is_string() ? "" : "/name") + ": " + Quoted(n) +
                                   " is not a valid interface name");
   return Status::Ok();

@@ -26,7 +26,8 @@ uint64_t Vnf(LoadedChain& c, const char* vnf, const char* counter) {
 
 TEST(LimitsBpf, FullConntrackAndFlowTablesCountEveryEviction) {
   const char* env = std::getenv("SFC_LIMIT_TABLE");
-  const uint32_t capacity = env && *env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 4096;
+  const uint32_t capacity =
+      env && *env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 4096;
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);
   const uint32_t overflow = std::uniform_int_distribution<uint32_t>(1, capacity / 2)(rng);
@@ -36,10 +37,11 @@ TEST(LimitsBpf, FullConntrackAndFlowTablesCountEveryEviction) {
   const std::string n = std::to_string(capacity);
   auto c = LoadedChain::Load(
       R"({"name": "lim", "interfaces": ["lo"], "vnfs": [
-          {"name": "fw", "type": "firewall", "config": {"default": "allow", "conntrack": {"max_entries": )" + n +
+          {"name": "fw", "type": "firewall", "config": {"default": "allow", "conntrack": {"max_entries": )" +
+      n +
       R"(}}},
-          {"name": "mon", "type": "flowmon", "config": {"max_flows": )" + n +
-      R"(, "idle_timeout_s": 3600, "active_timeout_s": 7200, "scan_interval_ms": 60000}}]})");
+          {"name": "mon", "type": "flowmon", "config": {"max_flows": )" +
+      n + R"(, "idle_timeout_s": 3600, "active_timeout_s": 7200, "scan_interval_ms": 60000}}]})");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   LoadedChain& chain = **c;
   VnfInstanceInfo mon{"lim", "mon", "flowmon", chain.PinPath("mon", ""), 1};

@@ -29,7 +29,9 @@ int EnvInt(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-uint64_t U64(const json& v) { return v.is_string() ? std::stoull(v.get<std::string>()) : v.get<uint64_t>(); }
+uint64_t U64(const json& v) {
+  return v.is_string() ? std::stoull(v.get<std::string>()) : v.get<uint64_t>();
+}
 
 uint64_t Counter(const json& counters, const std::string& name) {
   for (const auto& c : counters)
@@ -62,7 +64,8 @@ pid_t FindSfcd(const std::string& root) {
     std::ifstream in(entry.path() / "cmdline");
     std::string cmdline((std::istreambuf_iterator<char>(in)), {});
     std::string exe = cmdline.substr(0, cmdline.find('\0'));
-    if (exe.ends_with("/sfcd") && cmdline.find(root + '\0') != std::string::npos) return std::stoi(pid);
+    if (exe.ends_with("/sfcd") && cmdline.find(root + '\0') != std::string::npos)
+      return std::stoi(pid);
   }
   return -1;
 }
@@ -89,12 +92,16 @@ class LimitsE2E : public ::testing::Test {
     return ifs;
   }
   static std::string Spec(const json& vnfs, const std::string& name = "lim") {
-    return json{{"name", name}, {"interfaces", Interfaces()}, {"vnfs", vnfs}, {"egress", {{"action", "fib"}}}}
+    return json{{"name", name},
+                {"interfaces", Interfaces()},
+                {"vnfs", vnfs},
+                {"egress", {{"action", "fib"}}}}
         .dump();
   }
   static json Noops(int n) {
     json vnfs = json::array();
-    for (int i = 0; i < n; ++i) vnfs.push_back({{"name", "n" + std::to_string(i)}, {"type", "noop"}});
+    for (int i = 0; i < n; ++i)
+      vnfs.push_back({{"name", "n" + std::to_string(i)}, {"type", "noop"}});
     return vnfs;
   }
 
@@ -117,12 +124,19 @@ class LimitsE2E : public ::testing::Test {
   // `flows` UDP datagrams from the client to server 1, each a new flow
   // (distinct source port), sent by a plain socket: real traffic.
   void SendUdpFlows(int flows) {
-    std::string py = "import socket\n"
-                     "for p in range(" + std::to_string(flows) + "):\n"
-                     "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                     "    s.bind((\"" + topo_.client_ip() + "\", 20000 + p))\n"
-                     "    s.sendto(b\"x\", (\"" + topo_.server_ip(1) + "\", 9))\n"
-                     "    s.close()\n";
+    std::string py =
+        "import socket\n"
+        "for p in range(" +
+        std::to_string(flows) +
+        "):\n"
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "    s.bind((\"" +
+        topo_.client_ip() +
+        "\", 20000 + p))\n"
+        "    s.sendto(b\"x\", (\"" +
+        topo_.server_ip(1) +
+        "\", 9))\n"
+        "    s.close()\n";
     CommandResult r = topo_.In(topo_.client_ns(), "/usr/bin/python3 -c '" + py + "'", 120);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
@@ -164,22 +178,29 @@ TEST_F(LimitsE2E, MaxRulesWorkAndOneMoreIsRefused) {
                       {"sport", RuleSport(i)},
                       {"dport", RuleDport(i)},
                       {"action", "drop"}});
-    return json::array({{{"name", "fw"},
-                         {"type", "firewall"},
-                         {"config", {{"default", "allow"}, {"max_rules", max_rules}, {"rules", list}}}}});
+    return json::array(
+        {{{"name", "fw"},
+          {"type", "firewall"},
+          {"config", {{"default", "allow"}, {"max_rules", max_rules}, {"rules", list}}}}});
   };
   CommandResult r = sfcd_.Apply(Spec(firewall(max_rules)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(PingLoss(topo_.client_ns(), topo_.server_ip(1)), 0);  // default allow still holds
   // The first and the last rule both match: 3 datagrams to each one's ports.
-  const std::string py = "import socket\n"
-                         "for sport, dport in ((" + std::to_string(RuleSport(0)) + ", " + std::to_string(RuleDport(0)) +
-                         "), (" + std::to_string(RuleSport(max_rules - 1)) + ", " +
-                         std::to_string(RuleDport(max_rules - 1)) + ")):\n"
-                         "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                         "    s.bind((\"" + topo_.client_ip() + "\", sport))\n"
-                         "    for _ in range(3): s.sendto(b\"x\", (\"" + topo_.server_ip(1) + "\", dport))\n"
-                         "    s.close()\n";
+  const std::string py =
+      "import socket\n"
+      "for sport, dport in ((" +
+      std::to_string(RuleSport(0)) + ", " + std::to_string(RuleDport(0)) + "), (" +
+      std::to_string(RuleSport(max_rules - 1)) + ", " + std::to_string(RuleDport(max_rules - 1)) +
+      ")):\n"
+      "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+      "    s.bind((\"" +
+      topo_.client_ip() +
+      "\", sport))\n"
+      "    for _ in range(3): s.sendto(b\"x\", (\"" +
+      topo_.server_ip(1) +
+      "\", dport))\n"
+      "    s.close()\n";
   CommandResult udp = topo_.In(topo_.client_ns(), "/usr/bin/python3 -c '" + py + "'");
   ASSERT_EQ(udp.exit_code, 0) << udp.output;
   json rules = CtlJson("fw list lim fw --limit 100000")["rules"];
@@ -190,7 +211,8 @@ TEST_F(LimitsE2E, MaxRulesWorkAndOneMoreIsRefused) {
   r = sfcd_.Ctl("fw add-rule lim fw --id extra --proto udp --dport 9 --action drop");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("max_rules " + std::to_string(max_rules)), std::string::npos) << r.output;
-  EXPECT_EQ(CtlJson("fw list lim fw --limit 100000")["rules"].size(), static_cast<size_t>(max_rules));  // unchanged
+  EXPECT_EQ(CtlJson("fw list lim fw --limit 100000")["rules"].size(),
+            static_cast<size_t>(max_rules));  // unchanged
 
   r = sfcd_.Apply(Spec(firewall(max_rules + 1), "lim2"));
   EXPECT_NE(r.exit_code, 0);
@@ -211,7 +233,8 @@ TEST_F(LimitsE2E, MaxRulesWorkAndOneMoreIsRefused) {
 TEST_F(LimitsE2E, FullFlowAndConntrackTablesCountEveryEviction) {
   const int flows = EnvInt("SFC_LIMIT_FLOWS", 2000);
   constexpr int kMaxFlows = 512, kCtEntries = 256;
-  std::printf("flows sent = %d, max_flows = %d, conntrack max_entries = %d\n", flows, kMaxFlows, kCtEntries);
+  std::printf("flows sent = %d, max_flows = %d, conntrack max_entries = %d\n", flows, kMaxFlows,
+              kCtEntries);
   json vnfs = json::array(
       {{{"name", "fw"},
         {"type", "firewall"},
@@ -219,7 +242,10 @@ TEST_F(LimitsE2E, FullFlowAndConntrackTablesCountEveryEviction) {
        {{"name", "mon"},
         {"type", "flowmon"},
         {"config",
-         {{"max_flows", kMaxFlows}, {"idle_timeout_s", 3600}, {"active_timeout_s", 7200}, {"scan_interval_ms", 100}}}}});
+         {{"max_flows", kMaxFlows},
+          {"idle_timeout_s", 3600},
+          {"active_timeout_s", 7200},
+          {"scan_interval_ms", 100}}}}});
   CommandResult r = sfcd_.Apply(Spec(vnfs));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   SendUdpFlows(flows);
@@ -248,8 +274,9 @@ TEST_F(LimitsE2E, FullFlowAndConntrackTablesCountEveryEviction) {
   EXPECT_EQ(U64(summary["evictions"]), created - active) << summary.dump(2);
   EXPECT_EQ(U64(summary["insert_failures"]), 0u);
   EXPECT_EQ(U64(summary["max_flows"]), static_cast<uint64_t>(kMaxFlows));
-  std::printf("flows: created %llu, active %llu, evicted %llu\n", static_cast<unsigned long long>(created),
-              static_cast<unsigned long long>(active), static_cast<unsigned long long>(U64(summary["evictions"])));
+  std::printf("flows: created %llu, active %llu, evicted %llu\n",
+              static_cast<unsigned long long>(created), static_cast<unsigned long long>(active),
+              static_cast<unsigned long long>(U64(summary["evictions"])));
 }
 
 // 64 chains on 64 interfaces in one sfcd: all apply, traffic crosses a few,
@@ -258,14 +285,16 @@ TEST_F(LimitsE2E, FullFlowAndConntrackTablesCountEveryEviction) {
 // the allocator keeps after the first is reused, not leaked).
 TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
   constexpr int kChains = 64;
-  constexpr long kPeakGrowthKib = 64 * 1024;   // VmHWM over baseline
-  constexpr long kRoundGrowthKib = 4 * 1024;   // VmRSS, after round 2 over after round 1
+  constexpr long kPeakGrowthKib = 64 * 1024;  // VmHWM over baseline
+  constexpr long kRoundGrowthKib = 4 * 1024;  // VmRSS, after round 2 over after round 1
   // One noop per chain keeps CI short; SFC_LIMIT_CHAIN_VNFS=full loads a
   // firewall and a flow monitor in each (about 90 s for the 64).
   const bool full = std::string(std::getenv("SFC_LIMIT_CHAIN_VNFS") ?: "") == "full";
-  const json vnfs = full ? json::array({{{"name", "fw"}, {"type", "firewall"}, {"config", {{"default", "allow"}}}},
-                                        {{"name", "mon"}, {"type", "flowmon"}, {"config", json::object()}}})
-                         : Noops(1);
+  const json vnfs =
+      full
+          ? json::array({{{"name", "fw"}, {"type", "firewall"}, {"config", {{"default", "allow"}}}},
+                         {{"name", "mon"}, {"type", "flowmon"}, {"config", json::object()}}})
+          : Noops(1);
   const pid_t pid = FindSfcd(sfcd_.root());
   ASSERT_GT(pid, 0);
 
@@ -276,9 +305,9 @@ TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
   for (int i = 0; i < kChains; ++i) {
     const std::string n = std::to_string(i), sub = net + std::to_string(100 + i) + ".";
     setup += "ip link add lm" + n + " type veth peer name lp" + n + " netns " + topo_.client_ns() +
-             " && ip addr add " + sub + "1/24 dev lm" + n + " && ip link set lm" + n + " up && ip netns exec " +
-             topo_.client_ns() + " sh -c 'ip addr add " + sub + "2/24 dev lp" + n + " && ip link set lp" + n +
-             " up' && ";
+             " && ip addr add " + sub + "1/24 dev lm" + n + " && ip link set lm" + n +
+             " up && ip netns exec " + topo_.client_ns() + " sh -c 'ip addr add " + sub +
+             "2/24 dev lp" + n + " && ip link set lp" + n + " up' && ";
   }
   CommandResult r = topo_.InVm(setup + "true", 120);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -286,9 +315,10 @@ TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
   auto round = [&](Memory* peak) {
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < kChains; ++i) {
-      json spec = {{"name", "c" + std::to_string(i)},
-                   {"interfaces", json::array({{{"name", "lm" + std::to_string(i)}, {"mode", "generic"}}})},
-                   {"vnfs", vnfs}};
+      json spec = {
+          {"name", "c" + std::to_string(i)},
+          {"interfaces", json::array({{{"name", "lm" + std::to_string(i)}, {"mode", "generic"}}})},
+          {"vnfs", vnfs}};
       CommandResult a = sfcd_.Apply(spec.dump());
       ASSERT_EQ(a.exit_code, 0) << "chain " << i << ": " << a.output;
     }
@@ -298,8 +328,10 @@ TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
     // The first, a middle and the last chain carry traffic (egress pass: the
     // VM's kernel answers).
     for (int i : {0, kChains / 2, kChains - 1}) {
-      EXPECT_EQ(PingLoss(topo_.client_ns(), net + std::to_string(100 + i) + ".1"), 0) << "chain " << i;
-      EXPECT_GE(Counter(CtlJson("stats c" + std::to_string(i))["counters"], "rx_packets"), 5u) << "chain " << i;
+      EXPECT_EQ(PingLoss(topo_.client_ns(), net + std::to_string(100 + i) + ".1"), 0)
+          << "chain " << i;
+      EXPECT_GE(Counter(CtlJson("stats c" + std::to_string(i))["counters"], "rx_packets"), 5u)
+          << "chain " << i;
     }
     *peak = ReadMemory(pid);
     for (int i = 0; i < kChains; ++i) {
@@ -311,8 +343,10 @@ TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(sfcd_.root(), ec))
       left.push_back(entry.path().filename());
-    EXPECT_TRUE(left.empty()) << "left under " << sfcd_.root() << ": " << testing::PrintToString(left);
-    CommandResult xdp = topo_.InVm("for i in $(seq 0 63); do ip -d link show lm$i | grep -q xdp && echo lm$i; done; true");
+    EXPECT_TRUE(left.empty()) << "left under " << sfcd_.root() << ": "
+                              << testing::PrintToString(left);
+    CommandResult xdp = topo_.InVm(
+        "for i in $(seq 0 63); do ip -d link show lm$i | grep -q xdp && echo lm$i; done; true");
     EXPECT_EQ(xdp.output, "") << "interfaces still with XDP";
   };
 
@@ -322,10 +356,12 @@ TEST_F(LimitsE2E, SixtyFourChainsOnSixtyFourInterfaces) {
   const Memory after1 = ReadMemory(pid);
   round(&peak2);
   const Memory after2 = ReadMemory(pid);
-  std::printf("sfcd memory (KiB, %s chains): baseline rss %ld; round 1: 64 chains rss %ld, after delete rss %ld; "
-              "round 2: 64 chains rss %ld, after delete rss %ld; hwm %ld\n",
-              full ? "fw+flowmon" : "noop", base.rss_kib, peak1.rss_kib, after1.rss_kib, peak2.rss_kib,
-              after2.rss_kib, after2.hwm_kib);
+  std::printf(
+      "sfcd memory (KiB, %s chains): baseline rss %ld; round 1: 64 chains rss %ld, after delete "
+      "rss %ld; "
+      "round 2: 64 chains rss %ld, after delete rss %ld; hwm %ld\n",
+      full ? "fw+flowmon" : "noop", base.rss_kib, peak1.rss_kib, after1.rss_kib, peak2.rss_kib,
+      after2.rss_kib, after2.hwm_kib);
   EXPECT_LT(after2.hwm_kib - base.rss_kib, kPeakGrowthKib);
   EXPECT_LT(after2.rss_kib - after1.rss_kib, kRoundGrowthKib);
 }

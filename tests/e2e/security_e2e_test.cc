@@ -27,7 +27,8 @@ struct Mode {
 Mode Stat(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return {};
-  return {true, static_cast<mode_t>(st.st_mode & S_IFMT), static_cast<mode_t>(st.st_mode & 07777), st.st_uid};
+  return {true, static_cast<mode_t>(st.st_mode & S_IFMT), static_cast<mode_t>(st.st_mode & 07777),
+          st.st_uid};
 }
 
 std::string Octal(mode_t m) {
@@ -76,7 +77,8 @@ TEST_F(SecurityE2E, FileModesDoNotDependOnUmask) {
   EXPECT_EQ(m.uid, 0u);
   EXPECT_EQ(m.perm & S_IWOTH, 0u);
 
-  for (const std::string& dir : std::vector<std::string>{sfcd_.state_dir(), sfcd_.state_dir() + "/chains", sfcd_.root(),
+  for (const std::string& dir :
+       std::vector<std::string>{sfcd_.state_dir(), sfcd_.state_dir() + "/chains", sfcd_.root(),
                                 sfcd_.root() + "/web", sfcd_.root() + "/web/n0"}) {
     m = Stat(dir);
     ASSERT_TRUE(m.ok) << dir;
@@ -94,12 +96,14 @@ TEST_F(SecurityE2E, FileModesDoNotDependOnUmask) {
 
 // A TCP listener without a certificate is refused at start, naming the flag.
 TEST_F(SecurityE2E, PlainTcpListenIsRefused) {
-  CommandResult r = topo_.InVm(BuildDir() + "/daemon/sfcd --bpffs-root " + sfcd_.root() + " --state-dir " +
-                                   sfcd_.state_dir() + " --listen 127.0.0.1:50551",
-                               20);
+  CommandResult r =
+      topo_.InVm(BuildDir() + "/daemon/sfcd --bpffs-root " + sfcd_.root() + " --state-dir " +
+                     sfcd_.state_dir() + " --listen 127.0.0.1:50551",
+                 20);
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--listen 127.0.0.1:50551: a TCP listener requires --tls-cert and --tls-key"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("--listen 127.0.0.1:50551: a TCP listener requires --tls-cert and --tls-key"),
+      std::string::npos)
       << r.output;
 }
 
@@ -110,14 +114,17 @@ TEST_F(SecurityE2E, MutualTlsRefusesClientsWithoutTheRightCertificate) {
   // Two CAs; server and client certificates from the first, a rogue client
   // certificate from the second.
   const std::string gen =
-      "cd " + tmp_ + " && set -e\n"
+      "cd " + tmp_ +
+      " && set -e\n"
       "for ca in ca rogue; do\n"
-      "  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=$ca -keyout $ca.key -out $ca.pem\n"
+      "  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=$ca -keyout $ca.key -out "
+      "$ca.pem\n"
       "done\n"
       "issue() {  # name CN CA ext\n"
       "  openssl req -newkey rsa:2048 -nodes -subj /CN=$2 -keyout $1.key -out $1.csr\n"
       "  printf '%s\\n' \"$4\" > $1.ext\n"
-      "  openssl x509 -req -in $1.csr -CA $3.pem -CAkey $3.key -CAcreateserial -days 1 -extfile $1.ext -out "
+      "  openssl x509 -req -in $1.csr -CA $3.pem -CAkey $3.key -CAcreateserial -days 1 -extfile "
+      "$1.ext -out "
       "$1.pem\n"
       "}\n"
       "issue server 127.0.0.1 ca 'subjectAltName=IP:127.0.0.1'\n"
@@ -127,12 +134,12 @@ TEST_F(SecurityE2E, MutualTlsRefusesClientsWithoutTheRightCertificate) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   const std::string addr = "127.0.0.1:50552";
-  ASSERT_TRUE(sfcd_.Start("--listen " + addr + " --tls-cert " + tmp_ + "/server.pem --tls-key " + tmp_ +
-                          "/server.key --tls-client-ca " + tmp_ + "/ca.pem"))
+  ASSERT_TRUE(sfcd_.Start("--listen " + addr + " --tls-cert " + tmp_ + "/server.pem --tls-key " +
+                          tmp_ + "/server.key --tls-client-ca " + tmp_ + "/ca.pem"))
       << sfcd_.log();
   auto ctl = [&](const std::string& tls) {
-    return topo_.InVm(BuildDir() + "/cli/sfcctl --server " + addr + " --tls-ca " + tmp_ + "/ca.pem " + tls +
-                          " get chains",
+    return topo_.InVm(BuildDir() + "/cli/sfcctl --server " + addr + " --tls-ca " + tmp_ +
+                          "/ca.pem " + tls + " get chains",
                       20);
   };
   r = ctl("--tls-cert " + tmp_ + "/client.pem --tls-key " + tmp_ + "/client.key");
@@ -146,14 +153,18 @@ TEST_F(SecurityE2E, MutualTlsRefusesClientsWithoutTheRightCertificate) {
   // HTTP/2 preface (its SETTINGS frame); one that refuses it closes without
   // a byte of application data. s_client -quiet prints only that data.
   auto received = [&](const std::string& cert) {
-    CommandResult r = topo_.InVm("(printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n'; sleep 1) | openssl s_client -quiet -no_ign_eof -connect " + addr + " -CAfile " + tmp_ +
-                                     "/ca.pem -verify_return_error -alpn h2 " + cert + " 2>/dev/null | wc -c",
-                                 20);
+    CommandResult r = topo_.InVm(
+        "(printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n'; sleep 1) | openssl s_client -quiet "
+        "-no_ign_eof -connect " +
+            addr + " -CAfile " + tmp_ + "/ca.pem -verify_return_error -alpn h2 " + cert +
+            " 2>/dev/null | wc -c",
+        20);
     return std::atol(r.output.c_str());
   };
   EXPECT_GT(received("-cert " + tmp_ + "/client.pem -key " + tmp_ + "/client.key"), 0);
   EXPECT_EQ(received(""), 0) << "no certificate";
-  EXPECT_EQ(received("-cert " + tmp_ + "/intruder.pem -key " + tmp_ + "/intruder.key"), 0) << "rogue CA";
+  EXPECT_EQ(received("-cert " + tmp_ + "/intruder.pem -key " + tmp_ + "/intruder.key"), 0)
+      << "rogue CA";
 
   // Plain gRPC to the TLS port gets nowhere.
   r = topo_.InVm("/usr/bin/python3 -c \"import grpc; c = grpc.insecure_channel('" + addr +
@@ -195,8 +206,9 @@ TEST_F(SecurityE2E, NamesCannotEscapeBpffsOrStateDir) {
     EXPECT_NE(r.output.find("/interfaces/0"), std::string::npos) << r.output;
   }
   // Interface names are shorter (15 bytes): the same tricks within that.
-  for (const std::string& name : {std::string("eth0") + '\0' + "x", std::string("eth0\r"), std::string("eth\v0"),
-                                  std::string("../eth0"), std::string("eth0:1")}) {
+  for (const std::string& name :
+       {std::string("eth0") + '\0' + "x", std::string("eth0\r"), std::string("eth\v0"),
+        std::string("../eth0"), std::string("eth0:1")}) {
     SCOPED_TRACE("interface " + json(name).dump());
     CommandResult r = sfcd_.Apply(Spec(good, name));
     EXPECT_NE(r.exit_code, 0);
@@ -204,7 +216,8 @@ TEST_F(SecurityE2E, NamesCannotEscapeBpffsOrStateDir) {
     EXPECT_NE(r.output.find("is not a valid interface name"), std::string::npos) << r.output;
   }
   // By-name calls that never parse a spec: delete, describe, stats.
-  for (const std::string& name : {"../" + mark, std::string(".."), std::string("."), "/tmp/" + mark}) {
+  for (const std::string& name :
+       {"../" + mark, std::string(".."), std::string("."), "/tmp/" + mark}) {
     for (const char* verb : {"delete chain ", "describe chain ", "stats "}) {
       CommandResult r = sfcd_.Ctl(verb + ("'" + name + "'"));
       EXPECT_NE(r.exit_code, 0) << verb << name << ": " << r.output;
@@ -215,9 +228,11 @@ TEST_F(SecurityE2E, NamesCannotEscapeBpffsOrStateDir) {
   for (const auto& e : fs::directory_iterator(sfcd_.root())) root.push_back(e.path().filename());
   EXPECT_TRUE(root.empty()) << testing::PrintToString(root);
   EXPECT_TRUE(fs::is_empty(sfcd_.state_dir() + "/chains"));
-  CommandResult found = Sh("find /sys/fs/bpf /tmp /var/lib / -xdev -maxdepth 4 -name '" + mark + "*' 2>/dev/null");
+  CommandResult found =
+      Sh("find /sys/fs/bpf /tmp /var/lib / -xdev -maxdepth 4 -name '" + mark + "*' 2>/dev/null");
   EXPECT_EQ(found.output, "") << "created outside the root";
-  EXPECT_TRUE(fs::exists(sfcd_.root()) && fs::exists(sfcd_.state_dir()));  // `..`/`.` deleted nothing
+  EXPECT_TRUE(fs::exists(sfcd_.root()) &&
+              fs::exists(sfcd_.state_dir()));  // `..`/`.` deleted nothing
 }
 
 }  // namespace
