@@ -3,6 +3,7 @@
 // serving and leaves chains running (unless --detach-on-exit).
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -103,6 +104,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Saved specs, pins and the directories holding them are root's alone,
+  // whatever umask sfcd was started with; the API socket is opened to its
+  // group explicitly (api/server.cc).
+  ::umask(077);
   sfc::log::CaptureLibraryLogs();
   // Test hook (see common/failpoint.h); unset in production.
   if (sfc::Status st = sfc::failpoint::ArmFromEnvironment(); !st.ok()) {

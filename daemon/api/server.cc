@@ -131,8 +131,10 @@ Status Server::Start(const ServerOptions& options) {
   for (const auto& addr : options.listen) {
     if (addr.starts_with("unix:")) {
       std::string path = addr.substr(5);
+      // A directory made here lets the socket's group reach it (umask is 077).
+      const std::string dir = std::filesystem::path(path).parent_path();
       std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+      if (std::filesystem::create_directories(dir, ec)) ::chmod(dir.c_str(), 0750);
       ::unlink(path.c_str());  // a stale socket of a previous run
       unix_paths_.push_back(path);
       builder.AddListeningPort(addr, grpc::InsecureServerCredentials());

@@ -14,7 +14,15 @@ const char* TypeName(const json& v) {
   return "null";
 }
 
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string Quoted(std::string_view s) {
+  // As a JSON string: a NUL, newline or invalid UTF-8 in user input must not
+  // cut or garble the error message that quotes it.
+  constexpr size_t kMaxShown = 128;
+  std::string shown = json(std::string(s.substr(0, kMaxShown)))
+                          .dump(-1, ' ', false, json::error_handler_t::replace);
+  if (s.size() > kMaxShown) shown += "... (" + std::to_string(s.size()) + " bytes)";
+  return shown;
+}
 
 Status WrongType(const std::string& path, const char* want, const json& got) {
   return InvalidArgument(path + ": expected " + want + ", got " + TypeName(got));

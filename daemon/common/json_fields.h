@@ -18,6 +18,7 @@ namespace sfc::json_fields {
 
 // "string", "integer", "object", ... as a person would say it.
 const char* TypeName(const nlohmann::json& v);
+// `s` as a JSON string literal (control characters escaped), cut at 128 bytes.
 std::string Quoted(std::string_view s);
 
 // "<path>: expected <want>, got <type>".

@@ -1,5 +1,6 @@
 #include "engine/chain_spec.h"
 
+#include <cctype>
 #include <set>
 
 #include "common/json_fields.h"
@@ -39,10 +40,13 @@ Status ParseInterface(const json& v, const std::string& path, InterfaceSpec* out
   } else {
     return WrongType(path, "object or string", v);
   }
-  // Linux interface names: 1-15 bytes, no '/', no whitespace.
+  // Linux interface names (the kernel's dev_valid_name): 1-15 bytes, not "."
+  // or "..", no '/', ':' or whitespace; and no NUL, which would cut the name
+  // short in every system call.
   const std::string& n = out->name;
   bool ok = !n.empty() && n.size() < 16 && n != "." && n != "..";
-  for (char c : n) ok &= (c != '/' && c != ' ' && c != '\t' && c != '\n' && c != ':');
+  for (char c : n)
+    ok &= c != '/' && c != ':' && c != '\0' && !std::isspace(static_cast<unsigned char>(c));
   if (!ok) return InvalidArgument(path + (v.is_string() ? "" : "/name") + ": " + Quoted(n) +
                                   " is not a valid interface name");
   return Status::Ok();
