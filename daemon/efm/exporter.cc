@@ -131,6 +131,11 @@ FlowExporter::FlowExporter(VnfInstanceInfo info, FlowmonConfig config)
 
 FlowExporter::~FlowExporter() { Stop(false); }
 
+void FlowExporter::TableStartsEmpty() {
+  std::lock_guard lock(mu_);
+  tracker_.StartsEmpty();
+}
+
 void FlowExporter::Start() {
   std::lock_guard lock(run_mu_);
   if (thread_.joinable()) return;

@@ -46,6 +46,9 @@ class FlowExporter {
   FlowExporter(const FlowExporter&) = delete;
   FlowExporter& operator=(const FlowExporter&) = delete;
 
+  // Call before Start() when the instance's table is new and empty: then the
+  // eviction count includes what the table lost before the first scan.
+  void TableStartsEmpty();
   void Start();
   // New timeouts and collectors, from the next scan on; that scan also
   // re-opens the pinned maps, so a table the engine had to recreate

@@ -114,6 +114,14 @@ class FlowTracker {
   void AbortScan() { in_scan_ = false; }
   // Forgets everything (the table was replaced by a new, empty one).
   void Reset();
+  // The table and its flows_created counter started at zero (a new
+  // instance), so every flow created and no longer there by the first scan
+  // was evicted. Without this, the first scan takes what it finds unexplained
+  // as the baseline: an adopted table's earlier removals are not ours to count.
+  void StartsEmpty() {
+    have_base_ = true;
+    unexplained_base_ = 0;
+  }
 
   TrackerTotals totals() const { return totals_; }
   size_t tracked() const { return flows_.size(); }

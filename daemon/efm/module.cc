@@ -5,9 +5,11 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "common/log.h"
 #include "efm.skel.h"
+#include "engine/bpf_util.h"
 #include "efm/config.h"
 #include "efm/exporter.h"
 #include "efm/service.h"
@@ -18,9 +20,28 @@ namespace {
 using efm::FlowExporter;
 using efm::FlowmonConfig;
 
+// Pin dirs of instances whose table was new and empty when loaded, between
+// Populate() and the exporter's start in OnInstanceUp().
+class NewTables {
+ public:
+  void Add(const std::string& pin_dir) {
+    std::lock_guard lock(mu_);
+    dirs_.insert(pin_dir);
+  }
+  bool Take(const std::string& pin_dir) {
+    std::lock_guard lock(mu_);
+    return dirs_.erase(pin_dir) > 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> dirs_;
+};
+
 class EfmObject : public VnfObject {
  public:
-  explicit EfmObject(sfc_efm* skel) : skel_(skel) {}
+  EfmObject(sfc_efm* skel, std::string pin_dir, NewTables& new_tables)
+      : skel_(skel), pin_dir_(std::move(pin_dir)), new_tables_(new_tables) {}
   ~EfmObject() override { sfc_efm__destroy(skel_); }
   bpf_object* object() override { return skel_->obj; }
   bpf_program* program() override { return skel_->progs.sfc_efm; }
@@ -28,8 +49,22 @@ class EfmObject : public VnfObject {
   // counting into the same table (unless max_flows changed: new tables).
   bool KeepsState(std::string_view) const override { return true; }
 
+  // Before any packet: a flows_created of zero means the engine created the
+  // maps for this generation (a new instance, or new tables): every flow
+  // counted from now on belongs to the exporter that starts with them.
+  Status Populate() override {
+    auto counters = ReadPerCpuCounters(bpf_map__fd(skel_->maps.stats));
+    if (!counters.ok()) return counters.status();
+    for (const auto& [name, value] : *counters)
+      if (name == "flows_created" && value == 0) new_tables_.Add(pin_dir_);
+    return Status::Ok();
+  }
+  void Abandoned() override { new_tables_.Take(pin_dir_); }
+
  private:
   sfc_efm* skel_;
+  std::string pin_dir_;
+  NewTables& new_tables_;
 };
 
 class EfmModule : public VnfModule, public efm::ExporterDirectory {
@@ -48,7 +83,7 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
     sfc_efm* skel = sfc_efm__open();
     if (!skel)
       return ErrnoStatus("opening flowmon object for " + info.chain + "/" + info.name, errno);
-    auto obj = std::make_unique<EfmObject>(skel);
+    auto obj = std::make_unique<EfmObject>(skel, info.pin_dir, new_tables_);
     for (bpf_map* map : {skel->maps.flows, skel->maps.exported})
       if (int err = bpf_map__set_max_entries(map, cfg.max_flows))
         return ErrnoStatus("sizing " + std::string(bpf_map__name(map)) + " to " +
@@ -78,6 +113,7 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
       } else {
         if (slot) slot->Stop(/*flush=*/false);
         slot = std::make_shared<FlowExporter>(info, *cfg);
+        if (new_tables_.Take(info.pin_dir)) slot->TableStartsEmpty();
         slot->Start();
         log::Info("efm.exporter_started",
                   {{"chain", info.chain},
@@ -127,6 +163,7 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<FlowExporter>> exporters_;
+  mutable NewTables new_tables_;  // filled by Open()'s objects (Open is const)
   std::unique_ptr<grpc::Service> service_;
 };
 

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "efm/efm.h"
-#include "efw/tables.h"
+#include "efw/maps.h"
 #include "efw_model.h"
 #include "support/chain_fixture.h"
 #include "support/frame_torture.h"

@@ -274,6 +274,21 @@ TEST(EfmTracker, LossesBeforeWeLookedAreNotOurs) {
   EXPECT_EQ(t.totals().active_flows, 4u);
 }
 
+// A new instance's table: what it lost before the exporter's first scan is
+// counted too (a flood can fill a new table before the first scan).
+TEST(EfmTracker, NewTableCountsLossesBeforeTheFirstScan) {
+  FlowTracker t(Config(10, 60));
+  t.StartsEmpty();
+  FakeTable table(&t);
+  for (uint16_t i = 0; i < 8; ++i) {
+    table.Packet(Key("10.0.0.1", i), 100 * kSec, 1);
+    if (i < 3) table.Evict(Key("10.0.0.1", i));
+  }
+  table.Scan(101 * kSec);
+  EXPECT_EQ(t.totals().evictions, 3u);
+  EXPECT_EQ(t.totals().active_flows, 5u);
+}
+
 TEST(EfmTracker, RecreatedEntryIsTwoFlows) {
   FlowTracker t(Config(10, 60));
   FakeTable table(&t);
