@@ -101,7 +101,8 @@ Result<std::unique_ptr<NetnsGuard>> NetnsGuard::Enter(const std::string& name) {
   std::string path = "/run/netns/" + name;
   UniqueFd target(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!target) return ErrnoStatus("opening " + path, errno);
-  if (setns(target.get(), CLONE_NEWNET) != 0) return ErrnoStatus("entering network namespace " + name, errno);
+  if (setns(target.get(), CLONE_NEWNET) != 0)
+    return ErrnoStatus("entering network namespace " + name, errno);
   return g;
 }
 
@@ -129,7 +130,8 @@ Result<CpuTimes> ReadCpuTimes(const std::vector<int>& cpus) {
     std::istringstream fields(line.substr(3));
     int cpu = -1;
     CpuTimes t;
-    fields >> cpu >> t.user >> t.nice >> t.system >> t.idle >> t.iowait >> t.irq >> t.softirq >> t.steal;
+    fields >> cpu >> t.user >> t.nice >> t.system >> t.idle >> t.iowait >> t.irq >> t.softirq >>
+        t.steal;
     for (int c : cpus) {
       if (c != cpu) continue;
       sum.user += t.user;
@@ -161,7 +163,8 @@ Result<std::vector<int>> ParseCpuList(const std::string& text) {
     try {
       int lo = std::stoi(part.substr(0, dash));
       int hi = dash == std::string::npos ? lo : std::stoi(part.substr(dash + 1));
-      if (lo < 0 || hi < lo || hi >= CPU_SETSIZE) return InvalidArgument("bad CPU range \"" + part + "\"");
+      if (lo < 0 || hi < lo || hi >= CPU_SETSIZE)
+        return InvalidArgument("bad CPU range \"" + part + "\"");
       for (int c = lo; c <= hi; ++c) cpus.push_back(c);
     } catch (const std::exception&) {
       return InvalidArgument("bad CPU list \"" + text + "\"");

@@ -46,9 +46,10 @@ json Services(int n, const std::string& mode = "dnat", uint32_t max_conns = 1 <<
     json backends = json::array();
     for (int b = 0; b < backends_per_service; b++) {
       // Up to 8 backends: 10.1.<service>.<b>; more (one service): 10.2.<b / 250>.<b % 250>.
-      std::string addr = backends_per_service <= 8
-                             ? "10.1." + std::to_string(i % 250) + "." + std::to_string(b + 1)
-                             : "10.2." + std::to_string(b / 250) + "." + std::to_string(b % 250 + 1);
+      std::string addr =
+          backends_per_service <= 8
+              ? "10.1." + std::to_string(i % 250) + "." + std::to_string(b + 1)
+              : "10.2." + std::to_string(b / 250) + "." + std::to_string(b % 250 + 1);
       json be = {{"address", addr}};
       if (mode == "dsr")
         be["mac"] = "02:00:00:00:01:0" + std::to_string(b);

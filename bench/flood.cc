@@ -23,12 +23,13 @@ using Clock = std::chrono::steady_clock;
 // An XDP program attached to a device in some namespace, detached on destruction.
 class SinkAttachment {
  public:
-  static Result<std::unique_ptr<SinkAttachment>> Attach(const std::string& ns, const std::string& dev,
-                                                        int prog_fd) {
+  static Result<std::unique_ptr<SinkAttachment>> Attach(const std::string& ns,
+                                                        const std::string& dev, int prog_fd) {
     SFC_ASSIGN_OR_RETURN(auto guard, NetnsGuard::Enter(ns));
     unsigned ifindex = if_nametoindex(dev.c_str());
     if (ifindex == 0) return ErrnoStatus("looking up " + dev + " in " + ns, errno);
-    int err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
+    int err =
+        bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
     if (err) return ErrnoStatus("attaching the sink to " + ns + "/" + dev, err);
     std::unique_ptr<SinkAttachment> a(new SinkAttachment());
     a->ns_ = ns;
@@ -86,7 +87,8 @@ void GenLoopBody(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::B
     int err = bpf_prog_test_run_opts(prog_fd, &opts);
     if (err == -EINTR) continue;
     if (err) {
-      state.status = ErrnoStatus("BPF_PROG_TEST_RUN (live frames) on CPU " + std::to_string(cpu), err);
+      state.status =
+          ErrnoStatus("BPF_PROG_TEST_RUN (live frames) on CPU " + std::to_string(cpu), err);
       return;
     }
   }
@@ -99,18 +101,20 @@ void GenLoop(const FloodOptions& o, int cpu, int prog_fd, const sfc::test::Bytes
 }
 
 nlohmann::json CpuJson(const CpuTimes& t) {
-  return {{"user", t.user + t.nice}, {"system", t.system}, {"irq", t.irq},   {"softirq", t.softirq},
-          {"idle", t.idle + t.iowait}, {"steal", t.steal}, {"busy", t.busy()}, {"total", t.total()},
-          {"hz", sysconf(_SC_CLK_TCK)}};
+  return {{"user", t.user + t.nice}, {"system", t.system},        {"irq", t.irq},
+          {"softirq", t.softirq},    {"idle", t.idle + t.iowait}, {"steal", t.steal},
+          {"busy", t.busy()},        {"total", t.total()},        {"hz", sysconf(_SC_CLK_TCK)}};
 }
 
 }  // namespace
 
 Result<nlohmann::json> RunFlood(const FloodOptions& o) {
   if (o.frame_size < 42 || o.frame_size > 1514)
-    return InvalidArgument("--size must be within 42..1514 (Ethernet + IPv4 + UDP headers, no FCS)");
+    return InvalidArgument(
+        "--size must be within 42..1514 (Ethernet + IPv4 + UDP headers, no FCS)");
   if (o.sinks.empty()) return InvalidArgument("at least one --sink NS:DEV is needed");
-  if (o.seconds <= 0 || o.seconds > 600) return InvalidArgument("--seconds must be within (0, 600]");
+  if (o.seconds <= 0 || o.seconds > 600)
+    return InvalidArgument("--seconds must be within (0, 600]");
 
   if (o.mix_src.size() > BENCH_GEN_MAX_FRAMES / 2)
     return InvalidArgument("at most " + std::to_string(BENCH_GEN_MAX_FRAMES / 2) +
@@ -140,24 +144,27 @@ Result<nlohmann::json> RunFlood(const FloodOptions& o) {
   SFC_ASSIGN_OR_RETURN(BenchSkel sink, LoadBenchProgs(sink_opts));
   std::vector<std::unique_ptr<SinkAttachment>> attached;
   for (const auto& [ns, dev] : o.sinks) {
-    SFC_ASSIGN_OR_RETURN(auto a, SinkAttachment::Attach(ns, dev, bpf_program__fd(sink->progs.bench_sink)));
+    SFC_ASSIGN_OR_RETURN(auto a,
+                         SinkAttachment::Attach(ns, dev, bpf_program__fd(sink->progs.bench_sink)));
     attached.push_back(std::move(a));
   }
 
   struct sigaction sa = {};
   sa.sa_handler = OnStopSignal;  // no SA_RESTART: the syscall must return
   sigemptyset(&sa.sa_mask);
-  if (sigaction(kStopSignal, &sa, nullptr) != 0) return ErrnoStatus("installing the stop signal handler", errno);
+  if (sigaction(kStopSignal, &sa, nullptr) != 0)
+    return ErrnoStatus("installing the stop signal handler", errno);
 
   std::atomic<bool> stop{false};
   std::vector<GenThreadState> states(o.cpus.size());
   std::vector<std::thread> threads;
   int gen_fd = bpf_program__fd(gen->progs.bench_gen);
   for (size_t i = 0; i < o.cpus.size(); ++i)
-    threads.emplace_back(GenLoop, std::cref(o), o.cpus[i], gen_fd, std::cref(frame), std::cref(stop),
-                         std::ref(states[i]));
+    threads.emplace_back(GenLoop, std::cref(o), o.cpus[i], gen_fd, std::cref(frame),
+                         std::cref(stop), std::ref(states[i]));
 
-  auto sample = [&]() -> Result<std::tuple<Clock::time_point, bench_counters, bench_counters, CpuTimes>> {
+  auto sample =
+      [&]() -> Result<std::tuple<Clock::time_point, bench_counters, bench_counters, CpuTimes>> {
     SFC_ASSIGN_OR_RETURN(bench_counters g, ReadCounters(*gen));
     SFC_ASSIGN_OR_RETURN(bench_counters s, ReadCounters(*sink));
     SFC_ASSIGN_OR_RETURN(CpuTimes c, ReadCpuTimes(o.cpus));

@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
     o.dst_mac = a.Get("--dst-mac");
     o.src_ip = a.Get("--src-ip");
     o.dst_ip = a.Get("--dst-ip");
-    if (o.client_ns.empty() || o.src_mac.empty() || o.dst_mac.empty() || o.src_ip.empty() || o.dst_ip.empty())
+    if (o.client_ns.empty() || o.src_mac.empty() || o.dst_mac.empty() || o.src_ip.empty() ||
+        o.dst_ip.empty())
       return Usage("--client-ns, --src-mac, --dst-mac, --src-ip and --dst-ip are required");
     try {
       o.dst_port = static_cast<uint16_t>(std::stoul(a.Get("--port", "9")));

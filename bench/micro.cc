@@ -96,7 +96,8 @@ json Summary(std::vector<double> ns) {
 
 // One run per call over `frames` (cycled up to `runs` calls). With
 // `actions`, the verdicts in order, and the timing split by verdict too.
-Result<json> TimeSingle(int fd, const std::vector<Bytes>& frames, size_t runs, std::vector<int>* actions = nullptr) {
+Result<json> TimeSingle(int fd, const std::vector<Bytes>& frames, size_t runs,
+                        std::vector<int>* actions = nullptr) {
   std::vector<double> ns;
   std::map<int, std::vector<double>> by_action;
   ns.reserve(runs);
@@ -245,8 +246,11 @@ class Micro {
   }
 
   json Spec(const std::string& name, const json& vnfs, bool timing = false) const {
-    return json{{"name", name}, {"interfaces", json::array({"lo"})}, {"vnfs", vnfs},
-                {"egress", {{"action", "pass"}}}, {"timing", timing}};
+    return json{{"name", name},
+                {"interfaces", json::array({"lo"})},
+                {"vnfs", vnfs},
+                {"egress", {{"action", "pass"}}},
+                {"timing", timing}};
   }
 
   // Loads a chain, timing the load (rule compilation, map fills) too.
@@ -282,7 +286,7 @@ class Micro {
   static void Estimate(json& c) {
     if (c.contains("repeat") && c["repeat"].contains("ns")) {
       c["estimate_ns"] = c["repeat"]["ns"];
-      c["estimate_method"] = c["repeat"].contains("frames")    ? "repeat-each"
+      c["estimate_method"] = c["repeat"].contains("frames")         ? "repeat-each"
                              : c["repeat"].value("mirrored", false) ? "repeat-mirrored"
                                                                     : "repeat";
     } else if (c.contains("single_corrected") && c["single_corrected"].contains("ns")) {
@@ -333,12 +337,18 @@ class Micro {
         if (s.value("proto", "tcp") != "udp" || s["vip"] != vip_) continue;
         for (const auto& b : s["backends"]) {
           int port = b.value("port", s.value("port", 0));
-          extra.push_back({{"name", "mirror-" + std::to_string(extra.size())},
-                           {"vip", b["address"]}, {"proto", "udp"}, {"port", port}, {"mode", "dnat"},
-                           {"backends", json::array({{{"address", vip_}, {"port", s.value("port", 0)}}})}});
+          extra.push_back(
+              {{"name", "mirror-" + std::to_string(extra.size())},
+               {"vip", b["address"]},
+               {"proto", "udp"},
+               {"port", port},
+               {"mode", "dnat"},
+               {"backends", json::array({{{"address", vip_}, {"port", s.value("port", 0)}}})}});
           mirror_rules.push_back({{"id", "mirror-" + std::to_string(mirror_rules.size())},
-                                  {"dst", b["address"].get<std::string>() + "/32"}, {"proto", "udp"},
-                                  {"dport", port}, {"action", "allow"}});
+                                  {"dst", b["address"].get<std::string>() + "/32"},
+                                  {"proto", "udp"},
+                                  {"dport", port},
+                                  {"action", "allow"}});
         }
       }
       for (auto& e : extra) v["config"]["services"].push_back(e);
@@ -355,8 +365,9 @@ class Micro {
     SFC_ASSIGN_OR_RETURN(auto once, sfc::test::RunXdp(fd, udp, 1, 1));
     SFC_ASSIGN_OR_RETURN(auto twice, sfc::test::RunXdp(fd, udp, 1, 2));
     if (Ipv4Dst(once.out) == vip_ || Ipv4Dst(twice.out) != vip_)
-      return Internal("mirrored chain does not alternate between the VIP and a backend (after one run: " +
-                   Ipv4Dst(once.out) + ", after two: " + Ipv4Dst(twice.out) + ")");
+      return Internal(
+          "mirrored chain does not alternate between the VIP and a backend (after one run: " +
+          Ipv4Dst(once.out) + ", after two: " + Ipv4Dst(twice.out) + ")");
     SFC_ASSIGN_OR_RETURN(json t, TimeRepeat(fd, udp, z_));
     t["mirrored"] = true;
     return t;
@@ -372,7 +383,8 @@ class Micro {
 
   // The full chain with the engine's per-VNF timing on: where the time goes.
   void FullChainSplit() {
-    json c = {{"name", "full_chain_split"}, {"what", "full chain with \"timing\": run_ns per VNF / rx_packets"}};
+    json c = {{"name", "full_chain_split"},
+              {"what", "full chain with \"timing\": run_ns per VNF / rx_packets"}};
     double load_s = 0;
     auto chain = Load(Spec("bm-split", base_["vnfs"], true), &load_s);
     if (!chain.ok()) {
@@ -385,8 +397,10 @@ class Micro {
       std::string n = v["name"];
       auto ns = (*chain)->VnfCounter(n, "run_ns");
       auto pk = (*chain)->VnfCounter(n, "rx_packets");
-      if (ns.ok() && pk.ok() && *pk > 0) per_vnf[n] = {{"type", v["type"]}, {"ns", double(*ns) / *pk}, {"packets", *pk}};
-      else per_vnf[n] = {{"error", !ns.ok() ? ns.status().ToString() : pk.status().ToString()}};
+      if (ns.ok() && pk.ok() && *pk > 0)
+        per_vnf[n] = {{"type", v["type"]}, {"ns", double(*ns) / *pk}, {"packets", *pk}};
+      else
+        per_vnf[n] = {{"error", !ns.ok() ? ns.status().ToString() : pk.status().ToString()}};
     }
     c["per_vnf"] = per_vnf;
     Add(c);
@@ -482,9 +496,11 @@ class Micro {
   // walked alike.
   void FlowTableScaling() {
     const json* fm = VnfOfType("flowmon");
-    std::vector<size_t> counts = o_.quick ? std::vector<size_t>{1000, 100000} : std::vector<size_t>{1000, 1000000};
+    std::vector<size_t> counts =
+        o_.quick ? std::vector<size_t>{1000, 100000} : std::vector<size_t>{1000, 1000000};
     for (size_t n : counts) {
-      json c = {{"name", "efm_flows_" + std::to_string(n)}, {"what", "flowmon alone, " + std::to_string(n) + " flows in the table"},
+      json c = {{"name", "efm_flows_" + std::to_string(n)},
+                {"what", "flowmon alone, " + std::to_string(n) + " flows in the table"},
                 {"flows", n}};
       if (!fm) {
         c["error"] = "the chain file has no flowmon VNF";
@@ -503,8 +519,10 @@ class Micro {
       int fd = (*chain)->entry_fd();
       auto t0 = std::chrono::steady_clock::now();
       bool failed = false;
-      for (size_t i = 0; i < n && !failed; ++i) failed = !sfc::test::RunXdp(fd, FlowFrame(i), 1, 1).ok();
-      c["populate_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (size_t i = 0; i < n && !failed; ++i)
+        failed = !sfc::test::RunXdp(fd, FlowFrame(i), 1, 1).ok();
+      c["populate_s"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (failed) {
         c["error"] = "BPF_PROG_TEST_RUN failed while filling the flow table";
         Add(c);
@@ -530,8 +548,10 @@ class Micro {
   // the empty chain walked over the same frames gives eLB's own share.
   void LoadBalancerNewVsEstablished() {
     const json* lb = VnfOfType("loadbalancer");
-    json cn = {{"name", "elb_new"}, {"what", "loadbalancer alone, first packet of each connection"}};
-    json ce = {{"name", "elb_established"}, {"what", "loadbalancer alone, packets of known connections"}};
+    json cn = {{"name", "elb_new"},
+               {"what", "loadbalancer alone, first packet of each connection"}};
+    json ce = {{"name", "elb_established"},
+               {"what", "loadbalancer alone, packets of known connections"}};
     auto fail = [&](const std::string& why) {
       cn["error"] = ce["error"] = why;
       Add(cn);
@@ -589,10 +609,13 @@ Result<nlohmann::json> RunMicro(const MicroOptions& o) {
   ss << in.rdbuf();
   std::string text = ss.str();
   const std::string from = "10.NET.", to = "10." + std::to_string(o.net) + ".";
-  for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) text.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size())
+    text.replace(pos, from.size(), to);
   json base = json::parse(text, nullptr, false);
-  if (base.is_discarded() || !base.is_object()) return InvalidArgument(o.chain_file + ": not a JSON object");
-  if (!base.contains("vnfs") || !base["vnfs"].is_array()) return InvalidArgument(o.chain_file + "/vnfs: array required");
+  if (base.is_discarded() || !base.is_object())
+    return InvalidArgument(o.chain_file + ": not a JSON object");
+  if (!base.contains("vnfs") || !base["vnfs"].is_array())
+    return InvalidArgument(o.chain_file + "/vnfs: array required");
   // One CPU for every run: per-CPU state (LRU free lists, the chain's packet
   // context) stays where the priming runs left it, and no migration lands
   // in a timing.

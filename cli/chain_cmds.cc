@@ -35,7 +35,8 @@ constexpr const char* kDeleteUsage = R"(usage: sfcctl delete chain NAME
 
 Detaches the chain from its interfaces and removes every pin it owns.
 )";
-constexpr const char* kStatsUsage = R"(usage: sfcctl stats NAME [--vnf VNF] [--watch] [--interval MS]
+constexpr const char* kStatsUsage =
+    R"(usage: sfcctl stats NAME [--vnf VNF] [--watch] [--interval MS]
 
 Shows the chain's counters and each VNF's, summed over CPUs (the same numbers
 `bpftool map dump pinned <root>/NAME/<vnf>/stats` shows per CPU). --watch
@@ -62,8 +63,8 @@ void PrintChainSummary(const v1::Chain& c) {
   std::vector<std::string> vnfs;
   for (const auto& v : c.spec().vnfs()) vnfs.push_back(v.name() + ":" + v.type());
   std::cout << "chain " << c.spec().name() << " generation " << c.generation() << ": "
-            << (vnfs.empty() ? "no VNFs" : Join(vnfs, " -> ")) << " -> egress " << c.spec().egress().action()
-            << "\n";
+            << (vnfs.empty() ? "no VNFs" : Join(vnfs, " -> ")) << " -> egress "
+            << c.spec().egress().action() << "\n";
 }
 
 }  // namespace
@@ -72,13 +73,16 @@ int RunApply(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kApplyUsage, stdout), kExitOk;
   Args a;
   std::string err;
-  if (!Args::Parse(args, {"-f", "--filename"}, {"--dry-run"}, &a, &err)) return UsageError(kApplyUsage, err);
+  if (!Args::Parse(args, {"-f", "--filename"}, {"--dry-run"}, &a, &err))
+    return UsageError(kApplyUsage, err);
   std::string file = a.Get("-f", a.Get("--filename"));
   if (file.empty()) return UsageError(kApplyUsage, "apply: -f FILE is required");
-  if (!a.positional().empty()) return UsageError(kApplyUsage, "apply: unexpected argument " + a.positional()[0]);
+  if (!a.positional().empty())
+    return UsageError(kApplyUsage, "apply: unexpected argument " + a.positional()[0]);
   std::string text;
   if (!ReadFile(file, &text)) {
-    std::fprintf(stderr, "sfcctl: apply: %s: cannot open: %s\n", file.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "sfcctl: apply: %s: cannot open: %s\n", file.c_str(),
+                 std::strerror(errno));
     return kExitFailed;
   }
 
@@ -96,10 +100,12 @@ int RunApply(Context& ctx, const std::vector<std::string>& args) {
   }
   const auto& c = resp.chain();
   if (req.dry_run())
-    std::cout << "chain " << c.spec().name() << " is valid: " << c.spec().vnfs_size()
-              << " VNF program(s) and the entry/egress stages passed the verifier (nothing attached)\n";
+    std::cout
+        << "chain " << c.spec().name() << " is valid: " << c.spec().vnfs_size()
+        << " VNF program(s) and the entry/egress stages passed the verifier (nothing attached)\n";
   else if (!resp.changed())
-    std::cout << "chain " << c.spec().name() << " unchanged (generation " << c.generation() << ")\n";
+    std::cout << "chain " << c.spec().name() << " unchanged (generation " << c.generation()
+              << ")\n";
   else
     PrintChainSummary(c);
   return kExitOk;
@@ -132,7 +138,8 @@ int RunGet(Context& ctx, const std::vector<std::string>& args) {
 
 int RunDescribe(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kDescribeUsage, stdout), kExitOk;
-  if (args.size() != 2 || args[0] != "chain") return UsageError(kDescribeUsage, "describe: expected \"chain NAME\"");
+  if (args.size() != 2 || args[0] != "chain")
+    return UsageError(kDescribeUsage, "describe: expected \"chain NAME\"");
   v1::GetChainRequest req;
   req.set_name(args[1]);
   v1::Chain c;
@@ -147,26 +154,30 @@ int RunDescribe(Context& ctx, const std::vector<std::string>& args) {
             << "Applied:      " << TimeString(c.applied_at()) << "\n"
             << "Pins:         " << c.pin_dir() << "\n"
             << "Egress:       " << c.spec().egress().action()
-            << (c.spec().egress().port().empty() ? "" : " (port " + c.spec().egress().port() + ")") << "\n"
+            << (c.spec().egress().port().empty() ? "" : " (port " + c.spec().egress().port() + ")")
+            << "\n"
             << "Fail policy:  " << c.spec().fail_policy() << "\n"
             << "Timing:       " << (c.spec().timing() ? "on" : "off") << "\n\nInterfaces:\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& at : c.attachments())
-    rows.push_back({"  " + at.interface(), std::to_string(at.ifindex()), at.attached() ? "yes" : "NO",
-                    at.mode().empty() ? "-" : at.mode(), at.libxdp_mode().empty() ? "-" : at.libxdp_mode(),
+    rows.push_back({"  " + at.interface(), std::to_string(at.ifindex()),
+                    at.attached() ? "yes" : "NO", at.mode().empty() ? "-" : at.mode(),
+                    at.libxdp_mode().empty() ? "-" : at.libxdp_mode(),
                     std::to_string(at.prog_id())});
   PrintTable({"  INTERFACE", "IFINDEX", "ATTACHED", "MODE", "LIBXDP", "PROG_ID"}, rows);
   std::cout << "\nVNFs:\n";
   rows.clear();
   for (const auto& v : c.vnfs())
-    rows.push_back({"  " + std::to_string(v.slot()), v.name(), v.type(), std::to_string(v.prog_id()), v.pin_dir()});
+    rows.push_back({"  " + std::to_string(v.slot()), v.name(), v.type(),
+                    std::to_string(v.prog_id()), v.pin_dir()});
   PrintTable({"  SLOT", "NAME", "TYPE", "PROG_ID", "PINS"}, rows);
   return kExitOk;
 }
 
 int RunDelete(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kDeleteUsage, stdout), kExitOk;
-  if (args.size() != 2 || args[0] != "chain") return UsageError(kDeleteUsage, "delete: expected \"chain NAME\"");
+  if (args.size() != 2 || args[0] != "chain")
+    return UsageError(kDeleteUsage, "delete: expected \"chain NAME\"");
   v1::DeleteChainRequest req;
   req.set_name(args[1]);
   v1::DeleteChainResponse resp;
@@ -184,7 +195,8 @@ namespace {
 using CounterMap = std::map<std::string, uint64_t>;
 
 void PrintCounters(const v1::ChainStats& s, const v1::ChainStats* prev, double seconds) {
-  auto rows_of = [&](const std::string& scope, const google::protobuf::RepeatedPtrField<v1::Counter>& now,
+  auto rows_of = [&](const std::string& scope,
+                     const google::protobuf::RepeatedPtrField<v1::Counter>& now,
                      const google::protobuf::RepeatedPtrField<v1::Counter>* before,
                      std::vector<std::vector<std::string>>& rows) {
     CounterMap old;
@@ -218,7 +230,8 @@ int RunStats(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kStatsUsage, stdout), kExitOk;
   Args a;
   std::string err;
-  if (!Args::Parse(args, {"--vnf", "--interval"}, {"--watch", "-w"}, &a, &err)) return UsageError(kStatsUsage, err);
+  if (!Args::Parse(args, {"--vnf", "--interval"}, {"--watch", "-w"}, &a, &err))
+    return UsageError(kStatsUsage, err);
   if (a.positional().size() != 1) return UsageError(kStatsUsage, "stats: expected one chain NAME");
   const std::string chain = a.positional()[0];
   auto stub = v1::StatsService::NewStub(ctx.Channel());
@@ -260,7 +273,8 @@ int RunStats(Context& ctx, const std::vector<std::string>& args) {
     have_prev = true;
   }
   auto st = reader->Finish();
-  if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) return ReportError("stats --watch " + chain, st);
+  if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED)
+    return ReportError("stats --watch " + chain, st);
   return kExitOk;
 }
 

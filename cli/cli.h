@@ -35,7 +35,8 @@ struct Context {
 class Args {
  public:
   // `value_flags` take a value, `bool_flags` do not; anything else is an error.
-  static bool Parse(const std::vector<std::string>& argv, const std::vector<std::string>& value_flags,
+  static bool Parse(const std::vector<std::string>& argv,
+                    const std::vector<std::string>& value_flags,
                     const std::vector<std::string>& bool_flags, Args* out, std::string* error);
   bool Has(const std::string& flag) const { return flags_.count(flag) > 0; }
   std::string Get(const std::string& flag, const std::string& fallback = "") const;
@@ -53,7 +54,8 @@ int UsageError(const std::string& usage, const std::string& message);
 void PrintJson(const google::protobuf::Message& msg);
 
 // Left-aligned columns, sized to their widest cell.
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
 
 // A deadline for unary calls so a wedged server cannot hang a script.
 void SetDeadline(grpc::ClientContext* ctx, int seconds = 30);

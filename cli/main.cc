@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "chain_cmds.h"
+#include "cli.h"
 #include "flows.h"
 #include "fw.h"
-#include "cli.h"
 #include "lb.h"
 #include "version.h"
 
@@ -21,15 +21,23 @@ struct VerbEntry {
 };
 
 const VerbEntry kVerbs[] = {
-    {"apply", "create or update a chain from a chain file (-f FILE [--dry-run])", sfc::cli::RunApply},
+    {"apply", "create or update a chain from a chain file (-f FILE [--dry-run])",
+     sfc::cli::RunApply},
     {"get", "list chains (get chains)", sfc::cli::RunGet},
     {"describe", "show one chain in detail (describe chain NAME)", sfc::cli::RunDescribe},
     {"delete", "detach a chain and remove its pins (delete chain NAME)", sfc::cli::RunDelete},
     {"stats", "show a chain's counters (stats NAME [--watch])", sfc::cli::RunStats},
-    {"flows", "show a chain's flows (flows NAME [--top N] [--sort bytes] [--watch])", sfc::cli::RunFlows},
-    {"fw", "edit and list firewall rules (fw add-rule|delete-rule|list-rules|replace-rules|set-default)", sfc::cli::RunFw},
-    {"lb", "manage load-balancer services and backends (lb list-services|add-backend|set-weight|drain|...)", sfc::cli::RunLb},
-    {"version", "show the client's and the server's version (version [--client])", sfc::cli::RunVersion},
+    {"flows", "show a chain's flows (flows NAME [--top N] [--sort bytes] [--watch])",
+     sfc::cli::RunFlows},
+    {"fw",
+     "edit and list firewall rules (fw add-rule|delete-rule|list-rules|replace-rules|set-default)",
+     sfc::cli::RunFw},
+    {"lb",
+     "manage load-balancer services and backends (lb "
+     "list-services|add-backend|set-weight|drain|...)",
+     sfc::cli::RunLb},
+    {"version", "show the client's and the server's version (version [--client])",
+     sfc::cli::RunVersion},
 };
 
 void Usage(FILE* out) {
@@ -83,8 +91,10 @@ int main(int argc, char** argv) {
       ctx.tls_key = value("--tls-key");
     } else if (flag == "-o" || flag == "--output") {
       std::string out = value("-o");
-      if (out == "json") ctx.output = sfc::cli::Output::kJson;
-      else if (out == "table") ctx.output = sfc::cli::Output::kTable;
+      if (out == "json")
+        ctx.output = sfc::cli::Output::kJson;
+      else if (out == "table")
+        ctx.output = sfc::cli::Output::kTable;
       else {
         std::fprintf(stderr, "sfcctl: -o: \"%s\" is not one of table, json\n", out.c_str());
         return sfc::cli::kExitUsage;

@@ -49,46 +49,66 @@ int main(int argc, char** argv) {
   bool listen_given = false;
 
   enum { kRoot = 1, kState, kListen, kCert, kKey, kCa, kDetach, kLevel, kPrivateBpffs };
-  static const option longopts[] = {
-      {"bpffs-root", required_argument, nullptr, kRoot},
-      {"state-dir", required_argument, nullptr, kState},
-      {"listen", required_argument, nullptr, kListen},
-      {"tls-cert", required_argument, nullptr, kCert},
-      {"tls-key", required_argument, nullptr, kKey},
-      {"tls-client-ca", required_argument, nullptr, kCa},
-      {"detach-on-exit", no_argument, nullptr, kDetach},
-      {"allow-private-bpffs", no_argument, nullptr, kPrivateBpffs},
-      {"log-level", required_argument, nullptr, kLevel},
-      {"version", no_argument, nullptr, 'V'},
-      {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0}};
+  static const option longopts[] = {{"bpffs-root", required_argument, nullptr, kRoot},
+                                    {"state-dir", required_argument, nullptr, kState},
+                                    {"listen", required_argument, nullptr, kListen},
+                                    {"tls-cert", required_argument, nullptr, kCert},
+                                    {"tls-key", required_argument, nullptr, kKey},
+                                    {"tls-client-ca", required_argument, nullptr, kCa},
+                                    {"detach-on-exit", no_argument, nullptr, kDetach},
+                                    {"allow-private-bpffs", no_argument, nullptr, kPrivateBpffs},
+                                    {"log-level", required_argument, nullptr, kLevel},
+                                    {"version", no_argument, nullptr, 'V'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "hV", longopts, nullptr)) != -1) {
     switch (opt) {
-      case kRoot: engine_opts.bpffs_root = optarg; break;
-      case kState: engine_opts.state_dir = optarg; break;
+      case kRoot:
+        engine_opts.bpffs_root = optarg;
+        break;
+      case kState:
+        engine_opts.state_dir = optarg;
+        break;
       case kListen:
         if (!listen_given) server_opts.listen.clear();
         listen_given = true;
         server_opts.listen.push_back(optarg);
         break;
-      case kCert: server_opts.tls_cert = optarg; break;
-      case kKey: server_opts.tls_key = optarg; break;
-      case kCa: server_opts.tls_client_ca = optarg; break;
-      case kDetach: detach_on_exit = true; break;
-      case kPrivateBpffs: engine_opts.allow_private_bpffs = true; break;
+      case kCert:
+        server_opts.tls_cert = optarg;
+        break;
+      case kKey:
+        server_opts.tls_key = optarg;
+        break;
+      case kCa:
+        server_opts.tls_client_ca = optarg;
+        break;
+      case kDetach:
+        detach_on_exit = true;
+        break;
+      case kPrivateBpffs:
+        engine_opts.allow_private_bpffs = true;
+        break;
       case kLevel: {
         sfc::log::Level level;
         if (!sfc::log::ParseLevel(optarg, &level)) {
-          std::fprintf(stderr, "sfcd: --log-level: \"%s\" is not one of debug, info, warn, error\n", optarg);
+          std::fprintf(stderr, "sfcd: --log-level: \"%s\" is not one of debug, info, warn, error\n",
+                       optarg);
           return 2;
         }
         sfc::log::SetLevel(level);
         break;
       }
-      case 'V': std::puts(sfc::VersionLine("sfcd", sfc::BuildVersion()).c_str()); return 0;
-      case 'h': std::fputs(kUsage, stdout); return 0;
-      default: std::fputs(kUsage, stderr); return 2;
+      case 'V':
+        std::puts(sfc::VersionLine("sfcd", sfc::BuildVersion()).c_str());
+        return 0;
+      case 'h':
+        std::fputs(kUsage, stdout);
+        return 0;
+      default:
+        std::fputs(kUsage, stderr);
+        return 2;
     }
   }
   if (optind < argc) {
@@ -126,8 +146,8 @@ int main(int argc, char** argv) {
     sfc::log::Error("sfcd.start_failed", {{"error", st.message()}});
     return 1;
   }
-  sfc::log::Info("sfcd.ready", {{"bpffs_root", engine_opts.bpffs_root},
-                                {"state_dir", engine_opts.state_dir}});
+  sfc::log::Info("sfcd.ready",
+                 {{"bpffs_root", engine_opts.bpffs_root}, {"state_dir", engine_opts.state_dir}});
 
   int sig = 0;
   sigwait(&signals, &sig);

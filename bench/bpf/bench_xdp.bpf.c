@@ -52,10 +52,10 @@ struct bench_udp_frame {
 
 _Static_assert(sizeof(struct bench_udp_frame) == BENCH_GEN_HEADER_LEN, "header template size");
 
-const volatile __u32 gen_flows = 1;      /* distinct UDP source ports, >= 1 */
-const volatile __u32 gen_nframes = 1;    /* templates in gen_frames, 1..BENCH_GEN_MAX_FRAMES */
+const volatile __u32 gen_flows = 1;   /* distinct UDP source ports, >= 1 */
+const volatile __u32 gen_nframes = 1; /* templates in gen_frames, 1..BENCH_GEN_MAX_FRAMES */
 const volatile __u16 gen_base_port = 10000;
-const volatile __u16 sink_port = 9;      /* host order */
+const volatile __u16 sink_port = 9; /* host order */
 
 /* bench_redirect's rewrite. Not const: clang would fold a const array's
  * (zero) initializer into the copy. */

@@ -37,7 +37,8 @@ class Server::ChainServiceImpl final : public v1::ChainService::Service {
   ChainServiceImpl(ChainEngine& engine, const VnfRegistry& registry)
       : engine_(engine), registry_(registry) {}
 
-  grpc::Status Apply(grpc::ServerContext*, const v1::ApplyRequest* req, v1::ApplyResponse* resp) override {
+  grpc::Status Apply(grpc::ServerContext*, const v1::ApplyRequest* req,
+                     v1::ApplyResponse* resp) override {
     Result<ChainSpec> spec = SpecOfRequest(*req, registry_);
     if (!spec.ok()) return ToGrpc(spec.status());
     bool changed = false;
@@ -55,18 +56,22 @@ class Server::ChainServiceImpl final : public v1::ChainService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status List(grpc::ServerContext*, const v1::ListChainsRequest*, v1::ListChainsResponse* resp) override {
+  grpc::Status List(grpc::ServerContext*, const v1::ListChainsRequest*,
+                    v1::ListChainsResponse* resp) override {
     for (const auto& info : engine_.List()) ToProto(info, resp->add_chains());
     return grpc::Status::OK;
   }
 
-  grpc::Status Delete(grpc::ServerContext*, const v1::DeleteChainRequest* req, v1::DeleteChainResponse*) override {
+  grpc::Status Delete(grpc::ServerContext*, const v1::DeleteChainRequest* req,
+                      v1::DeleteChainResponse*) override {
     if (req->name().empty()) return ToGrpc(InvalidArgument("name: required"));
-    if (!IsSafeName(req->name())) return ToGrpc(InvalidArgument("name: \"" + req->name() + "\" is not a valid chain name"));
+    if (!IsSafeName(req->name()))
+      return ToGrpc(InvalidArgument("name: \"" + req->name() + "\" is not a valid chain name"));
     return ToGrpc(engine_.Delete(req->name()));
   }
 
-  grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*, v1::GetVersionResponse* resp) override {
+  grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*,
+                          v1::GetVersionResponse* resp) override {
     VersionInfo v = BuildVersion();
     resp->set_version(v.version);
     resp->set_commit(v.commit);
@@ -86,7 +91,8 @@ class Server::StatsServiceImpl final : public v1::StatsService::Service {
  public:
   explicit StatsServiceImpl(ChainEngine& engine) : engine_(engine) {}
 
-  grpc::Status Get(grpc::ServerContext*, const v1::GetStatsRequest* req, v1::ChainStats* resp) override {
+  grpc::Status Get(grpc::ServerContext*, const v1::GetStatsRequest* req,
+                   v1::ChainStats* resp) override {
     auto c = engine_.Counters(req->chain(), req->vnf());
     if (!c.ok()) return ToGrpc(c.status());
     ToProto(req->chain(), *c, resp);
@@ -95,7 +101,8 @@ class Server::StatsServiceImpl final : public v1::StatsService::Service {
 
   grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchStatsRequest* req,
                      grpc::ServerWriter<v1::ChainStats>* writer) override {
-    auto interval = std::chrono::milliseconds(req->interval_ms() ? std::max(100u, req->interval_ms()) : 1000);
+    auto interval =
+        std::chrono::milliseconds(req->interval_ms() ? std::max(100u, req->interval_ms()) : 1000);
     while (!ctx->IsCancelled() && !stopping_) {
       auto c = engine_.Counters(req->chain(), req->vnf());
       if (!c.ok()) return ToGrpc(c.status());
@@ -117,7 +124,8 @@ class Server::StatsServiceImpl final : public v1::StatsService::Service {
 };
 
 Server::Server(ChainEngine& engine, VnfRegistry& registry)
-    : engine_(engine), registry_(registry),
+    : engine_(engine),
+      registry_(registry),
       chains_(std::make_unique<ChainServiceImpl>(engine, registry)),
       stats_(std::make_unique<StatsServiceImpl>(engine)) {}
 
@@ -141,7 +149,8 @@ Status Server::Start(const ServerOptions& options) {
       continue;
     }
     if (options.tls_cert.empty() || options.tls_key.empty())
-      return InvalidArgument("--listen " + addr + ": a TCP listener requires --tls-cert and --tls-key");
+      return InvalidArgument("--listen " + addr +
+                             ": a TCP listener requires --tls-cert and --tls-key");
     SFC_ASSIGN_OR_RETURN(std::string cert, ReadFile(options.tls_cert));
     SFC_ASSIGN_OR_RETURN(std::string key, ReadFile(options.tls_key));
     grpc::SslServerCredentialsOptions ssl;
@@ -159,7 +168,8 @@ Status Server::Start(const ServerOptions& options) {
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(chains_.get());
   builder.RegisterService(stats_.get());
-  for (const auto& type : registry_.Types()) registry_.Find(type)->RegisterServices(builder, engine_);
+  for (const auto& type : registry_.Types())
+    registry_.Find(type)->RegisterServices(builder, engine_);
 
   server_ = builder.BuildAndStart();
   if (!server_) return Internal("gRPC server failed to start (address in use or not permitted?)");

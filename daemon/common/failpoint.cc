@@ -14,7 +14,7 @@ namespace {
 
 struct Arming {
   failpoint::Action action;
-  unsigned nth;       // 0: every hit
+  unsigned nth;  // 0: every hit
   unsigned hits = 0;
 };
 
@@ -45,21 +45,29 @@ Status ArmFromEnvironment() {
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     size_t eq = item.find('=');
     if (eq == std::string_view::npos || eq == 0)
-      return InvalidArgument("SFC_FAILPOINTS: \"" + std::string(item) + "\" is not NAME=error|crash[@N]");
+      return InvalidArgument("SFC_FAILPOINTS: \"" + std::string(item) +
+                             "\" is not NAME=error|crash[@N]");
     std::string_view name = item.substr(0, eq), what = item.substr(eq + 1);
     unsigned nth = 0;
     if (size_t at = what.find('@'); at != std::string_view::npos) {
-      nth = static_cast<unsigned>(std::strtoul(std::string(what.substr(at + 1)).c_str(), nullptr, 10));
+      nth = static_cast<unsigned>(
+          std::strtoul(std::string(what.substr(at + 1)).c_str(), nullptr, 10));
       what = what.substr(0, at);
-      if (nth == 0) return InvalidArgument("SFC_FAILPOINTS: \"" + std::string(item) + "\": @N counts from 1");
+      if (nth == 0)
+        return InvalidArgument("SFC_FAILPOINTS: \"" + std::string(item) + "\": @N counts from 1");
     }
     Action action;
-    if (what == "error") action = Action::kError;
-    else if (what == "crash") action = Action::kCrash;
-    else return InvalidArgument("SFC_FAILPOINTS: \"" + std::string(item) + "\": action must be error or crash");
+    if (what == "error")
+      action = Action::kError;
+    else if (what == "crash")
+      action = Action::kCrash;
+    else
+      return InvalidArgument("SFC_FAILPOINTS: \"" + std::string(item) +
+                             "\": action must be error or crash");
     Arm(name, action, nth);
-    log::Warn("failpoint.armed", {{"name", std::string(name)}, {"action", std::string(what)},
-                                  {"nth", std::to_string(nth)}});
+    log::Warn(
+        "failpoint.armed",
+        {{"name", std::string(name)}, {"action", std::string(what)}, {"nth", std::to_string(nth)}});
   }
   return Status::Ok();
 }

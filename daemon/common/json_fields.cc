@@ -70,12 +70,13 @@ Status GetUint(const json& obj, const std::string& path, const char* key, uint64
     return Status::Ok();
   }
   if (it->is_number_integer() && !it->is_number_unsigned() && it->get<int64_t>() < 0)
-    return InvalidArgument(p + ": must not be negative (got " + std::to_string(it->get<int64_t>()) + ")");
+    return InvalidArgument(p + ": must not be negative (got " + std::to_string(it->get<int64_t>()) +
+                           ")");
   if (!it->is_number_unsigned() && !it->is_number_integer()) return WrongType(p, "integer", *it);
   uint64_t v = it->get<uint64_t>();
   if (v < lo || v > hi)
-    return InvalidArgument(p + ": " + std::to_string(v) + " is out of range [" + std::to_string(lo) +
-                           ", " + std::to_string(hi) + "]");
+    return InvalidArgument(p + ": " + std::to_string(v) + " is out of range [" +
+                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
   *out = v;
   return Status::Ok();
 }

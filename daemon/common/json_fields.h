@@ -29,8 +29,8 @@ Status CheckMembers(const nlohmann::json& obj, const std::string& path,
 
 // Optional members leave *out as it is when absent; `required` ones fail
 // with "<path>/<key>: required".
-Status GetString(const nlohmann::json& obj, const std::string& path, const char* key,
-                 bool required, std::string* out);
+Status GetString(const nlohmann::json& obj, const std::string& path, const char* key, bool required,
+                 std::string* out);
 Status GetBool(const nlohmann::json& obj, const std::string& path, const char* key, bool* out);
 Status GetUint(const nlohmann::json& obj, const std::string& path, const char* key, uint64_t lo,
                uint64_t hi, uint64_t* out, bool required = false);

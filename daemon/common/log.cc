@@ -18,10 +18,14 @@ std::mutex g_mu;
 
 const char* LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "?";
 }
@@ -35,7 +39,10 @@ std::string Quote(std::string_view v) {
   std::string out = "\"";
   for (char c : v) {
     if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') { out += "\\n"; continue; }
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     out += c;
   }
   return out + "\"";
@@ -45,7 +52,8 @@ int LibraryPrint(Level level, const char* lib, const char* fmt, va_list args) {
   if (!Enabled(level)) return 0;
   char buf[1024];
   int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string msg(buf, n > 0 && static_cast<size_t>(n) < sizeof(buf) ? n : strnlen(buf, sizeof(buf)));
+  std::string msg(buf,
+                  n > 0 && static_cast<size_t>(n) < sizeof(buf) ? n : strnlen(buf, sizeof(buf)));
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
   Write(level, lib, {{"msg", msg}});
   return n;
@@ -64,11 +72,16 @@ int LibxdpPrint(enum libxdp_print_level l, const char* fmt, va_list args) {
 }  // namespace
 
 bool ParseLevel(std::string_view t, Level* out) {
-  if (t == "debug") *out = Level::kDebug;
-  else if (t == "info") *out = Level::kInfo;
-  else if (t == "warn" || t == "warning") *out = Level::kWarn;
-  else if (t == "error") *out = Level::kError;
-  else return false;
+  if (t == "debug")
+    *out = Level::kDebug;
+  else if (t == "info")
+    *out = Level::kInfo;
+  else if (t == "warn" || t == "warning")
+    *out = Level::kWarn;
+  else if (t == "error")
+    *out = Level::kError;
+  else
+    return false;
   return true;
 }
 
@@ -86,7 +99,8 @@ void Write(Level level, std::string_view event, Fields fields) {
   std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<long long>(ms % 1000));
-  std::string line = std::string("ts=") + ts + " level=" + LevelName(level) + " event=" + Quote(event);
+  std::string line =
+      std::string("ts=") + ts + " level=" + LevelName(level) + " event=" + Quote(event);
   for (const auto& [k, v] : fields) line += " " + std::string(k) + "=" + Quote(v);
   line += "\n";
   std::lock_guard<std::mutex> lock(g_mu);

@@ -14,12 +14,12 @@ namespace sfc {
 // them one to one.
 enum class Code {
   kOk = 0,
-  kInvalidArgument,    // the request or file is wrong: fix the input
-  kNotFound,           // names something that does not exist
-  kAlreadyExists,      // conflicts with something that exists
-  kFailedPrecondition, // valid, but the system is not in a state to do it
-  kUnavailable,        // transient: try again
-  kInternal,           // a kernel or library call failed unexpectedly
+  kInvalidArgument,     // the request or file is wrong: fix the input
+  kNotFound,            // names something that does not exist
+  kAlreadyExists,       // conflicts with something that exists
+  kFailedPrecondition,  // valid, but the system is not in a state to do it
+  kUnavailable,         // transient: try again
+  kInternal,            // a kernel or library call failed unexpectedly
 };
 
 const char* CodeName(Code code);
@@ -49,7 +49,9 @@ class [[nodiscard]] Status {
 inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
 inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
-inline Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
+inline Status FailedPrecondition(std::string m) {
+  return {Code::kFailedPrecondition, std::move(m)};
+}
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
 // A failed syscall or libbpf call: `what` says what was being done; `err` is
@@ -62,8 +64,8 @@ inline Status ErrnoStatus(const std::string& what, int err) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                    // NOLINT(implicit)
-  Result(Status status) : v_(std::move(status)) {}             // NOLINT(implicit)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(implicit)
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT(implicit)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
@@ -86,9 +88,9 @@ class [[nodiscard]] Result {
 }  // namespace sfc
 
 // Early-return helpers for the common "call, propagate failure" shape.
-#define SFC_RETURN_IF_ERROR(expr)            \
-  do {                                       \
-    ::sfc::Status sfc_status_ = (expr);      \
+#define SFC_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::sfc::Status sfc_status_ = (expr);        \
     if (!sfc_status_.ok()) return sfc_status_; \
   } while (0)
 

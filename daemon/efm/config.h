@@ -39,7 +39,7 @@ struct IpfixConfig {
 
 struct FlowmonConfig {
   uint32_t max_flows = 1048576;
-  uint32_t idle_timeout_s = 15;    // less than active_timeout_s
+  uint32_t idle_timeout_s = 15;  // less than active_timeout_s
   uint32_t active_timeout_s = 60;
   uint32_t scan_interval_ms = 1000;
   IpfixConfig ipfix;

@@ -9,10 +9,10 @@
 
 #include "common/log.h"
 #include "efm.skel.h"
-#include "engine/bpf_util.h"
 #include "efm/config.h"
 #include "efm/exporter.h"
 #include "efm/service.h"
+#include "engine/bpf_util.h"
 
 namespace sfc {
 namespace {

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "efw/efw.h"
 #include "efw/config.h"
+#include "efw/efw.h"
 
 namespace sfc::efw {
 

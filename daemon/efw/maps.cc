@@ -16,9 +16,9 @@
 #include <unordered_map>
 
 #include "common/log.h"
-#include "engine/bpf_util.h"
 #include "efw/compiler.h"
 #include "efw/efw.h"
+#include "engine/bpf_util.h"
 
 namespace sfc::efw {
 namespace {
@@ -130,11 +130,18 @@ bool FirewallTables::IsStateMap(std::string_view name) {
 // Both ways in differ only in where each map's fd comes from.
 Result<FirewallTables> FirewallTables::Open(const MapOpener& open) {
   FirewallTables t;
-  const std::pair<const char*, UniqueFd*> maps[] = {
-      {"active", &t.active_}, {"setcfg", &t.setcfg_},         {"misc", &t.misc_},
-      {"ports", &t.ports_},   {"src4", &t.src4_},             {"dst4", &t.dst4_},
-      {"src6", &t.src6_},     {"dst6", &t.dst6_},             {"iifs", &t.iifs_},
-      {"matches", &t.matches_}, {"rule_stats", &t.rule_stats_}, {"rule_ids", &t.rule_ids_}};
+  const std::pair<const char*, UniqueFd*> maps[] = {{"active", &t.active_},
+                                                    {"setcfg", &t.setcfg_},
+                                                    {"misc", &t.misc_},
+                                                    {"ports", &t.ports_},
+                                                    {"src4", &t.src4_},
+                                                    {"dst4", &t.dst4_},
+                                                    {"src6", &t.src6_},
+                                                    {"dst6", &t.dst6_},
+                                                    {"iifs", &t.iifs_},
+                                                    {"matches", &t.matches_},
+                                                    {"rule_stats", &t.rule_stats_},
+                                                    {"rule_ids", &t.rule_ids_}};
   for (const auto& [name, fd] : maps) {
     SFC_ASSIGN_OR_RETURN(*fd, open(name));
   }
@@ -169,7 +176,8 @@ Result<uint32_t> FirewallTables::ActiveEpoch(const std::string& pin_dir) {
   SFC_ASSIGN_OR_RETURN(UniqueFd fd, OpenPinned(pin_dir + "/active"));
   uint32_t zero = 0;
   efw_active a{};
-  if (bpf_map_lookup_elem(fd.get(), &zero, &a)) return ErrnoStatus("reading the active rule set", errno);
+  if (bpf_map_lookup_elem(fd.get(), &zero, &a))
+    return ErrnoStatus("reading the active rule set", errno);
   return a.epoch;
 }
 
@@ -493,8 +501,8 @@ Status FirewallTables::ReleaseFreshSlots() {
   return st;
 }
 
-Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules,
-                                             Action default_action, SlotRelease release) {
+Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Action default_action,
+                                             SlotRelease release) {
   SFC_ASSIGN_OR_RETURN(efw_active cur, Active());
   const uint32_t next = (cur.set & 1) ^ 1;
   const uint32_t epoch = NextEpoch(cur.epoch, epoch_floor_);

@@ -5,8 +5,8 @@
 // (live edits on the pinned maps of a running instance).
 #pragma once
 
-#include <functional>
 #include <bpf/libbpf.h>
+#include <functional>
 
 #include <cstdint>
 #include <string>
@@ -15,8 +15,8 @@
 #include "common/fd.h"
 #include "common/status.h"
 #include "efw/compiler.h"
-#include "efw/efw.h"
 #include "efw/config.h"
+#include "efw/efw.h"
 
 namespace sfc::efw {
 

@@ -5,8 +5,8 @@
 #include "common/log.h"
 #include "efw.skel.h"
 #include "efw/config.h"
-#include "efw/service.h"
 #include "efw/maps.h"
+#include "efw/service.h"
 
 namespace sfc {
 namespace {
@@ -38,10 +38,11 @@ class EfwObject : public VnfObject {
   Status Populate() override {
     SFC_ASSIGN_OR_RETURN(FirewallTables tables, FirewallTables::FromObject(skel_->obj));
     tables_ = std::make_unique<FirewallTables>(std::move(tables));
-    if (auto epoch = FirewallTables::ActiveEpoch(info_.pin_dir); epoch.ok()) tables_->set_epoch_floor(*epoch);
-    SFC_ASSIGN_OR_RETURN(efw::InstallStats st,
-                         tables_->Install(cfg_.rules, cfg_.default_action,
-                                          FirewallTables::SlotRelease::kDeferred));
+    if (auto epoch = FirewallTables::ActiveEpoch(info_.pin_dir); epoch.ok())
+      tables_->set_epoch_floor(*epoch);
+    SFC_ASSIGN_OR_RETURN(
+        efw::InstallStats st,
+        tables_->Install(cfg_.rules, cfg_.default_action, FirewallTables::SlotRelease::kDeferred));
     for (const auto& name : st.unresolved_iifs)
       log::Warn("efw.iif_unknown", {{"chain", info_.chain}, {"vnf", info_.name}, {"iif", name}});
     log::Info("efw.rules_installed", {{"chain", info_.chain},
@@ -55,12 +56,14 @@ class EfwObject : public VnfObject {
   void Committed() override {
     if (!tables_) return;
     if (Status st = tables_->ReleaseStaleSlots(); !st.ok())
-      log::Warn("efw.release_slots_failed", {{"chain", info_.chain}, {"vnf", info_.name}, {"error", st.message()}});
+      log::Warn("efw.release_slots_failed",
+                {{"chain", info_.chain}, {"vnf", info_.name}, {"error", st.message()}});
   }
   void Abandoned() override {
     if (!tables_) return;
     if (Status st = tables_->ReleaseFreshSlots(); !st.ok())
-      log::Warn("efw.release_slots_failed", {{"chain", info_.chain}, {"vnf", info_.name}, {"error", st.message()}});
+      log::Warn("efw.release_slots_failed",
+                {{"chain", info_.chain}, {"vnf", info_.name}, {"error", st.message()}});
   }
 
  private:

@@ -2,8 +2,8 @@
 
 #include "api/convert.h"
 #include "common/log.h"
-#include "efw/edits.h"
 #include "efw/config.h"
+#include "efw/edits.h"
 #include "efw/maps.h"
 #include "efw/requests.h"
 #include "sfc/v1/firewall.grpc.pb.h"

@@ -5,8 +5,8 @@
 
 #include "common/log.h"
 #include "elb.skel.h"
-#include "elb/maps.h"
 #include "elb/config.h"
+#include "elb/maps.h"
 #include "elb/runtime.h"
 #include "elb/service.h"
 
@@ -32,8 +32,9 @@ class ElbObject : public VnfObject {
   // services, VIPs, backends and tables are rebuilt from the config, so the
   // running generation never sees them half-written.
   bool KeepsState(std::string_view map) const override {
-    return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kRnatPortsMap && map != elb::kVipFilterMap &&
-           map != elb::kVipsMap && map != elb::kMaglevMap && map != elb::kBackendsMap;
+    return map != elb::kServicesMap && map != elb::kSettingsMap && map != elb::kRnatPortsMap &&
+           map != elb::kVipFilterMap && map != elb::kVipsMap && map != elb::kMaglevMap &&
+           map != elb::kBackendsMap;
   }
 
   Status Populate() override {

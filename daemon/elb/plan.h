@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "elb/elb.h"
 #include "elb/config.h"
+#include "elb/elb.h"
 #include "elb/maglev.h"
 
 namespace sfc::elb {
@@ -69,8 +69,8 @@ struct LbPlan {
   std::vector<PlannedService> services;         // in config order
   std::map<uint32_t, PlannedBackend> backends;  // by id
   std::set<VipKeyBytes> vips;
-  uint32_t settings_flags = 0;                                                    // ELB_SET_F_*
-  std::vector<uint64_t> rnat_ports = std::vector<uint64_t>(ELB_RNAT_PORT_WORDS);  // bitmap
+  uint32_t settings_flags = 0;                                                     // ELB_SET_F_*
+  std::vector<uint64_t> rnat_ports = std::vector<uint64_t>(ELB_RNAT_PORT_WORDS);   // bitmap
   std::vector<uint64_t> vip_filter = std::vector<uint64_t>(ELB_VIP_FILTER_WORDS);  // bitmap
 
   // The id of a service's backend; 0 when not in the plan.

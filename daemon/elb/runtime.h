@@ -15,9 +15,9 @@
 #include <string>
 #include <thread>
 
-#include "elb/maps.h"
-#include "elb/health.h"
 #include "elb/config.h"
+#include "elb/health.h"
+#include "elb/maps.h"
 #include "elb/plan.h"
 #include "engine/chain_engine.h"
 

@@ -21,10 +21,10 @@
 #include <optional>
 #include <set>
 
+#include <sfc/abi.h>
 #include "common/log.h"
 #include "engine/bpffs.h"
 #include "engine/chain_engine.h"
-#include <sfc/abi.h>
 
 namespace sfc {
 namespace fs = std::filesystem;
@@ -45,8 +45,8 @@ uint32_t SlotZeroId(const std::string& pin) {
 Status FinishMoves(const std::string& staging, const std::string& chain_dir) {
   std::error_code ec;
   std::vector<fs::path> pins;
-  for (auto it = fs::recursive_directory_iterator(staging, ec); it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(staging, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->path().filename().string().starts_with("_")) {
       it.disable_recursion_pending();
       continue;
@@ -54,7 +54,8 @@ Status FinishMoves(const std::string& staging, const std::string& chain_dir) {
     if (!it->is_directory()) pins.push_back(it->path());
   }
   // The prog array last, as Commit() moves it.
-  std::stable_partition(pins.begin(), pins.end(), [](const fs::path& p) { return p.filename() != "progs"; });
+  std::stable_partition(pins.begin(), pins.end(),
+                        [](const fs::path& p) { return p.filename() != "progs"; });
   for (const auto& p : pins) {
     fs::path to = fs::path(chain_dir) / fs::relative(p, staging);
     SFC_RETURN_IF_ERROR(MakeDirs(to.parent_path()));
@@ -83,8 +84,9 @@ Status ChainEngine::Start() {
                     ? Result<ChainSpec>(InvalidArgument("unreadable state file"))
                     : ParseChainSpec(doc["spec"], registry_);
     if (!spec.ok()) {
-      log::Error("chain.adopt_failed", {{"chain", name}, {"file", entry.path().string()},
-                                        {"error", spec.status().message()}});
+      log::Error(
+          "chain.adopt_failed",
+          {{"chain", name}, {"file", entry.path().string()}, {"error", spec.status().message()}});
       continue;
     }
     Chain chain{std::move(spec).value(), doc.value("generation", uint64_t{1}),
@@ -96,8 +98,10 @@ Status ChainEngine::Start() {
   for (const auto& entry : fs::directory_iterator(options_.bpffs_root, ec)) {
     std::string name = entry.path().filename();
     if (entry.is_directory() && !saved.count(name))
-      log::Warn("chain.orphan", {{"chain", name}, {"pin_dir", entry.path().string()},
-                                 {"hint", "pinned but no saved spec; apply it again or delete it"}});
+      log::Warn("chain.orphan",
+                {{"chain", name},
+                 {"pin_dir", entry.path().string()},
+                 {"hint", "pinned but no saved spec; apply it again or delete it"}});
   }
   return Status::Ok();
 }
@@ -112,9 +116,11 @@ Result<uint64_t> ChainEngine::LiveGeneration(const std::string& name) {
   std::error_code ec;
   std::vector<fs::path> stagings;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().filename().string().starts_with(PinLayout::kStagingPrefix)) stagings.push_back(entry.path());
+    if (entry.path().filename().string().starts_with(PinLayout::kStagingPrefix))
+      stagings.push_back(entry.path());
   for (const auto& staging : stagings) {
-    const std::string gen = staging.filename().string().substr(std::strlen(PinLayout::kStagingPrefix));
+    const std::string gen =
+        staging.filename().string().substr(std::strlen(PinLayout::kStagingPrefix));
     if (live && SlotZeroId(staging / "progs") == live) {
       log::Warn("chain.commit_resumed", {{"chain", name}, {"generation", gen}});
       SFC_RETURN_IF_ERROR(FinishMoves(staging, dir));
@@ -122,13 +128,15 @@ Result<uint64_t> ChainEngine::LiveGeneration(const std::string& name) {
     }
     (void)RemoveTree(staging);
   }
-  if (!live || SlotZeroId(pins_.Progs(name)) != live) return NotFound("the root slot runs no committed generation");
+  if (!live || SlotZeroId(pins_.Progs(name)) != live)
+    return NotFound("the root slot runs no committed generation");
   if (staged_live) return *staged_live;
   auto config = OpenPinned(pins_.Config(name));
   if (!config.ok()) return NotFound("no chain config pinned");
   sfc_chain_config c{};
   uint32_t key = 0;
-  if (bpf_map_lookup_elem(config->get(), &key, &c) != 0) return ErrnoStatus("reading chain config", errno);
+  if (bpf_map_lookup_elem(config->get(), &key, &c) != 0)
+    return ErrnoStatus("reading chain config", errno);
   return c.generation;
 }
 
@@ -142,7 +150,8 @@ void ChainEngine::RemoveLeftovers(const ChainSpec& spec) {
   for (const auto& entry : fs::directory_iterator(pins_.ChainDir(spec.name), ec)) {
     std::string f = entry.path().filename();
     if (entry.is_directory() && !vnfs.count(f)) {
-      log::Warn("chain.leftover_removed", {{"chain", spec.name}, {"pin_dir", entry.path().string()}});
+      log::Warn("chain.leftover_removed",
+                {{"chain", spec.name}, {"pin_dir", entry.path().string()}});
       (void)RemoveTree(entry.path());
     } else if (f.starts_with("entry-") && !ifaces.count(f.substr(6))) {
       log::Warn("chain.leftover_detached", {{"chain", spec.name}, {"interface", f.substr(6)}});
@@ -160,8 +169,9 @@ Status ChainEngine::Adopt(const std::string& name, Chain saved) {
   for (const auto& v : saved.spec.vnfs) complete &= PathExists(pins_.VnfDir(name, v.name));
   bool changed = false;
   if (!complete) {
-    log::Warn("chain.rebuild", {{"chain", name},
-                                {"reason", live.ok() ? "pins incomplete" : live.status().message()}});
+    log::Warn(
+        "chain.rebuild",
+        {{"chain", name}, {"reason", live.ok() ? "pins incomplete" : live.status().message()}});
     // Start over: whatever is left attached or pinned belongs to nothing we
     // can run. The saved spec is applied as a new chain.
     std::error_code ec;
@@ -174,7 +184,8 @@ Status ChainEngine::Adopt(const std::string& name, Chain saved) {
 
   if (*live != saved.generation) {
     // The spec was saved, the switch did not happen: finish what was asked.
-    log::Warn("chain.apply_resumed", {{"chain", name}, {"live_generation", std::to_string(*live)},
+    log::Warn("chain.apply_resumed", {{"chain", name},
+                                      {"live_generation", std::to_string(*live)},
                                       {"saved_generation", std::to_string(saved.generation)}});
     chains_[name] = Chain{saved.spec, *live, saved.applied_at};
     return ApplyLocked(saved.spec, false, /*rebuild=*/true, &changed).status();
@@ -191,7 +202,8 @@ Status ChainEngine::Adopt(const std::string& name, Chain saved) {
       (void)::unlink(pins_.Entry(name, iface.name).c_str());
       Status st = attacher_.Attach(name, iface);
       if (!st.ok())
-        log::Error("chain.reattach_failed", {{"chain", name}, {"interface", iface.name}, {"error", st.message()}});
+        log::Error("chain.reattach_failed",
+                   {{"chain", name}, {"interface", iface.name}, {"error", st.message()}});
     }
   }
   RunUpHooks(saved.spec, nullptr);

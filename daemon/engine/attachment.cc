@@ -32,7 +32,9 @@ std::string LibxdpError(long err) {
   return buf;
 }
 
-xdp_attach_mode LibxdpMode(XdpMode mode) { return mode == XdpMode::kGeneric ? XDP_MODE_SKB : XDP_MODE_NATIVE; }
+xdp_attach_mode LibxdpMode(XdpMode mode) {
+  return mode == XdpMode::kGeneric ? XDP_MODE_SKB : XDP_MODE_NATIVE;
+}
 
 Status ReuseMap(bpf_map* map, int fd, const char* what) {
   if (fd < 0) return Status::Ok();
@@ -48,16 +50,20 @@ Result<XdpMode> AttachProgram(xdp_program* prog, int ifindex, const std::string&
   int err = xdp_program__attach(prog, ifindex, LibxdpMode(want), 0);
   XdpMode got = want;
   if (err && want == XdpMode::kNative && (err == -EOPNOTSUPP || err == -EINVAL)) {
-    log::Warn("xdp.native_unavailable", {{"chain", chain}, {"interface", ifname},
-                                         {"error", LibxdpError(err)}, {"fallback", "generic"}});
+    log::Warn("xdp.native_unavailable", {{"chain", chain},
+                                         {"interface", ifname},
+                                         {"error", LibxdpError(err)},
+                                         {"fallback", "generic"}});
     got = XdpMode::kGeneric;
     err = xdp_program__attach(prog, ifindex, XDP_MODE_SKB, 0);
   }
   if (err) {
-    std::string hint = err == -EEXIST || err == -EBUSY
-                           ? " (another XDP program is attached and libxdp cannot share the interface)"
-                           : "";
-    return FailedPrecondition("attaching to interface \"" + ifname + "\": " + LibxdpError(err) + hint);
+    std::string hint =
+        err == -EEXIST || err == -EBUSY
+            ? " (another XDP program is attached and libxdp cannot share the interface)"
+            : "";
+    return FailedPrecondition("attaching to interface \"" + ifname + "\": " + LibxdpError(err) +
+                              hint);
   }
   return got;
 }
@@ -91,10 +97,18 @@ AttachedState QueryAttachment(int ifindex, uint32_t prog_id) {
     return st;
   }
   switch (xdp_multiprog__attach_mode(mp.get())) {
-    case XDP_MODE_NATIVE: st.mode = "native"; break;
-    case XDP_MODE_SKB: st.mode = "generic"; break;
-    case XDP_MODE_HW: st.mode = "hw"; break;
-    default: st.mode = "none"; break;
+    case XDP_MODE_NATIVE:
+      st.mode = "native";
+      break;
+    case XDP_MODE_SKB:
+      st.mode = "generic";
+      break;
+    case XDP_MODE_HW:
+      st.mode = "hw";
+      break;
+    default:
+      st.mode = "none";
+      break;
   }
   if (xdp_multiprog__is_legacy(mp.get())) {
     st.libxdp_mode = "single-program";
@@ -158,14 +172,17 @@ Status Attacher::Attach(const std::string& chain, const InterfaceSpec& iface) co
     (void)prog.release();
     return Internal("libxdp: creating program for " + iface.name + ": " + LibxdpError(err));
   }
-  SFC_ASSIGN_OR_RETURN(XdpMode mode, AttachProgram(prog.get(), ifindex, chain, iface.name, iface.mode));
+  SFC_ASSIGN_OR_RETURN(XdpMode mode,
+                       AttachProgram(prog.get(), ifindex, chain, iface.name, iface.mode));
   Status pinned = PinFd(xdp_program__fd(prog.get()), pins_.Entry(chain, iface.name));
   if (!pinned.ok()) {
     (void)xdp_program__detach(prog.get(), ifindex, LibxdpMode(mode), 0);
     return pinned;
   }
   AttachedState st = QueryAttachment(ifindex, xdp_program__id(prog.get()));
-  log::Info("xdp.attached", {{"chain", chain}, {"interface", iface.name}, {"mode", st.mode},
+  log::Info("xdp.attached", {{"chain", chain},
+                             {"interface", iface.name},
+                             {"mode", st.mode},
                              {"libxdp_mode", st.libxdp_mode},
                              {"prog_id", std::to_string(xdp_program__id(prog.get()))}});
   return Status::Ok();
@@ -214,13 +231,15 @@ Status Attacher::Reattach(const std::string& chain, const DetachedEntry& entry) 
   XdpProgramPtr prog(xdp_program__from_fd(entry.prog.get()));
   if (long err = libxdp_get_error(prog.get())) {
     (void)prog.release();
-    return Internal("libxdp: reopening the entry program of " + entry.ifname + ": " + LibxdpError(err));
+    return Internal("libxdp: reopening the entry program of " + entry.ifname + ": " +
+                    LibxdpError(err));
   }
   int err = xdp_program__attach(prog.get(), ifindex, LibxdpMode(entry.mode), 0);
   if (err) return Internal("re-attaching to " + entry.ifname + ": " + LibxdpError(err));
   SFC_RETURN_IF_ERROR(PinFd(entry.prog.get(), pins_.Entry(chain, entry.ifname)));
-  log::Info("xdp.reattached", {{"chain", chain}, {"interface", entry.ifname},
-                               {"mode", std::string(ToString(entry.mode))}});
+  log::Info(
+      "xdp.reattached",
+      {{"chain", chain}, {"interface", entry.ifname}, {"mode", std::string(ToString(entry.mode))}});
   return Status::Ok();
 }
 

@@ -48,7 +48,8 @@ bool PathExists(const std::string& path) {
 Result<bpf_map_info> MapInfo(int map_fd) {
   bpf_map_info info = {};
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0) return ErrnoStatus("reading map info", errno);
+  if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0)
+    return ErrnoStatus("reading map info", errno);
   return info;
 }
 
@@ -62,8 +63,7 @@ Result<bpf_prog_info> ProgInfo(int prog_fd) {
 
 bool MapCompatible(const bpf_map_info& have, const bpf_map* want) {
   return have.type == static_cast<uint32_t>(bpf_map__type(want)) &&
-         have.key_size == bpf_map__key_size(want) &&
-         have.value_size == bpf_map__value_size(want) &&
+         have.key_size == bpf_map__key_size(want) && have.value_size == bpf_map__value_size(want) &&
          have.max_entries == bpf_map__max_entries(want) &&
          have.map_flags == bpf_map__map_flags(want);
 }
@@ -107,7 +107,7 @@ Result<NamedCounters> ReadPerCpuCounters(int map_fd, uint32_t key) {
     return FailedPrecondition("map has no BTF value type");
 
   std::unique_ptr<struct btf, void (*)(struct btf*)> owned(btf__load_from_kernel_by_id(info.btf_id),
-                                                          btf__free);
+                                                           btf__free);
   if (!owned) return ErrnoStatus("loading map BTF", errno);
   const struct btf* btf = owned.get();
 
@@ -120,7 +120,8 @@ Result<NamedCounters> ReadPerCpuCounters(int map_fd, uint32_t key) {
   if (ncpus <= 0) return ErrnoStatus("counting CPUs", ncpus);
   const size_t stride = percpu ? (info.value_size + 7) / 8 * 8 : info.value_size;
   std::vector<uint8_t> buf(stride * ncpus);
-  if (bpf_map_lookup_elem(map_fd, &key, buf.data()) != 0) return ErrnoStatus("reading counters", errno);
+  if (bpf_map_lookup_elem(map_fd, &key, buf.data()) != 0)
+    return ErrnoStatus("reading counters", errno);
 
   NamedCounters out;
   const btf_member* m = btf_members(t);

@@ -66,7 +66,8 @@ bool SameMountNamespaceAsInit() {
 bool HostSeesSameBpffs(const std::string& path) {
   const std::string host_path = "/proc/1/root" + path;
   struct stat here, host;
-  if (access("/proc/1/root", X_OK) != 0) return IpNetnsExecName().empty();  // cannot look: see above
+  if (access("/proc/1/root", X_OK) != 0)
+    return IpNetnsExecName().empty();  // cannot look: see above
   if (stat(path.c_str(), &here) != 0) return false;
   if (!IsBpffs(host_path) || stat(host_path.c_str(), &host) != 0) return false;
   return here.st_dev == host.st_dev;
@@ -78,9 +79,13 @@ Status PrivateBpffs(const std::string& root, const std::string& why) {
   return FailedPrecondition(
       "bpffs for " + root + " would be private to this process: " + why +
       ". Pins there are invisible to the host's bpftool and vanish when sfcd exits, so a restarted "
-      "sfcd could not adopt its chains. `ip netns exec` gives a process its own mount namespace and "
-      "/sys; to run sfcd in a network namespace use `nsenter --net=/run/netns/" + ns + " sfcd ...` (network "
-      "namespace only), or mount the host's bpffs into the namespace, or pass --allow-private-bpffs "
+      "sfcd could not adopt its chains. `ip netns exec` gives a process its own mount namespace "
+      "and "
+      "/sys; to run sfcd in a network namespace use `nsenter --net=/run/netns/" +
+      ns +
+      " sfcd ...` (network "
+      "namespace only), or mount the host's bpffs into the namespace, or pass "
+      "--allow-private-bpffs "
       "if a private bpffs is really what you want");
 }
 
@@ -88,7 +93,8 @@ Status PrivateBpffs(const std::string& root, const std::string& why) {
 
 Status PrepareBpffs(const std::string& root, bool allow_private) {
   const bool host_ns = SameMountNamespaceAsInit();
-  const bool below_default = root == kDefaultMount || root.starts_with(std::string(kDefaultMount) + "/");
+  const bool below_default =
+      root == kDefaultMount || root.starts_with(std::string(kDefaultMount) + "/");
 
   if (below_default && !IsBpffs(kDefaultMount)) {
     if (!host_ns && !allow_private)
@@ -102,7 +108,8 @@ Status PrepareBpffs(const std::string& root, bool allow_private) {
 
   const std::string existing = ExistingAncestor(root);
   if (!IsBpffs(existing))
-    return FailedPrecondition("--bpffs-root " + root + ": " + existing + " is not on a bpffs mount");
+    return FailedPrecondition("--bpffs-root " + root + ": " + existing +
+                              " is not on a bpffs mount");
   if (!host_ns && !allow_private && !HostSeesSameBpffs(existing))
     return PrivateBpffs(root, "the bpffs mounted at " + existing +
                                   " in this mount namespace is not the one the host has there");

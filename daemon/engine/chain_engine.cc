@@ -8,9 +8,9 @@
 #include <fstream>
 #include <thread>
 
+#include <sfc/abi.h>
 #include "common/failpoint.h"
 #include "common/log.h"
-#include <sfc/abi.h>
 
 namespace sfc {
 namespace fs = std::filesystem;
@@ -33,14 +33,16 @@ sfc_chain_config ConfigOf(const ChainSpec& spec, uint64_t generation) {
 
 Status WriteConfig(int fd, const sfc_chain_config& c) {
   uint32_t zero = 0;
-  if (bpf_map_update_elem(fd, &zero, &c, BPF_ANY) != 0) return ErrnoStatus("writing chain config", errno);
+  if (bpf_map_update_elem(fd, &zero, &c, BPF_ANY) != 0)
+    return ErrnoStatus("writing chain config", errno);
   return Status::Ok();
 }
 
 // The program a 1-slot prog array (the root) or slot 0 of a prog array holds.
 Result<UniqueFd> ProgInSlot(int prog_array_fd, uint32_t slot) {
   uint32_t id = 0;
-  if (bpf_map_lookup_elem(prog_array_fd, &slot, &id) != 0) return ErrnoStatus("reading prog array slot", errno);
+  if (bpf_map_lookup_elem(prog_array_fd, &slot, &id) != 0)
+    return ErrnoStatus("reading prog array slot", errno);
   int fd = bpf_prog_get_fd_by_id(id);
   if (fd < 0) return ErrnoStatus("opening program " + std::to_string(id), errno);
   return UniqueFd(fd);
@@ -62,7 +64,8 @@ class ChainEngine::Transaction {
     if (undo_.empty()) return;
     for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
       Status st = (*it)();
-      if (!st.ok()) log::Error("chain.rollback_step_failed", {{"chain", chain_}, {"error", st.message()}});
+      if (!st.ok())
+        log::Error("chain.rollback_step_failed", {{"chain", chain_}, {"error", st.message()}});
     }
     log::Warn("chain.rolled_back", {{"chain", chain_}, {"steps", std::to_string(undo_.size())}});
     undo_.clear();
@@ -75,7 +78,10 @@ class ChainEngine::Transaction {
 };
 
 ChainEngine::ChainEngine(Options options, const VnfRegistry& registry)
-    : options_(std::move(options)), registry_(registry), pins_(options_.bpffs_root), attacher_(pins_) {}
+    : options_(std::move(options)),
+      registry_(registry),
+      pins_(options_.bpffs_root),
+      attacher_(pins_) {}
 
 VnfInstanceInfo ChainEngine::InstanceInfo(const std::string& chain, const VnfSpec& vnf,
                                           uint32_t slot) const {
@@ -93,8 +99,8 @@ Status ChainEngine::CheckSystem(const ChainSpec& spec) const {
       if (other == spec.name) continue;
       for (const auto& theirs : chain.spec.interfaces)
         if (theirs.name == ifname)
-          return FailedPrecondition(path + ": interface \"" + ifname + "\" is already used by chain \"" +
-                                    other + "\"");
+          return FailedPrecondition(path + ": interface \"" + ifname +
+                                    "\" is already used by chain \"" + other + "\"");
     }
   }
   if (spec.egress.action == EgressAction::kRedirect && !if_nametoindex(spec.egress.port.c_str()))
@@ -193,7 +199,8 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
   RunUpHooks(spec, current ? &current->spec : nullptr);
   chains_[spec.name] = next;
   *changed = true;
-  log::Info("chain.applied", {{"chain", spec.name}, {"generation", std::to_string(number)},
+  log::Info("chain.applied", {{"chain", spec.name},
+                              {"generation", std::to_string(number)},
                               {"vnfs", std::to_string(spec.vnfs.size())}});
   return Describe(next);
 }
@@ -203,12 +210,13 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
 // from a loaded entry object so that it carries BTF and bpftool shows its
 // fields by name.
 Status ChainEngine::CreateChainMaps(const std::string& chain) {
-  UniqueFd root(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "sfc_root", sizeof(uint32_t), sizeof(uint32_t), 1,
-                               nullptr));
+  UniqueFd root(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "sfc_root", sizeof(uint32_t),
+                               sizeof(uint32_t), 1, nullptr));
   if (!root) return ErrnoStatus("creating root prog array", errno);
   SFC_ASSIGN_OR_RETURN(UniqueFd pktctx, OpenPinned(pins_.PktCtx(chain)));
   SFC_ASSIGN_OR_RETURN(UniqueFd stats, OpenPinned(pins_.ChainStats(chain)));
-  SFC_ASSIGN_OR_RETURN(EntryProgram entry, EntryProgram::Load({pktctx.get(), stats.get(), root.get(), -1}));
+  SFC_ASSIGN_OR_RETURN(EntryProgram entry,
+                       EntryProgram::Load({pktctx.get(), stats.get(), root.get(), -1}));
   SFC_RETURN_IF_ERROR(PinFd(entry.config_fd(), pins_.Config(chain)));
   if (!options_.attach) SFC_RETURN_IF_ERROR(PinFd(entry.fd(), pins_.DetachedEntry(chain)));
   return PinFd(root.get(), pins_.Root(chain));
@@ -233,7 +241,8 @@ Status ChainEngine::SwitchRoot(const std::string& chain, const Generation& gen, 
   if (bpf_map_update_elem(root.get(), &zero, &first, BPF_ANY) != 0) {
     int err = errno;
     (void)WriteConfig(config.get(), old_config);
-    return ErrnoStatus("switching the chain root to generation " + std::to_string(gen.number()), err);
+    return ErrnoStatus("switching the chain root to generation " + std::to_string(gen.number()),
+                       err);
   }
   next.generation = gen.number();
   Status st = WriteConfig(config.get(), next);
@@ -285,7 +294,8 @@ Status ChainEngine::SyncAttachments(const ChainSpec& spec, const Chain* current,
     const InterfaceSpec* was = previous(iface.name);
     const bool is_attached = attached(iface.name);
     if (is_attached && (!was || *was == iface)) continue;
-    if (is_attached) SFC_RETURN_IF_ERROR(detach(iface.name));  // mode change: the kernel takes one mode at a time
+    if (is_attached)
+      SFC_RETURN_IF_ERROR(detach(iface.name));  // mode change: the kernel takes one mode at a time
     SFC_RETURN_IF_ERROR(attach(iface));
   }
   // Every entry pin of an interface the spec no longer has (also those a
@@ -308,7 +318,8 @@ void ChainEngine::RunUpHooks(const ChainSpec& spec, const ChainSpec* previous) {
       bool stays = false;
       for (const auto& v : spec.vnfs) stays |= v.name == old.name && v.type == old.type;
       if (!stays)
-        if (VnfModule* m = registry_.Find(old.type)) m->OnInstanceDown(InstanceInfo(spec.name, old, 0));
+        if (VnfModule* m = registry_.Find(old.type))
+          m->OnInstanceDown(InstanceInfo(spec.name, old, 0));
     }
   for (size_t i = 0; i < spec.vnfs.size(); ++i)
     if (VnfModule* m = registry_.Find(spec.vnfs[i].type))
@@ -420,7 +431,8 @@ Result<ChainCounters> ChainEngine::Counters(std::string_view chain_name, std::st
     SFC_ASSIGN_OR_RETURN(NamedCounters c, ReadPerCpuCounters(fd.get()));
     out.vnfs.push_back({v.name, v.type, std::move(c)});
   }
-  if (!found) return NotFound("chain \"" + spec.name + "\" has no VNF \"" + std::string(vnf) + "\"");
+  if (!found)
+    return NotFound("chain \"" + spec.name + "\" has no VNF \"" + std::string(vnf) + "\"");
   return out;
 }
 
@@ -466,8 +478,9 @@ std::vector<VnfRef> ChainEngine::Instances(std::string_view type) {
 Status ChainEngine::SaveState(const Chain& chain) const {
   json doc = {{"spec", chain.spec.ToJson()},
               {"generation", chain.generation},
-              {"applied_at", std::chrono::duration_cast<std::chrono::seconds>(
-                                 chain.applied_at.time_since_epoch()).count()}};
+              {"applied_at",
+               std::chrono::duration_cast<std::chrono::seconds>(chain.applied_at.time_since_epoch())
+                   .count()}};
   const std::string dir = options_.state_dir + "/chains";
   const std::string path = dir + "/" + chain.spec.name + ".json";
   const std::string tmp = path + ".tmp";

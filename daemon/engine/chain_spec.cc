@@ -11,11 +11,11 @@
 namespace sfc {
 namespace {
 
-using nlohmann::json;
 using json_fields::CheckMembers;
 using json_fields::GetString;
 using json_fields::Quoted;
 using json_fields::WrongType;
+using nlohmann::json;
 
 Status ParseName(const json& obj, const std::string& path, std::string* out) {
   SFC_RETURN_IF_ERROR(GetString(obj, path, "name", true, out));
@@ -34,9 +34,12 @@ Status ParseInterface(const json& v, const std::string& path, InterfaceSpec* out
     SFC_RETURN_IF_ERROR(GetString(v, path, "name", true, &out->name));
     std::string mode = "native";
     SFC_RETURN_IF_ERROR(GetString(v, path, "mode", false, &mode));
-    if (mode == "native") out->mode = XdpMode::kNative;
-    else if (mode == "generic") out->mode = XdpMode::kGeneric;
-    else return InvalidArgument(path + "/mode: " + Quoted(mode) + " is not one of native, generic");
+    if (mode == "native")
+      out->mode = XdpMode::kNative;
+    else if (mode == "generic")
+      out->mode = XdpMode::kGeneric;
+    else
+      return InvalidArgument(path + "/mode: " + Quoted(mode) + " is not one of native, generic");
   } else {
     return WrongType(path, "object or string", v);
   }
@@ -47,8 +50,9 @@ Status ParseInterface(const json& v, const std::string& path, InterfaceSpec* out
   bool ok = !n.empty() && n.size() < 16 && n != "." && n != "..";
   for (char c : n)
     ok &= c != '/' && c != ':' && c != '\0' && !std::isspace(static_cast<unsigned char>(c));
-  if (!ok) return InvalidArgument(path + (v.is_string() ? "" : "/name") + ": " + Quoted(n) +
-                                  " is not a valid interface name");
+  if (!ok)
+    return InvalidArgument(path + (v.is_string() ? "" : "/name") + ": " + Quoted(n) +
+                           " is not a valid interface name");
   return Status::Ok();
 }
 
@@ -57,10 +61,14 @@ Status ParseEgress(const json& v, const std::string& path, EgressSpec* out) {
   SFC_RETURN_IF_ERROR(CheckMembers(v, path, {"action", "port"}));
   std::string action = "pass";
   SFC_RETURN_IF_ERROR(GetString(v, path, "action", false, &action));
-  if (action == "pass") out->action = EgressAction::kPass;
-  else if (action == "tx") out->action = EgressAction::kTx;
-  else if (action == "redirect") out->action = EgressAction::kRedirect;
-  else if (action == "fib") out->action = EgressAction::kFib;
+  if (action == "pass")
+    out->action = EgressAction::kPass;
+  else if (action == "tx")
+    out->action = EgressAction::kTx;
+  else if (action == "redirect")
+    out->action = EgressAction::kRedirect;
+  else if (action == "fib")
+    out->action = EgressAction::kFib;
   else
     return InvalidArgument(path + "/action: " + Quoted(action) +
                            " is not one of pass, tx, redirect, fib");
@@ -78,10 +86,14 @@ std::string_view ToString(XdpMode m) { return m == XdpMode::kNative ? "native" :
 std::string_view ToString(FailPolicy p) { return p == FailPolicy::kDrop ? "drop" : "pass"; }
 std::string_view ToString(EgressAction a) {
   switch (a) {
-    case EgressAction::kPass: return "pass";
-    case EgressAction::kTx: return "tx";
-    case EgressAction::kRedirect: return "redirect";
-    case EgressAction::kFib: return "fib";
+    case EgressAction::kPass:
+      return "pass";
+    case EgressAction::kTx:
+      return "tx";
+    case EgressAction::kRedirect:
+      return "redirect";
+    case EgressAction::kFib:
+      return "fib";
   }
   return "?";
 }
@@ -117,7 +129,8 @@ json ChainSpec::ToJson() const {
   for (const auto& i : interfaces)
     j["interfaces"].push_back({{"name", i.name}, {"mode", std::string(ToString(i.mode))}});
   j["vnfs"] = json::array();
-  for (const auto& v : vnfs) j["vnfs"].push_back({{"name", v.name}, {"type", v.type}, {"config", v.config}});
+  for (const auto& v : vnfs)
+    j["vnfs"].push_back({{"name", v.name}, {"type", v.type}, {"config", v.config}});
   j["egress"] = {{"action", std::string(ToString(egress.action))}};
   if (!egress.port.empty()) j["egress"]["port"] = egress.port;
   j["fail_policy"] = std::string(ToString(fail_policy));
@@ -130,8 +143,8 @@ Result<ChainSpec> ParseChainSpecText(std::string_view text, const VnfRegistry& r
   try {
     doc = json::parse(text);
   } catch (const json::exception& e) {
-    // e.what() carries the byte position: "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-    // Not only parse_error: a number no double holds ("1e999") is an
+    // e.what() carries the byte position: "[json.exception.parse_error.101] parse error at line 3,
+    // column 5: ..." Not only parse_error: a number no double holds ("1e999") is an
     // out_of_range.406; uncaught, it took sfcd down (found by fuzzing).
     return InvalidArgument(std::string("not valid JSON: ") + e.what());
   }
@@ -140,8 +153,9 @@ Result<ChainSpec> ParseChainSpecText(std::string_view text, const VnfRegistry& r
 
 Result<ChainSpec> ParseChainSpec(const json& doc, const VnfRegistry& registry) {
   if (!doc.is_object()) return WrongType("/", "object", doc);
-  SFC_RETURN_IF_ERROR(CheckMembers(doc, "", {"$schema", "name", "description", "interfaces", "vnfs",
-                                             "egress", "fail_policy", "timing"}));
+  SFC_RETURN_IF_ERROR(CheckMembers(
+      doc, "",
+      {"$schema", "name", "description", "interfaces", "vnfs", "egress", "fail_policy", "timing"}));
   ChainSpec spec;
   SFC_RETURN_IF_ERROR(ParseName(doc, "", &spec.name));
 
@@ -185,8 +199,8 @@ Result<ChainSpec> ParseChainSpec(const json& doc, const VnfRegistry& registry) {
       if (!module) {
         std::string known;
         for (const auto& t : registry.Types()) known += (known.empty() ? "" : ", ") + t;
-        return InvalidArgument(path + "/type: unknown VNF type " + Quoted(vs.type) + " (known: " +
-                               known + ")");
+        return InvalidArgument(path + "/type: unknown VNF type " + Quoted(vs.type) +
+                               " (known: " + known + ")");
       }
       if (auto c = v.find("config"); c != v.end()) {
         if (!c->is_object()) return WrongType(path + "/config", "object", *c);
@@ -202,9 +216,12 @@ Result<ChainSpec> ParseChainSpec(const json& doc, const VnfRegistry& registry) {
 
   std::string policy = "drop";
   SFC_RETURN_IF_ERROR(GetString(doc, "", "fail_policy", false, &policy));
-  if (policy == "drop") spec.fail_policy = FailPolicy::kDrop;
-  else if (policy == "pass") spec.fail_policy = FailPolicy::kPass;
-  else return InvalidArgument("/fail_policy: " + Quoted(policy) + " is not one of drop, pass");
+  if (policy == "drop")
+    spec.fail_policy = FailPolicy::kDrop;
+  else if (policy == "pass")
+    spec.fail_policy = FailPolicy::kPass;
+  else
+    return InvalidArgument("/fail_policy: " + Quoted(policy) + " is not one of drop, pass");
 
   SFC_RETURN_IF_ERROR(json_fields::GetBool(doc, "", "timing", &spec.timing));
   return spec;

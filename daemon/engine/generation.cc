@@ -5,11 +5,11 @@
 
 #include <filesystem>
 
+#include <sfc/abi.h>
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "egress.skel.h"
 #include "engine/bpf_util.h"
-#include <sfc/abi.h>
 
 namespace sfc {
 namespace fs = std::filesystem;
@@ -31,19 +31,26 @@ Status ReuseMap(bpf_map* map, int fd, const std::string& what) {
 
 uint32_t EgressActionValue(EgressAction a) {
   switch (a) {
-    case EgressAction::kPass: return SFC_EGRESS_PASS;
-    case EgressAction::kTx: return SFC_EGRESS_TX;
-    case EgressAction::kRedirect: return SFC_EGRESS_REDIRECT;
-    case EgressAction::kFib: return SFC_EGRESS_FIB;
+    case EgressAction::kPass:
+      return SFC_EGRESS_PASS;
+    case EgressAction::kTx:
+      return SFC_EGRESS_TX;
+    case EgressAction::kRedirect:
+      return SFC_EGRESS_REDIRECT;
+    case EgressAction::kFib:
+      return SFC_EGRESS_FIB;
   }
   return SFC_EGRESS_PASS;
 }
 
-uint32_t FailPolicyValue(FailPolicy p) { return p == FailPolicy::kPass ? SFC_FAIL_PASS : SFC_FAIL_DROP; }
+uint32_t FailPolicyValue(FailPolicy p) {
+  return p == FailPolicy::kPass ? SFC_FAIL_PASS : SFC_FAIL_DROP;
+}
 
 Status Rename(const std::string& from, const std::string& to) {
   SFC_RETURN_IF_ERROR(MakeDirs(fs::path(to).parent_path()));
-  if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus("moving pin " + from + " to " + to, errno);
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return ErrnoStatus("moving pin " + from + " to " + to, errno);
   return Status::Ok();
 }
 
@@ -134,7 +141,8 @@ Status Generation::LoadVnf(size_t index) {
   bpf_object* obj = vo->object();
 
   SFC_RETURN_IF_ERROR(SetRodata<uint32_t>(obj, "sfc_slot", index).Wrap(path));
-  SFC_RETURN_IF_ERROR(SetRodata<uint32_t>(obj, "sfc_fail_policy", FailPolicyValue(spec_.fail_policy)).Wrap(path));
+  SFC_RETURN_IF_ERROR(
+      SetRodata<uint32_t>(obj, "sfc_fail_policy", FailPolicyValue(spec_.fail_policy)).Wrap(path));
   SFC_RETURN_IF_ERROR(SetRodata<uint8_t>(obj, "sfc_timing", spec_.timing ? 1 : 0).Wrap(path));
 
   const bool stays = Stays(v);
@@ -157,8 +165,11 @@ Status Generation::LoadVnf(size_t index) {
         SFC_RETURN_IF_ERROR(ReuseMap(map, fd->get(), pin));
         final_maps_.insert(pin);
       } else {
-        log::Info("vnf.map_recreated", {{"chain", spec_.name}, {"vnf", v.name}, {"map", name},
-                                        {"reason", minfo.ok() ? "size or type changed" : minfo.status().message()}});
+        log::Info("vnf.map_recreated",
+                  {{"chain", spec_.name},
+                   {"vnf", v.name},
+                   {"map", name},
+                   {"reason", minfo.ok() ? "size or type changed" : minfo.status().message()}});
         fresh.push_back(name);
       }
     } else {
@@ -167,7 +178,8 @@ Status Generation::LoadVnf(size_t index) {
   }
 
   if (int err = bpf_object__load(obj))
-    return ErrnoStatus(path + ": loading " + v.type + " program (verifier log at debug level)", err);
+    return ErrnoStatus(path + ": loading " + v.type + " program (verifier log at debug level)",
+                       err);
   // Until this generation is committed or abandoned, the object may hold
   // changes to state it shares with the running generation.
   vnfs_.push_back(std::move(vo));
@@ -241,7 +253,8 @@ void Generation::UndoCommit() {
     if (!it->done) continue;
     Status st = Rename(it->final, it->staged);
     if (st.ok() && !it->backup.empty()) st = Rename(it->backup, it->final);
-    if (!st.ok()) log::Error("chain.pin_restore_failed", {{"chain", spec_.name}, {"error", st.message()}});
+    if (!st.ok())
+      log::Error("chain.pin_restore_failed", {{"chain", spec_.name}, {"error", st.message()}});
     it->done = false;
     it->backup.clear();
   }

@@ -98,7 +98,7 @@ class Generation {
   std::vector<NewMap> new_maps_;
   std::vector<Move> moves_;
   std::vector<std::string> created_dirs_;  // by Commit(), for UndoCommit()
-  std::set<std::string> final_maps_;  // every pin path the generation uses
+  std::set<std::string> final_maps_;       // every pin path the generation uses
 };
 
 }  // namespace sfc

@@ -39,7 +39,8 @@ class PinLayout {
   std::string VnfDir(const std::string& chain, const std::string& vnf) const {
     return ChainDir(chain) + "/" + vnf;
   }
-  std::string VnfMap(const std::string& chain, const std::string& vnf, const std::string& map) const {
+  std::string VnfMap(const std::string& chain, const std::string& vnf,
+                     const std::string& map) const {
     return VnfDir(chain, vnf) + "/" + map;
   }
   static constexpr const char* kStagingPrefix = "_gen";
@@ -48,8 +49,8 @@ class PinLayout {
   }
   // Names a VNF may not take: they are chain-level pins.
   static bool IsReservedVnfName(const std::string& name) {
-    return name == "progs" || name == "root" || name == "stats" || name == "pktctx" || name == "config" ||
-           name == "tx_port" || name == "entry" || name.starts_with("entry-");
+    return name == "progs" || name == "root" || name == "stats" || name == "pktctx" ||
+           name == "config" || name == "tx_port" || name == "entry" || name.starts_with("entry-");
   }
 
  private:

@@ -21,11 +21,13 @@ class NoopModule : public VnfModule {
   std::string_view type() const override { return "noop"; }
 
   Status Validate(const nlohmann::json& config, const std::string& path) const override {
-    if (!config.empty()) return InvalidArgument(path + "/" + config.begin().key() + ": noop takes no configuration");
+    if (!config.empty())
+      return InvalidArgument(path + "/" + config.begin().key() + ": noop takes no configuration");
     return Status::Ok();
   }
 
-  Result<std::unique_ptr<VnfObject>> Open(const VnfInstanceInfo&, const nlohmann::json&) const override {
+  Result<std::unique_ptr<VnfObject>> Open(const VnfInstanceInfo&,
+                                          const nlohmann::json&) const override {
     sfc_noop* skel = sfc_noop__open();
     if (!skel) return ErrnoStatus("opening noop object", errno);
     return std::unique_ptr<VnfObject>(std::make_unique<NoopObject>(skel));

@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 constexpr const char* kBefore = R"({"name": "ap", "interfaces": ["lo"], "vnfs": [
     {"name": "fw", "type": "firewall", "config": {"default": "drop", "rules": [
       {"id": "all", "action": "allow"}]}}]})";
-constexpr const char* kAfter = R"({"name": "ap", "interfaces": ["lo"], "fail_policy": "pass", "timing": true,
+constexpr const char* kAfter =
+    R"({"name": "ap", "interfaces": ["lo"], "fail_policy": "pass", "timing": true,
   "vnfs": [
     {"name": "n0", "type": "noop"},
     {"name": "fw", "type": "firewall", "config": {"default": "drop", "rules": [
@@ -50,8 +51,10 @@ std::set<std::string> PinSnapshot(const std::string& dir) {
     if (e.is_directory()) continue;
     std::string id = "?";
     if (auto fd = OpenPinned(e.path()); fd.ok()) {
-      if (auto m = MapInfo(fd->get()); m.ok()) id = "map" + std::to_string(m->id);
-      else if (auto p = ProgInfo(fd->get()); p.ok()) id = "prog" + std::to_string(p->id);
+      if (auto m = MapInfo(fd->get()); m.ok())
+        id = "map" + std::to_string(m->id);
+      else if (auto p = ProgInfo(fd->get()); p.ok())
+        id = "prog" + std::to_string(p->id);
     }
     out.insert(e.path().string() + "=" + id);
   }
@@ -118,9 +121,9 @@ TEST_P(ApplyFailure, LeavesTheRunningChainExactlyAsItWas) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryStep, ApplyFailure,
-                         ::testing::Values("apply.save", "apply.before_switch", "apply.after_switch",
-                                           "apply.commit", "apply.pin_move@1", "apply.pin_move@3",
-                                           "apply.after_commit"),
+                         ::testing::Values("apply.save", "apply.before_switch",
+                                           "apply.after_switch", "apply.commit", "apply.pin_move@1",
+                                           "apply.pin_move@3", "apply.after_commit"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)
@@ -158,7 +161,8 @@ TEST(ApplyTiming, TurnedOnByReapplyIsPlausible) {
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE((*c)->Run(kUdp).ok());
   ASSERT_TRUE((*c)->Reapply(R"({"name": "tm", "interfaces": ["lo"], "timing": true, "vnfs": [
-      {"name": "n0", "type": "noop"}, {"name": "n1", "type": "noop"}]})").ok());
+      {"name": "n0", "type": "noop"}, {"name": "n1", "type": "noop"}]})")
+                  .ok());
   ASSERT_TRUE((*c)->Run(kUdp, 1, 1000).ok());
   for (const char* vnf : {"n0", "n1"}) {
     uint64_t ns = *(*c)->VnfCounter(vnf, "run_ns");
@@ -169,7 +173,8 @@ TEST(ApplyTiming, TurnedOnByReapplyIsPlausible) {
   }
   // ... and off again: no more time accounted.
   ASSERT_TRUE((*c)->Reapply(R"({"name": "tm", "interfaces": ["lo"], "vnfs": [
-      {"name": "n0", "type": "noop"}, {"name": "n1", "type": "noop"}]})").ok());
+      {"name": "n0", "type": "noop"}, {"name": "n1", "type": "noop"}]})")
+                  .ok());
   uint64_t before = *(*c)->VnfCounter("n0", "run_ns");
   ASSERT_TRUE((*c)->Run(kUdp, 1, 100).ok());
   EXPECT_EQ(*(*c)->VnfCounter("n0", "run_ns"), before);
@@ -178,10 +183,12 @@ TEST(ApplyTiming, TurnedOnByReapplyIsPlausible) {
 // A re-apply that changes the fail policy changes what the entry does when
 // the root slot is empty.
 TEST(ApplyFailPolicy, ReapplyReachesTheEntry) {
-  auto c = LoadedChain::Load(R"({"name": "fp", "interfaces": ["lo"], "vnfs": [{"name": "n0", "type": "noop"}]})");
+  auto c = LoadedChain::Load(
+      R"({"name": "fp", "interfaces": ["lo"], "vnfs": [{"name": "n0", "type": "noop"}]})");
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE((*c)->Reapply(R"({"name": "fp", "interfaces": ["lo"], "fail_policy": "pass",
-      "vnfs": [{"name": "n0", "type": "noop"}]})").ok());
+      "vnfs": [{"name": "n0", "type": "noop"}]})")
+                  .ok());
   auto root = OpenPinned((*c)->engine().pins().Root("fp"));
   ASSERT_TRUE(root.ok());
   uint32_t zero = 0;

@@ -16,7 +16,9 @@ namespace {
 
 std::string Chain(int noops, const std::string& extra = "") {
   std::string vnfs;
-  for (int i = 0; i < noops; ++i) vnfs += (i ? "," : "") + std::string(R"({"name": "n)") + std::to_string(i) + R"(", "type": "noop"})";
+  for (int i = 0; i < noops; ++i)
+    vnfs += (i ? "," : "") + std::string(R"({"name": "n)") + std::to_string(i) +
+            R"(", "type": "noop"})";
   return R"({"name": "ch", "interfaces": ["lo"], "vnfs": [)" + vnfs + "]" + extra + "}";
 }
 
@@ -48,7 +50,8 @@ TEST(Chain, LongestChainVisitsEveryVnf) {
   auto run = (*c)->Run(kFrame);
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->action, XDP_PASS);
-  for (int i = 0; i < SFC_MAX_VNFS; ++i) EXPECT_EQ(Vnf(**c, "n" + std::to_string(i), "pass"), 1u) << i;
+  for (int i = 0; i < SFC_MAX_VNFS; ++i)
+    EXPECT_EQ(Vnf(**c, "n" + std::to_string(i), "pass"), 1u) << i;
   EXPECT_EQ(ChainCtr(**c, "tail_call_miss"), 0u);
   EXPECT_EQ(ChainCtr(**c, "egress_pass"), 1u);
 }
@@ -81,8 +84,10 @@ TEST(Chain, ReapplyKeepsStateOfStayingVnfsAndDropsRemovedOnes) {
   ASSERT_TRUE(std::filesystem::exists(removed_dir));
 
   // n2 goes away, n5 arrives; n0 and n1 stay.
-  ASSERT_TRUE(chain.Reapply(R"({"name": "ch", "interfaces": ["lo"], "vnfs": [
-      {"name": "n0", "type": "noop"}, {"name": "n5", "type": "noop"}, {"name": "n1", "type": "noop"}]})").ok());
+  ASSERT_TRUE(chain
+                  .Reapply(R"({"name": "ch", "interfaces": ["lo"], "vnfs": [
+      {"name": "n0", "type": "noop"}, {"name": "n5", "type": "noop"}, {"name": "n1", "type": "noop"}]})")
+                  .ok());
   ASSERT_TRUE(chain.Run(kFrame).ok());
   EXPECT_EQ(Vnf(chain, "n0", "rx_packets"), 6u);
   EXPECT_EQ(Vnf(chain, "n1", "rx_packets"), 6u);
@@ -112,8 +117,9 @@ TEST(Chain, ReapplyOfSameSpecChangesNothing) {
 TEST(Chain, DryRunPinsNothing) {
   auto c = LoadedChain::Load(Chain(1));
   ASSERT_TRUE(c.ok());
-  auto spec = ParseChainSpecText(R"({"name": "other", "interfaces": ["lo"], "vnfs": [{"name": "a", "type": "noop"}]})",
-                                 (*c)->engine().registry());
+  auto spec = ParseChainSpecText(
+      R"({"name": "other", "interfaces": ["lo"], "vnfs": [{"name": "a", "type": "noop"}]})",
+      (*c)->engine().registry());
   ASSERT_TRUE(spec.ok());
   bool changed = true;
   auto info = (*c)->engine().Apply(*spec, true, &changed);

@@ -16,7 +16,8 @@ namespace {
 
 std::string Chain(const std::string& egress) {
   return R"({"name": "eg", "interfaces": ["lo"], "vnfs": [{"name": "n", "type": "noop"}],
-             "egress": )" + egress + "}";
+             "egress": )" +
+         egress + "}";
 }
 
 std::unique_ptr<LoadedChain> MustLoad(const std::string& spec) {

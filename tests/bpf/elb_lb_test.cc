@@ -21,8 +21,8 @@
 #include <thread>
 
 #include "common/fd.h"
-#include "elb/elb.h"
 #include "elb/config.h"
+#include "elb/elb.h"
 #include "sfc/v1/loadbalancer.grpc.pb.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"

@@ -1,10 +1,10 @@
 // The shared parser, run by the entry program of a one-noop chain: what it
 // records for valid frames, and that truncated or malformed frames are
 // dropped and counted, never passed on.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include "support/chain_fixture.h"
@@ -49,7 +49,11 @@ uint32_t Ip4(const char* text) {
 }
 
 TEST_F(ParserTest, Ipv4Tcp) {
-  auto f = PacketBuilder().Ipv4("10.1.2.3", "10.4.5.6", 33).Tcp(40000, 443, kTcpSyn | kTcpAck).Payload(10).Build();
+  auto f = PacketBuilder()
+               .Ipv4("10.1.2.3", "10.4.5.6", 33)
+               .Tcp(40000, 443, kTcpSyn | kTcpAck)
+               .Payload(10)
+               .Build();
   sfc_pkt p = Parse(f);
   EXPECT_EQ(p.l3_proto, ETH_P_IP);
   EXPECT_EQ(p.l3_off, 14);
@@ -69,7 +73,11 @@ TEST_F(ParserTest, Ipv4Tcp) {
 }
 
 TEST_F(ParserTest, Ipv4OptionsShiftL4) {
-  auto f = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Options({0x94, 0x04, 0, 0, 1, 1, 1, 0}).Udp(53, 5353).Build();
+  auto f = PacketBuilder()
+               .Ipv4("10.0.0.1", "10.0.0.2")
+               .Ipv4Options({0x94, 0x04, 0, 0, 1, 1, 1, 0})
+               .Udp(53, 5353)
+               .Build();
   sfc_pkt p = Parse(f);
   EXPECT_EQ(p.l4_off, 14 + 28);
   EXPECT_EQ(ntohs(p.dport), 5353);
@@ -81,7 +89,8 @@ TEST_F(ParserTest, VlanAndQinQ) {
   EXPECT_EQ(p.vlan_outer, 100);
   EXPECT_EQ(p.l3_off, 18);
   EXPECT_TRUE(p.flags & SFC_PKT_F_VLAN);
-  p = Parse(PacketBuilder().Vlan(300, 0x88a8).Vlan(42).Ipv6("fd00::1", "fd00::2").Tcp(5, 6).Build());
+  p = Parse(
+      PacketBuilder().Vlan(300, 0x88a8).Vlan(42).Ipv6("fd00::1", "fd00::2").Tcp(5, 6).Build());
   EXPECT_EQ(p.vlan_outer, 300);
   EXPECT_EQ(p.vlan_inner, 42);
   EXPECT_EQ(p.l3_off, 22);
@@ -89,12 +98,19 @@ TEST_F(ParserTest, VlanAndQinQ) {
 }
 
 TEST_F(ParserTest, ThreeVlanTagsAreMalformed) {
-  Parse(PacketBuilder().Vlan(1).Vlan(2).Vlan(3).Ipv4("10.0.0.1", "10.0.0.2").Udp(1, 2).Build(), XDP_DROP);
+  Parse(PacketBuilder().Vlan(1).Vlan(2).Vlan(3).Ipv4("10.0.0.1", "10.0.0.2").Udp(1, 2).Build(),
+        XDP_DROP);
   EXPECT_EQ(Counter("malformed"), 1u);
 }
 
 TEST_F(ParserTest, Ipv6ExtensionHeaders) {
-  auto f = PacketBuilder().Ipv6("fd00::1", "fd00::2").Ipv6Ext(0).Ipv6Ext(43, 1).Ipv6Ext(60, 2).Tcp(7, 8).Build();
+  auto f = PacketBuilder()
+               .Ipv6("fd00::1", "fd00::2")
+               .Ipv6Ext(0)
+               .Ipv6Ext(43, 1)
+               .Ipv6Ext(60, 2)
+               .Tcp(7, 8)
+               .Build();
   sfc_pkt p = Parse(f);
   EXPECT_EQ(p.l3_proto, ETH_P_IPV6);
   EXPECT_EQ(p.l4_proto, IPPROTO_TCP);
@@ -106,15 +122,32 @@ TEST_F(ParserTest, Ipv6ExtensionHeaders) {
 
 TEST_F(ParserTest, Fragments) {
   // First fragment: ports present. Later fragment: flagged, no L4.
-  sfc_pkt p = Parse(PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(0, true).Udp(1, 2).Payload(16).Build());
-  EXPECT_EQ(p.flags & (SFC_PKT_F_FRAG | SFC_PKT_F_FRAG_LATER | SFC_PKT_F_L4), SFC_PKT_F_FRAG | SFC_PKT_F_L4);
-  p = Parse(PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Fragment(64, false).Proto(IPPROTO_UDP).Payload(16).Build());
-  EXPECT_EQ(p.flags & (SFC_PKT_F_FRAG | SFC_PKT_F_FRAG_LATER | SFC_PKT_F_L4), SFC_PKT_F_FRAG | SFC_PKT_F_FRAG_LATER);
+  sfc_pkt p = Parse(PacketBuilder()
+                        .Ipv4("10.0.0.1", "10.0.0.2")
+                        .Ipv4Fragment(0, true)
+                        .Udp(1, 2)
+                        .Payload(16)
+                        .Build());
+  EXPECT_EQ(p.flags & (SFC_PKT_F_FRAG | SFC_PKT_F_FRAG_LATER | SFC_PKT_F_L4),
+            SFC_PKT_F_FRAG | SFC_PKT_F_L4);
+  p = Parse(PacketBuilder()
+                .Ipv4("10.0.0.1", "10.0.0.2")
+                .Ipv4Fragment(64, false)
+                .Proto(IPPROTO_UDP)
+                .Payload(16)
+                .Build());
+  EXPECT_EQ(p.flags & (SFC_PKT_F_FRAG | SFC_PKT_F_FRAG_LATER | SFC_PKT_F_L4),
+            SFC_PKT_F_FRAG | SFC_PKT_F_FRAG_LATER);
   EXPECT_EQ(p.sport, 0);
   p = Parse(PacketBuilder().Ipv6("fd00::1", "fd00::2").Ipv6Fragment(0, true).Tcp(3, 4).Build());
   EXPECT_EQ(p.flags & (SFC_PKT_F_FRAG_LATER | SFC_PKT_F_L4), SFC_PKT_F_L4);
   EXPECT_EQ(ntohs(p.dport), 4);
-  p = Parse(PacketBuilder().Ipv6("fd00::1", "fd00::2").Ipv6Fragment(1232, false).Proto(IPPROTO_TCP).Payload(8).Build());
+  p = Parse(PacketBuilder()
+                .Ipv6("fd00::1", "fd00::2")
+                .Ipv6Fragment(1232, false)
+                .Proto(IPPROTO_TCP)
+                .Payload(8)
+                .Build());
   EXPECT_TRUE(p.flags & SFC_PKT_F_FRAG_LATER);
   EXPECT_EQ(p.l4_proto, IPPROTO_TCP);
   EXPECT_FALSE(p.flags & SFC_PKT_F_L4);
@@ -145,7 +178,12 @@ TEST_F(ParserTest, NonIpGoesToTheKernel) {
 TEST_F(ParserTest, TruncatedFramesAreDropped) {
   const Bytes frames[] = {
       PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(1, 2).Build(),
-      PacketBuilder().Vlan(5).Ipv4("10.0.0.1", "10.0.0.2").Ipv4Options({1, 1, 1, 1}).Udp(1, 2).Build(),
+      PacketBuilder()
+          .Vlan(5)
+          .Ipv4("10.0.0.1", "10.0.0.2")
+          .Ipv4Options({1, 1, 1, 1})
+          .Udp(1, 2)
+          .Build(),
       PacketBuilder().Ipv6("fd00::1", "fd00::2").Ipv6Ext(0, 1).Icmp(128).Build(),
   };
   uint64_t expected = 0;

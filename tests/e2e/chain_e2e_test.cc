@@ -24,10 +24,13 @@ class ChainE2E : public ::testing::Test {
   static std::string Spec(int noops, const std::string& egress = R"({"action": "fib"})",
                           const std::string& mode = "native", const std::string& name = "web") {
     json vnfs = json::array();
-    for (int i = 0; i < noops; ++i) vnfs.push_back({{"name", "n" + std::to_string(i)}, {"type", "noop"}});
+    for (int i = 0; i < noops; ++i)
+      vnfs.push_back({{"name", "n" + std::to_string(i)}, {"type", "noop"}});
     json ifs = json::array();
     for (const char* i : {"eth0", "eth1", "eth2"}) ifs.push_back({{"name", i}, {"mode", mode}});
-    return json{{"name", name}, {"interfaces", ifs}, {"vnfs", vnfs}, {"egress", json::parse(egress)}}.dump();
+    return json{
+        {"name", name}, {"interfaces", ifs}, {"vnfs", vnfs}, {"egress", json::parse(egress)}}
+        .dump();
   }
 
   json CtlJson(const std::string& args) {
@@ -68,14 +71,16 @@ TEST_F(ChainE2E, ForwardsPingTcpUdpWithFibAndCountsByName) {
   // TCP and UDP through the chain, both directions of each.
   topo_.Spawn(topo_.server_ns(1), "iperf3 -s -1");
   std::this_thread::sleep_for(milliseconds(500));
-  CommandResult tcp = topo_.In(topo_.client_ns(), "iperf3 -c " + topo_.server_ip(1) + " -t 2 -J", 30);
+  CommandResult tcp =
+      topo_.In(topo_.client_ns(), "iperf3 -c " + topo_.server_ip(1) + " -t 2 -J", 30);
   ASSERT_EQ(tcp.exit_code, 0) << tcp.output;
   json tj = json::parse(tcp.output);
   EXPECT_GT(tj["end"]["sum_received"]["bytes"].get<double>(), 1e6);
 
   topo_.Spawn(topo_.server_ns(2), "iperf3 -s -1");
   std::this_thread::sleep_for(milliseconds(500));
-  CommandResult udp = topo_.In(topo_.client_ns(), "iperf3 -u -b 20M -l 1000 -c " + topo_.server_ip(2) + " -t 1 -J", 30);
+  CommandResult udp = topo_.In(
+      topo_.client_ns(), "iperf3 -u -b 20M -l 1000 -c " + topo_.server_ip(2) + " -t 1 -J", 30);
   ASSERT_EQ(udp.exit_code, 0) << udp.output;
   json uj = json::parse(udp.output);
   EXPECT_GT(uj["end"]["sum"]["packets"].get<double>(), 1000);
@@ -141,7 +146,8 @@ TEST_F(ChainE2E, CrashLosesNoPacketsAndRestartAdopts) {
   EXPECT_EQ(after["generation"], before["generation"]);
   for (size_t i = 0; i < after["attachments"].size(); ++i) {
     EXPECT_TRUE(after["attachments"][i]["attached"].get<bool>());
-    EXPECT_EQ(after["attachments"][i]["prog_id"], before["attachments"][i]["prog_id"]) << "re-attached";
+    EXPECT_EQ(after["attachments"][i]["prog_id"], before["attachments"][i]["prog_id"])
+        << "re-attached";
   }
   EXPECT_NE(sfcd_.log().find("event=chain.adopted chain=web"), std::string::npos);
 }
@@ -163,7 +169,8 @@ TEST_F(ChainE2E, ApplyUnderTrafficLosesNothing) {
   topo_.Spawn(topo_.server_ns(1), "iperf3 -s -1");
   std::this_thread::sleep_for(milliseconds(500));
   std::thread tcp([&] {
-    CommandResult r = topo_.In(topo_.client_ns(), "iperf3 -c " + topo_.server_ip(1) + " -t 4 -J", 60);
+    CommandResult r =
+        topo_.In(topo_.client_ns(), "iperf3 -c " + topo_.server_ip(1) + " -t 4 -J", 60);
     EXPECT_EQ(r.exit_code, 0) << r.output;
   });
   std::thread ping([&] { EXPECT_EQ(PingLoss(topo_.server_ip(2), "-c 400 -i 0.01"), 0); });
@@ -203,9 +210,11 @@ TEST_F(ChainE2E, BadRequestsChangeNothing) {
   } cases[] = {
       {R"({"name": "x", "interfaces": ["nosuch0"]})", "/interfaces/0: no interface \"nosuch0\""},
       {Spec(0, R"({"action": "fib"})", "native", "other"), "already used by chain \"web\""},
-      {R"({"name": "web", "interfaces": ["eth0"], "vnfs": [{"name": "a", "type": "nat"}]})", "/vnfs/0/type: unknown VNF type \"nat\""},
+      {R"({"name": "web", "interfaces": ["eth0"], "vnfs": [{"name": "a", "type": "nat"}]})",
+       "/vnfs/0/type: unknown VNF type \"nat\""},
       {R"({"name": "web", "interfaces": ["eth0"],)", "not valid JSON"},
-      {R"({"name": "web", "interfaces": ["eth0"], "egress": {"action": "redirect", "port": "nosuch1"}})", "/egress/port: no interface"},
+      {R"({"name": "web", "interfaces": ["eth0"], "egress": {"action": "redirect", "port": "nosuch1"}})",
+       "/egress/port: no interface"},
   };
   for (const auto& c : cases) {
     CommandResult r = sfcd_.Apply(c.json);
@@ -248,7 +257,8 @@ TEST_F(ChainE2E, RestartReconcilesWithSavedSpec) {
   EXPECT_EQ(PingLoss(topo_.server_ip(1)), 0);
 
   sfcd_.Stop();
-  for (const char* ifname : {"eth0", "eth1", "eth2"}) topo_.InVm(std::string("xdp-loader unload ") + ifname + " --all");
+  for (const char* ifname : {"eth0", "eth1", "eth2"})
+    topo_.InVm(std::string("xdp-loader unload ") + ifname + " --all");
   ASSERT_EQ(Sh("rm -rf " + sfcd_.root() + "/web").exit_code, 0);
   ASSERT_TRUE(sfcd_.Start());
   desc = CtlJson("describe chain web");
@@ -278,7 +288,8 @@ TEST_F(ChainE2E, VersionOfClientAndServer) {
   EXPECT_EQ(v["server"]["version"], v["client"]["version"]) << v.dump();
   EXPECT_EQ(v["server"]["commit"], v["client"]["commit"]) << v.dump();
   EXPECT_FALSE(v["server"]["kernel"].get<std::string>().empty()) << v.dump();
-  EXPECT_NE(daemon.output.find(v["server"]["commit"].get<std::string>()), std::string::npos) << daemon.output;
+  EXPECT_NE(daemon.output.find(v["server"]["commit"].get<std::string>()), std::string::npos)
+      << daemon.output;
   sfcd_.Stop();
   CommandResult down = sfcd_.Ctl("version");
   EXPECT_EQ(down.exit_code, 3) << down.output;  // unreachable, after the client's line

@@ -180,7 +180,11 @@ TEST_F(FirewallE2E, EditsUnderLoadLoseNoAllowedTraffic) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   json spec = json::parse(Spec());
   auto& rules = spec["vnfs"][0]["config"]["rules"];
-  rules.push_back({{"id", "iperf"}, {"src", topo_.client_ip()}, {"proto", "tcp"}, {"dport", 5201}, {"action", "allow"}});
+  rules.push_back({{"id", "iperf"},
+                   {"src", topo_.client_ip()},
+                   {"proto", "tcp"},
+                   {"dport", 5201},
+                   {"action", "allow"}});
   r = sfcd_.Apply(spec.dump());
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
@@ -192,7 +196,8 @@ TEST_F(FirewallE2E, EditsUnderLoadLoseNoAllowedTraffic) {
   });
   std::string ping_out;
   std::thread ping([&] {
-    ping_out = topo_.In(topo_.client_ns(), "ping -c 300 -i 0.01 -W 1 " + topo_.server_ip(1), 60).output;
+    ping_out =
+        topo_.In(topo_.client_ns(), "ping -c 300 -i 0.01 -W 1 " + topo_.server_ip(1), 60).output;
   });
   for (int i = 0; i < 10; ++i) {
     std::string id = "tmp" + std::to_string(i);
@@ -209,7 +214,8 @@ TEST_F(FirewallE2E, EditsUnderLoadLoseNoAllowedTraffic) {
   // A drop rule ahead of the rest stops ping at once.
   r = sfcd_.Ctl("fw add-rule fwe fw --id stop-ping --before return --proto icmp --action drop");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  CommandResult blocked = topo_.In(topo_.client_ns(), "ping -c 3 -i 0.2 -W 1 " + topo_.server_ip(1), 30);
+  CommandResult blocked =
+      topo_.In(topo_.client_ns(), "ping -c 3 -i 0.2 -W 1 " + topo_.server_ip(1), 30);
   EXPECT_NE(blocked.output.find("100% packet loss"), std::string::npos) << blocked.output;
 }
 

@@ -417,8 +417,8 @@ TEST_F(LoadBalancerE2E, LongLivedConnectionSurvivesABackendBeingAdded) {
   pid_t curl = topo_.Spawn(topo_.client_ns(), "exec curl -s -m 30 --limit-rate 500K -o " + out +
                                                   " http://" + Vip() + "/blob");
   std::this_thread::sleep_for(milliseconds(800));
-  r = sfcd_.Ctl("lb add-backend lb lb web " + topo_.server_ip(2) + " --port " + std::to_string(kHttpPort) +
-                " --weight 10");
+  r = sfcd_.Ctl("lb add-backend lb lb web " + topo_.server_ip(2) + " --port " +
+                std::to_string(kHttpPort) + " --weight 10");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   int status = 0;

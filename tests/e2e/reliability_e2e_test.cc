@@ -23,10 +23,10 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 
-#define ASSERT_APPLIED(spec)                         \
-  do {                                               \
-    CommandResult r_ = sfcd_.Apply(spec);            \
-    ASSERT_EQ(r_.exit_code, 0) << r_.output;         \
+#define ASSERT_APPLIED(spec)                 \
+  do {                                       \
+    CommandResult r_ = sfcd_.Apply(spec);    \
+    ASSERT_EQ(r_.exit_code, 0) << r_.output; \
   } while (0)
 
 int EnvInt(const char* name, int fallback) {
@@ -37,9 +37,12 @@ int EnvInt(const char* name, int fallback) {
 class ReliabilityE2E : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (HasFailure()) std::fprintf(stderr, "--- sfcd log (tail) ---\n%s\n", Tail(sfcd_.log()).c_str());
+    if (HasFailure())
+      std::fprintf(stderr, "--- sfcd log (tail) ---\n%s\n", Tail(sfcd_.log()).c_str());
   }
-  static std::string Tail(const std::string& s) { return s.size() > 20000 ? s.substr(s.size() - 20000) : s; }
+  static std::string Tail(const std::string& s) {
+    return s.size() > 20000 ? s.substr(s.size() - 20000) : s;
+  }
 
   std::string Net() const { return "10." + std::to_string(topo_.net()) + "."; }
 
@@ -47,7 +50,9 @@ class ReliabilityE2E : public ::testing::Test {
   // the TCP transfer on 5555, replies through conntrack) and drops the rest.
   json Firewall(int variant) const {
     json rules = json::array({
-        {{"id", "established"}, {"state", json::array({"established", "related"})}, {"action", "allow"}},
+        {{"id", "established"},
+         {"state", json::array({"established", "related"})},
+         {"action", "allow"}},
         {{"id", "icmp"}, {"proto", "icmp"}, {"action", "allow"}},
         {{"id", "stream"}, {"proto", "udp"}, {"dport", 9999}, {"action", "allow"}},
         {{"id", "transfer"}, {"proto", "tcp"}, {"dport", 5555}, {"action", "allow"}},
@@ -55,20 +60,29 @@ class ReliabilityE2E : public ::testing::Test {
     // Edits that change nothing for the test traffic: extra rules, in varying places.
     for (int i = 0; i < variant % 4; ++i)
       rules.insert(rules.begin() + (i % rules.size()),
-                   json{{"id", "extra" + std::to_string(i)}, {"src", "192.0.2." + std::to_string(i) + "/32"},
+                   json{{"id", "extra" + std::to_string(i)},
+                        {"src", "192.0.2." + std::to_string(i) + "/32"},
                         {"action", "drop"}});
     if (variant % 3 == 1) std::swap(rules[1], rules[2]);
-    return {{"name", "fw"}, {"type", "firewall"}, {"config", {{"default", "drop"}, {"rules", rules}}}};
+    return {
+        {"name", "fw"}, {"type", "firewall"}, {"config", {{"default", "drop"}, {"rules", rules}}}};
   }
-  json Flowmon() const { return {{"name", "fm"}, {"type", "flowmon"}, {"config", {{"max_flows", 4096}}}}; }
+  json Flowmon() const {
+    return {{"name", "fm"}, {"type", "flowmon"}, {"config", {{"max_flows", 4096}}}};
+  }
   json Balancer(int backends) const {
     json be = json::array();
-    for (int i = 1; i <= backends; ++i) be.push_back({{"address", topo_.server_ip(1 + (i % 2))}, {"port", 80 + i}});
+    for (int i = 1; i <= backends; ++i)
+      be.push_back({{"address", topo_.server_ip(1 + (i % 2))}, {"port", 80 + i}});
     return {{"name", "lb"},
             {"type", "loadbalancer"},
             {"config",
-             {{"services", json::array({{{"name", "web"}, {"vip", Net() + "100.1"}, {"proto", "tcp"},
-                                         {"port", 80}, {"mode", "dnat"}, {"backends", be}}})}}}};
+             {{"services", json::array({{{"name", "web"},
+                                         {"vip", Net() + "100.1"},
+                                         {"proto", "tcp"},
+                                         {"port", 80},
+                                         {"mode", "dnat"},
+                                         {"backends", be}}})}}}};
   }
 
   std::string Spec(const std::vector<json>& vnfs, const std::string& egress = "fib",
@@ -77,7 +91,9 @@ class ReliabilityE2E : public ::testing::Test {
     for (const auto& i : ifaces) ifs.push_back({{"name", i}, {"mode", "native"}});
     json list = json::array();
     for (const auto& v : vnfs) list.push_back(v);
-    return json{{"name", "web"}, {"interfaces", ifs}, {"vnfs", list}, {"egress", {{"action", egress}}}}.dump();
+    return json{
+        {"name", "web"}, {"interfaces", ifs}, {"vnfs", list}, {"egress", {{"action", egress}}}}
+        .dump();
   }
 
   json CtlJson(const std::string& args) {
@@ -117,10 +133,12 @@ class ReliabilityE2E : public ::testing::Test {
   void ExpectConsistent(const json& desc) {
     const std::string dir = sfcd_.root() + "/web";
     for (const auto& e : std::filesystem::directory_iterator(dir))
-      EXPECT_FALSE(e.path().filename().string().starts_with("_")) << "left in staging: " << e.path();
+      EXPECT_FALSE(e.path().filename().string().starts_with("_"))
+          << "left in staging: " << e.path();
     CommandResult progs = Sh("bpftool -j map dump pinned " + dir + "/progs");
     CommandResult root = Sh("bpftool -j map dump pinned " + dir + "/root");
-    json pj = json::parse(progs.output, nullptr, false), rj = json::parse(root.output, nullptr, false);
+    json pj = json::parse(progs.output, nullptr, false),
+         rj = json::parse(root.output, nullptr, false);
     ASSERT_FALSE(pj.is_discarded() || rj.is_discarded()) << progs.output << root.output;
     EXPECT_EQ(pj.size(), desc["vnfs"].size() + 1) << progs.output;
     ASSERT_EQ(rj.size(), 1u) << root.output;
@@ -144,7 +162,9 @@ TEST_F(ReliabilityE2E, FailedAttachOfAddedInterfaceRollsBackTheSwitch) {
   ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
   ASSERT_APPLIED(Spec({Firewall(0)}, "fib", {"eth0", "eth1"}));
   ASSERT_EQ(PingLoss(topo_.server_ip(1)), 0);
-  ASSERT_EQ(topo_.InVm("ip link set dev eth2 xdpdrv obj " + BuildDir() + "/bpf/endpoint_pass.bpf.o sec xdp")
+  ASSERT_EQ(topo_
+                .InVm("ip link set dev eth2 xdpdrv obj " + BuildDir() +
+                      "/bpf/endpoint_pass.bpf.o sec xdp")
                 .exit_code,
             0);
 
@@ -196,14 +216,16 @@ TEST_F(ReliabilityE2E, FailedModeChangeRestoresTheOldAttachment) {
 // `ip netns exec` gives sfcd a private mount namespace and /sys: refused, with
 // the way to run it instead; accepted only when asked for.
 TEST_F(ReliabilityE2E, PrivateBpffsIsRefusedWithAHint) {
-  const std::string args = " --bpffs-root " + sfcd_.root() + "-priv --state-dir " + sfcd_.state_dir() +
-                           "-priv --listen unix:" + sfcd_.socket() + "-priv";
+  const std::string args = " --bpffs-root " + sfcd_.root() + "-priv --state-dir " +
+                           sfcd_.state_dir() + "-priv --listen unix:" + sfcd_.socket() + "-priv";
   CommandResult r = topo_.In(topo_.vm_ns(), BuildDir() + "/daemon/sfcd" + args, 20);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("private"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("nsenter --net=/run/netns/"), std::string::npos) << r.output;
 
-  r = topo_.In(topo_.vm_ns(), "timeout -s INT 3 " + BuildDir() + "/daemon/sfcd" + args + " --allow-private-bpffs", 20);
+  r = topo_.In(topo_.vm_ns(),
+               "timeout -s INT 3 " + BuildDir() + "/daemon/sfcd" + args + " --allow-private-bpffs",
+               20);
   EXPECT_NE(r.output.find("event=sfcd.ready"), std::string::npos) << r.output;
   std::error_code ec;
   std::filesystem::remove_all(sfcd_.state_dir() + "-priv", ec);
@@ -216,13 +238,14 @@ TEST_F(ReliabilityE2E, KillAtEveryApplyStepEndsInTheOldOrTheNewChain) {
   struct Case {
     const char* failpoint;  // SFC_FAILPOINTS syntax
     bool new_chain;         // the saved spec is the new one once the save happened
-  } cases[] = {{"apply.save=crash", false},    {"apply.before_switch=crash", true},
+  } cases[] = {{"apply.save=crash", false},        {"apply.before_switch=crash", true},
                {"apply.after_switch=crash", true}, {"apply.attach=crash", true},
-               {"apply.commit=crash", true},   {"apply.pin_move=crash@2", true},
+               {"apply.commit=crash", true},       {"apply.pin_move=crash@2", true},
                {"apply.after_commit=crash", true}};
   // The new chain adds a VNF and an interface, and changes the rules.
   const std::string old_spec = Spec({Firewall(0), Flowmon()}, "fib", {"eth0", "eth1"});
-  const std::string new_spec = Spec({Firewall(1), json{{"name", "n"}, {"type", "noop"}}, Flowmon()});
+  const std::string new_spec =
+      Spec({Firewall(1), json{{"name", "n"}, {"type", "noop"}}, Flowmon()});
   for (const auto& c : cases) {
     SCOPED_TRACE(c.failpoint);
     ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
@@ -251,7 +274,8 @@ TEST_F(ReliabilityE2E, KillAtEveryApplyStepEndsInTheOldOrTheNewChain) {
 TEST_F(ReliabilityE2E, RandomKillsDuringApply) {
   const int rounds = EnvInt("SFC_CRASHES", 50);
   const std::string a = Spec({Firewall(0), Flowmon(), Balancer(2)});
-  const std::string b = Spec({Flowmon(), Firewall(2), json{{"name", "n"}, {"type", "noop"}}}, "pass");
+  const std::string b =
+      Spec({Flowmon(), Firewall(2), json{{"name", "n"}, {"type", "noop"}}}, "pass");
   const std::set<std::vector<std::string>> valid = {{"fw", "fm", "lb"}, {"fm", "fw", "n"}};
   std::mt19937 rng(EnvInt("SFC_SEED", 1));
   ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
@@ -267,7 +291,8 @@ TEST_F(ReliabilityE2E, RandomKillsDuringApply) {
     json desc = CtlJson("describe chain web");
     std::vector<std::string> names = VnfNames(desc);
     EXPECT_TRUE(valid.count(names)) << desc.dump();
-    ended_new += names == (i % 2 ? std::vector<std::string>{"fw", "fm", "lb"} : std::vector<std::string>{"fm", "fw", "n"});
+    ended_new += names == (i % 2 ? std::vector<std::string>{"fw", "fm", "lb"}
+                                 : std::vector<std::string>{"fm", "fw", "n"});
     ExpectConsistent(desc);
     if (HasFailure()) break;
   }
@@ -285,11 +310,15 @@ TEST_F(ReliabilityE2E, ConntrackAndFlowsSurviveACrash) {
   ASSERT_APPLIED(Spec({Firewall(0), Flowmon(), Balancer(2)}));
   const std::string tools = SourceDir() + "/tests/e2e/tools/streams.py";
   const std::string out = "/tmp/sfc-e2e-" + topo_.prefix() + "-tcp";
-  topo_.Spawn(topo_.server_ns(1), tools + " tcp-recv --bind " + topo_.server_ip(1) + " --port 5555 --out " + out + ".recv");
+  topo_.Spawn(topo_.server_ns(1), tools + " tcp-recv --bind " + topo_.server_ip(1) +
+                                      " --port 5555 --out " + out + ".recv");
   std::this_thread::sleep_for(milliseconds(500));
   std::thread send([&] {
-    CommandResult r = topo_.In(topo_.client_ns(), tools + " tcp-send --to " + topo_.server_ip(1) +
-                                                      " --port 5555 --rate 20000000 --seconds 6 --out " + out + ".send", 60);
+    CommandResult r =
+        topo_.In(topo_.client_ns(),
+                 tools + " tcp-send --to " + topo_.server_ip(1) +
+                     " --port 5555 --rate 20000000 --seconds 6 --out " + out + ".send",
+                 60);
     EXPECT_EQ(r.exit_code, 0) << r.output;
   });
   std::this_thread::sleep_for(milliseconds(1500));
@@ -319,12 +348,21 @@ TEST_F(ReliabilityE2E, EditsUnderTrafficLoseNothing) {
   std::vector<std::string> specs;
   for (int v = 0; v < 12; ++v) {
     std::vector<json> vnfs;
-    json fw = Firewall(v), fm = Flowmon(), lb = Balancer(1 + v % 3), noop = {{"name", "n"}, {"type", "noop"}};
+    json fw = Firewall(v), fm = Flowmon(), lb = Balancer(1 + v % 3),
+         noop = {{"name", "n"}, {"type", "noop"}};
     switch (v % 4) {
-      case 0: vnfs = {fw, fm, lb}; break;
-      case 1: vnfs = {fm, fw}; break;
-      case 2: vnfs = {fw, noop, fm, lb}; break;
-      case 3: vnfs = {noop, fm, fw}; break;
+      case 0:
+        vnfs = {fw, fm, lb};
+        break;
+      case 1:
+        vnfs = {fm, fw};
+        break;
+      case 2:
+        vnfs = {fw, noop, fm, lb};
+        break;
+      case 3:
+        vnfs = {noop, fm, fw};
+        break;
     }
     specs.push_back(Spec(vnfs, v % 5 == 4 ? "pass" : "fib"));
   }
@@ -335,19 +373,26 @@ TEST_F(ReliabilityE2E, EditsUnderTrafficLoseNothing) {
   const std::string out = "/tmp/sfc-e2e-" + topo_.prefix();
   // ~0.3 s per edit on this kind of machine; the streams outlast the edits.
   const int seconds = std::max(10, edits * 6 / 10 + 5);
-  topo_.Spawn(topo_.server_ns(2), tools + " udp-recv --bind " + topo_.server_ip(2) + " --port 9999 --timeout " +
-                                      std::to_string(seconds + 60) + " --out " + out + ".udp");
-  topo_.Spawn(topo_.server_ns(1), tools + " tcp-recv --bind " + topo_.server_ip(1) + " --port 5555 --timeout " +
-                                      std::to_string(seconds + 60) + " --out " + out + ".tcprecv");
+  topo_.Spawn(topo_.server_ns(2), tools + " udp-recv --bind " + topo_.server_ip(2) +
+                                      " --port 9999 --timeout " + std::to_string(seconds + 60) +
+                                      " --out " + out + ".udp");
+  topo_.Spawn(topo_.server_ns(1), tools + " tcp-recv --bind " + topo_.server_ip(1) +
+                                      " --port 5555 --timeout " + std::to_string(seconds + 60) +
+                                      " --out " + out + ".tcprecv");
   std::this_thread::sleep_for(milliseconds(500));
   std::thread udp([&] {
-    topo_.In(topo_.client_ns(), tools + " udp-send --to " + topo_.server_ip(2) + " --port 9999 --rate 2000 --seconds " +
-                                    std::to_string(seconds) + " --out " + out + ".udpsend", seconds + 60);
+    topo_.In(topo_.client_ns(),
+             tools + " udp-send --to " + topo_.server_ip(2) +
+                 " --port 9999 --rate 2000 --seconds " + std::to_string(seconds) + " --out " + out +
+                 ".udpsend",
+             seconds + 60);
   });
   std::thread tcp([&] {
-    CommandResult r = topo_.In(topo_.client_ns(), tools + " tcp-send --to " + topo_.server_ip(1) +
-                                                      " --port 5555 --rate 5000000 --seconds " + std::to_string(seconds) +
-                                                      " --out " + out + ".tcpsend", seconds + 60);
+    CommandResult r = topo_.In(topo_.client_ns(),
+                               tools + " tcp-send --to " + topo_.server_ip(1) +
+                                   " --port 5555 --rate 5000000 --seconds " +
+                                   std::to_string(seconds) + " --out " + out + ".tcpsend",
+                               seconds + 60);
     EXPECT_EQ(r.exit_code, 0) << r.output;
   });
 
@@ -355,7 +400,8 @@ TEST_F(ReliabilityE2E, EditsUnderTrafficLoseNothing) {
   int applied = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < edits; ++i) {
-    const std::string& spec = specs[std::uniform_int_distribution<size_t>(0, specs.size() - 1)(rng)];
+    const std::string& spec =
+        specs[std::uniform_int_distribution<size_t>(0, specs.size() - 1)(rng)];
     CommandResult r = sfcd_.Apply(spec);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     applied += r.exit_code == 0;
@@ -380,12 +426,14 @@ TEST_F(ReliabilityE2E, EditsUnderTrafficLoseNothing) {
   json flows = CtlJson("flows web");
   uint64_t stream_packets = 0;
   for (const auto& f : flows["flows"])
-    if (f.value("dst_port", 0) == 9999) stream_packets += std::stoull(f.value("packets", std::string("0")));
+    if (f.value("dst_port", 0) == 9999)
+      stream_packets += std::stoull(f.value("packets", std::string("0")));
   // (the end markers are datagrams of the same flow)
   EXPECT_EQ(stream_packets, us["sent"].get<uint64_t>() + us["end_markers"].get<uint64_t>())
       << flows.dump().substr(0, 2000);
-  std::fprintf(stderr, "edits: %d applied under traffic; UDP %s sent, %s missing; TCP %s bytes\n", applied,
-               us["sent"].dump().c_str(), ur["missing"].dump().c_str(), ts["bytes"].dump().c_str());
+  std::fprintf(stderr, "edits: %d applied under traffic; UDP %s sent, %s missing; TCP %s bytes\n",
+               applied, us["sent"].dump().c_str(), ur["missing"].dump().c_str(),
+               ts["bytes"].dump().c_str());
   RecordProperty("edits", applied);
   Sh("rm -f " + out + ".udp " + out + ".udpsend " + out + ".tcpsend " + out + ".tcprecv");
 }

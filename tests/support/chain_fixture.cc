@@ -100,7 +100,8 @@ Result<sfc_pkt> LoadedChain::LastPacket() const {
   int ncpus = libbpf_num_possible_cpus();
   std::vector<sfc_pkt> values(ncpus);
   uint32_t key = 0;
-  if (bpf_map_lookup_elem(fd.get(), &key, values.data()) != 0) return ErrnoStatus("reading pktctx", errno);
+  if (bpf_map_lookup_elem(fd.get(), &key, values.data()) != 0)
+    return ErrnoStatus("reading pktctx", errno);
   return values[0];
 }
 

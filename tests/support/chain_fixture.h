@@ -16,11 +16,11 @@
 #include <memory>
 #include <string>
 
+#include <sfc/abi.h>
 #include "common/fd.h"
 #include "common/status.h"
 #include "engine/chain_engine.h"
 #include "support/xdp_run.h"
-#include <sfc/abi.h>
 
 namespace sfc::test {
 

@@ -22,8 +22,10 @@ std::atomic<int> g_seq{0};
 std::string Quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -31,7 +33,8 @@ std::string Quote(const std::string& s) {
 }  // namespace
 
 CommandResult Sh(const std::string& command, int timeout_s) {
-  std::string full = "timeout -k 5 " + std::to_string(timeout_s) + " sh -c " + Quote(command) + " 2>&1";
+  std::string full =
+      "timeout -k 5 " + std::to_string(timeout_s) + " sh -c " + Quote(command) + " 2>&1";
   CommandResult r;
   FILE* p = popen(full.c_str(), "r");
   if (!p) return r;
@@ -51,10 +54,11 @@ Topology::Topology(int servers) {
   // Short, unique per process and object: interface and netns names stay small.
   prefix_ = "e" + std::to_string(getpid() % 100000) + static_cast<char>('a' + seq % 26);
   net_ = 100 + (getpid() + seq) % 150;
-  CommandResult r = Sh("SFC_ENDPOINT_XDP=" + BuildDir() + "/bpf/endpoint_pass.bpf.o " + SourceDir() +
-                       "/scripts/topo.sh up " + prefix_ + " " + std::to_string(net_) + " " +
-                       std::to_string(servers));
-  if (r.exit_code != 0) std::fprintf(stderr, "topology %s failed:\n%s\n", prefix_.c_str(), r.output.c_str());
+  CommandResult r = Sh("SFC_ENDPOINT_XDP=" + BuildDir() + "/bpf/endpoint_pass.bpf.o " +
+                       SourceDir() + "/scripts/topo.sh up " + prefix_ + " " + std::to_string(net_) +
+                       " " + std::to_string(servers));
+  if (r.exit_code != 0)
+    std::fprintf(stderr, "topology %s failed:\n%s\n", prefix_.c_str(), r.output.c_str());
 }
 
 Topology::~Topology() {
@@ -77,7 +81,8 @@ pid_t Topology::Spawn(const std::string& ns, const std::string& command) {
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec ip netns exec " + ns + " sh -c " + Quote(command)).c_str(), nullptr);
+    execl("/bin/sh", "sh", "-c", ("exec ip netns exec " + ns + " sh -c " + Quote(command)).c_str(),
+          nullptr);
     _exit(127);
   }
   spawned_.push_back(pid);
@@ -97,9 +102,10 @@ bool Sfcd::Start(const std::string& extra_args, const std::string& env) {
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
-    std::string cmd = "exec env " + env + " nsenter --net=/run/netns/" + topo_.vm_ns() + " " + BuildDir() +
-                      "/daemon/sfcd --bpffs-root " + root_ + " --state-dir " + state_ + " --listen unix:" +
-                      socket_ + " --log-level debug " + extra_args + " >>" + log_ + " 2>&1";
+    std::string cmd = "exec env " + env + " nsenter --net=/run/netns/" + topo_.vm_ns() + " " +
+                      BuildDir() + "/daemon/sfcd --bpffs-root " + root_ + " --state-dir " + state_ +
+                      " --listen unix:" + socket_ + " --log-level debug " + extra_args + " >>" +
+                      log_ + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
     _exit(127);
   }

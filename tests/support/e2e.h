@@ -39,8 +39,12 @@ class Topology {
   std::string server_ns(int i) const { return prefix_ + "s" + std::to_string(i); }
   // Addresses inside the topology.
   std::string client_ip() const { return "10." + std::to_string(net_) + ".1.2"; }
-  std::string server_ip(int i) const { return "10." + std::to_string(net_) + "." + std::to_string(10 + i) + ".2"; }
-  std::string server_ip6(int i) const { return "fd00:" + std::to_string(net_) + ":" + std::to_string(10 + i) + "::2"; }
+  std::string server_ip(int i) const {
+    return "10." + std::to_string(net_) + "." + std::to_string(10 + i) + ".2";
+  }
+  std::string server_ip6(int i) const {
+    return "fd00:" + std::to_string(net_) + ":" + std::to_string(10 + i) + "::2";
+  }
 
   // Runs a command inside a namespace (ip netns exec).
   CommandResult In(const std::string& ns, const std::string& command, int timeout_s = 60) const;
@@ -66,8 +70,8 @@ class Sfcd {
   // Starts sfcd (extra_args appended; `env`, e.g. "SFC_FAILPOINTS=...", set
   // in its environment) and waits until it answers.
   bool Start(const std::string& extra_args = "", const std::string& env = "");
-  void Kill9();                      // crash: the data plane must keep running
-  void Stop();                       // SIGTERM and wait
+  void Kill9();  // crash: the data plane must keep running
+  void Stop();   // SIGTERM and wait
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }  // sfcd itself (the launch shell execs it)
 

@@ -32,10 +32,14 @@ Bytes Addr(int family, const std::string& text) {
 
 uint8_t L4Proto(bool v6, int l4, uint8_t raw) {
   switch (l4) {
-    case 1: return IPPROTO_TCP;
-    case 2: return IPPROTO_UDP;
-    case 3: return v6 ? uint8_t{IPPROTO_ICMPV6} : uint8_t{IPPROTO_ICMP};
-    case 4: return raw;
+    case 1:
+      return IPPROTO_TCP;
+    case 2:
+      return IPPROTO_UDP;
+    case 3:
+      return v6 ? uint8_t{IPPROTO_ICMPV6} : uint8_t{IPPROTO_ICMP};
+    case 4:
+      return raw;
   }
   return 59;  // IPv6 "no next header"; for IPv4 a harmless unassigned use
 }
@@ -70,7 +74,8 @@ Bytes MacBytes(const std::string& mac) {
 
 std::string MacString(const uint8_t* m) {
   char buf[18];
-  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                m[5]);
   return buf;
 }
 

@@ -18,8 +18,7 @@ namespace sfc::test {
 
 using Bytes = std::vector<uint8_t>;
 
-constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
-                  kTcpAck = 0x10;
+constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10;
 
 class PacketBuilder {
  public:
@@ -38,8 +37,8 @@ class PacketBuilder {
   // `len8` 8-byte units after the first 8.
   PacketBuilder& Ipv6Ext(uint8_t type, uint8_t len8 = 0);
   PacketBuilder& Ipv6Fragment(uint16_t frag_offset, bool more, uint32_t id = 1);
-  PacketBuilder& Tcp(uint16_t sport, uint16_t dport, uint8_t flags = kTcpAck,
-                     uint32_t seq = 1, uint32_t ack = 0);
+  PacketBuilder& Tcp(uint16_t sport, uint16_t dport, uint8_t flags = kTcpAck, uint32_t seq = 1,
+                     uint32_t ack = 0);
   PacketBuilder& Udp(uint16_t sport, uint16_t dport);
   // ICMP for IPv4 packets, ICMPv6 for IPv6 packets.
   PacketBuilder& Icmp(uint8_t type, uint8_t code = 0, uint16_t id = 0, uint16_t seq = 0);
@@ -87,12 +86,12 @@ uint16_t OnesSum(const uint8_t* data, size_t len, uint32_t seed = 0);
 // What CheckFrame() learned about a frame.
 struct FrameInfo {
   bool ok = false;
-  std::string error;      // why not ok
+  std::string error;  // why not ok
   size_t l3_off = 0, l4_off = 0;
-  int family = 0;         // 4 or 6
+  int family = 0;  // 4 or 6
   uint8_t proto = 0;
-  bool l3_csum_ok = true; // IPv4 header checksum
-  bool l4_csum_ok = true; // TCP/UDP/ICMP(v6) checksum over the whole datagram
+  bool l3_csum_ok = true;  // IPv4 header checksum
+  bool l4_csum_ok = true;  // TCP/UDP/ICMP(v6) checksum over the whole datagram
 };
 
 // Walks Ethernet/VLAN/IP(v6 ext)/L4 and verifies every checksum by full

@@ -16,7 +16,8 @@ class FakeModule : public VnfModule {
     if (config.contains("bad")) return InvalidArgument(path + "/bad: rejected by module");
     return Status::Ok();
   }
-  Result<std::unique_ptr<VnfObject>> Open(const VnfInstanceInfo&, const nlohmann::json&) const override {
+  Result<std::unique_ptr<VnfObject>> Open(const VnfInstanceInfo&,
+                                          const nlohmann::json&) const override {
     return Internal("not in unit tests");
   }
 
@@ -105,7 +106,9 @@ TEST_P(BadInput, IsRejectedNamingTheField) {
 
 std::string ManyVnfs(int n) {
   std::string v;
-  for (int i = 0; i < n; ++i) v += (i ? "," : "") + std::string(R"({"name": "v)") + std::to_string(i) + R"(", "type": "noop"})";
+  for (int i = 0; i < n; ++i)
+    v += (i ? "," : "") + std::string(R"({"name": "v)") + std::to_string(i) +
+         R"(", "type": "noop"})";
   return R"({"name": "a", "interfaces": ["eth0"], "vnfs": [)" + v + "]}";
 }
 const std::string kTooMany = ManyVnfs(31);
@@ -114,40 +117,74 @@ INSTANTIATE_TEST_SUITE_P(
     ChainSpec, BadInput,
     ::testing::Values(
         BadCase{"missing name", R"({"interfaces": ["eth0"]})", "/name: required"},
-        BadCase{"name wrong type", R"({"name": 5, "interfaces": ["eth0"]})", "/name: expected string, got integer"},
-        BadCase{"name with slash", R"({"name": "a/b", "interfaces": ["eth0"]})", "/name: \"a/b\" is not a safe name"},
-        BadCase{"name dot-dot", R"({"name": "..", "interfaces": ["eth0"]})", "/name: \"..\" is not a safe name"},
-        BadCase{"name too long", R"({"name": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "interfaces": ["eth0"]})", "/name:"},
-        BadCase{"unknown member", R"({"name": "a", "interfaces": ["eth0"], "vnf": []})", "/vnf: unknown member"},
+        BadCase{"name wrong type", R"({"name": 5, "interfaces": ["eth0"]})",
+                "/name: expected string, got integer"},
+        BadCase{"name with slash", R"({"name": "a/b", "interfaces": ["eth0"]})",
+                "/name: \"a/b\" is not a safe name"},
+        BadCase{"name dot-dot", R"({"name": "..", "interfaces": ["eth0"]})",
+                "/name: \"..\" is not a safe name"},
+        BadCase{"name too long",
+                R"({"name": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "interfaces": ["eth0"]})",
+                "/name:"},
+        BadCase{"unknown member", R"({"name": "a", "interfaces": ["eth0"], "vnf": []})",
+                "/vnf: unknown member"},
         BadCase{"no interfaces", R"({"name": "a"})", "/interfaces: required"},
-        BadCase{"empty interfaces", R"({"name": "a", "interfaces": []})", "/interfaces: at least one"},
-        BadCase{"interfaces not array", R"({"name": "a", "interfaces": "eth0"})", "/interfaces: expected array, got string"},
-        BadCase{"interface bad mode", R"({"name": "a", "interfaces": [{"name": "eth0", "mode": "fast"}]})",
+        BadCase{"empty interfaces", R"({"name": "a", "interfaces": []})",
+                "/interfaces: at least one"},
+        BadCase{"interfaces not array", R"({"name": "a", "interfaces": "eth0"})",
+                "/interfaces: expected array, got string"},
+        BadCase{"interface bad mode",
+                R"({"name": "a", "interfaces": [{"name": "eth0", "mode": "fast"}]})",
                 "/interfaces/0/mode: \"fast\" is not one of native, generic"},
-        BadCase{"interface bad name", R"({"name": "a", "interfaces": ["eth0", "../x"]})", "/interfaces/1: \"../x\" is not a valid interface name"},
-        BadCase{"interface twice", R"({"name": "a", "interfaces": ["eth0", {"name": "eth0"}]})", "/interfaces/1: interface \"eth0\" is listed twice"},
-        BadCase{"vnfs not array", R"({"name": "a", "interfaces": ["eth0"], "vnfs": {}})", "/vnfs: expected array, got object"},
-        BadCase{"vnf unknown type", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop"}, {"name": "y", "type": "nat"}]})",
-                "/vnfs/1/type: unknown VNF type \"nat\" (known: firewall, noop)"},
-        BadCase{"vnf missing type", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x"}]})", "/vnfs/0/type: required"},
-        BadCase{"vnf duplicate name", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop"}, {"name": "x", "type": "firewall"}]})",
-                "/vnfs/1/name: duplicate VNF name \"x\""},
-        BadCase{"vnf unsafe name", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "a b", "type": "noop"}]})", "/vnfs/0/name: \"a b\" is not a safe name"},
-        BadCase{"vnf reserved name", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "progs", "type": "noop"}]})", "/vnfs/0/name: \"progs\" is reserved"},
-        BadCase{"vnf config not object", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop", "config": []}]})",
-                "/vnfs/0/config: expected object, got array"},
-        BadCase{"vnf config rejected by module", R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop", "config": {"bad": 1}}]})",
-                "/vnfs/0/config/bad: rejected by module"},
+        BadCase{"interface bad name", R"({"name": "a", "interfaces": ["eth0", "../x"]})",
+                "/interfaces/1: \"../x\" is not a valid interface name"},
+        BadCase{"interface twice", R"({"name": "a", "interfaces": ["eth0", {"name": "eth0"}]})",
+                "/interfaces/1: interface \"eth0\" is listed twice"},
+        BadCase{"vnfs not array", R"({"name": "a", "interfaces": ["eth0"], "vnfs": {}})",
+                "/vnfs: expected array, got object"},
+        BadCase{
+            "vnf unknown type",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop"}, {"name": "y", "type": "nat"}]})",
+            "/vnfs/1/type: unknown VNF type \"nat\" (known: firewall, noop)"},
+        BadCase{"vnf missing type",
+                R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x"}]})",
+                "/vnfs/0/type: required"},
+        BadCase{
+            "vnf duplicate name",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop"}, {"name": "x", "type": "firewall"}]})",
+            "/vnfs/1/name: duplicate VNF name \"x\""},
+        BadCase{
+            "vnf unsafe name",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "a b", "type": "noop"}]})",
+            "/vnfs/0/name: \"a b\" is not a safe name"},
+        BadCase{
+            "vnf reserved name",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "progs", "type": "noop"}]})",
+            "/vnfs/0/name: \"progs\" is reserved"},
+        BadCase{
+            "vnf config not object",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop", "config": []}]})",
+            "/vnfs/0/config: expected object, got array"},
+        BadCase{
+            "vnf config rejected by module",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop", "config": {"bad": 1}}]})",
+            "/vnfs/0/config/bad: rejected by module"},
         BadCase{"too many vnfs", kTooMany.c_str(), "/vnfs: 31 VNFs, at most 30"},
-        BadCase{"egress bad action", R"({"name": "a", "interfaces": ["eth0"], "egress": {"action": "nat"}})",
+        BadCase{"egress bad action",
+                R"({"name": "a", "interfaces": ["eth0"], "egress": {"action": "nat"}})",
                 "/egress/action: \"nat\" is not one of pass, tx, redirect, fib"},
-        BadCase{"redirect without port", R"({"name": "a", "interfaces": ["eth0"], "egress": {"action": "redirect"}})",
+        BadCase{"redirect without port",
+                R"({"name": "a", "interfaces": ["eth0"], "egress": {"action": "redirect"}})",
                 "/egress/port: required when action is \"redirect\""},
-        BadCase{"port without redirect", R"({"name": "a", "interfaces": ["eth0"], "egress": {"action": "fib", "port": "eth1"}})",
-                "/egress/port: only valid when action is \"redirect\""},
-        BadCase{"bad fail policy", R"({"name": "a", "interfaces": ["eth0"], "fail_policy": "ignore"})",
+        BadCase{
+            "port without redirect",
+            R"({"name": "a", "interfaces": ["eth0"], "egress": {"action": "fib", "port": "eth1"}})",
+            "/egress/port: only valid when action is \"redirect\""},
+        BadCase{"bad fail policy",
+                R"({"name": "a", "interfaces": ["eth0"], "fail_policy": "ignore"})",
                 "/fail_policy: \"ignore\" is not one of drop, pass"},
-        BadCase{"timing not bool", R"({"name": "a", "interfaces": ["eth0"], "timing": 1})", "/timing: expected boolean, got integer"}),
+        BadCase{"timing not bool", R"({"name": "a", "interfaces": ["eth0"], "timing": 1})",
+                "/timing: expected boolean, got integer"}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
       std::string name = info.param.what;
       for (char& ch : name)
@@ -161,7 +198,7 @@ TEST(SafeName, AcceptsAndRejects) {
   EXPECT_FALSE(IsSafeName(""));
   EXPECT_FALSE(IsSafeName("_gen1"));  // the engine's staging prefix
   EXPECT_FALSE(IsSafeName("-x"));
-  EXPECT_FALSE(IsSafeName("a.b"));    // bpffs refuses dots
+  EXPECT_FALSE(IsSafeName("a.b"));  // bpffs refuses dots
   EXPECT_FALSE(IsSafeName("a/b"));
   EXPECT_FALSE(IsSafeName(std::string(33, 'a')));
 }

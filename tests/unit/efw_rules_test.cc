@@ -2,8 +2,8 @@
 
 #include <fstream>
 
-#include "efw/edits.h"
 #include "efw/config.h"
+#include "efw/edits.h"
 
 namespace sfc::efw {
 namespace {

@@ -17,9 +17,25 @@ TEST(PacketBuilder, Ipv4HeaderChecksumMatchesReference) {
 TEST(PacketBuilder, FramesVerify) {
   for (const Bytes& f : {
            PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(1, 2, kTcpSyn).Payload(7).Build(),
-           PacketBuilder().Vlan(10).Vlan(20, 0x88a8).Ipv4("10.0.0.1", "10.0.0.2").Udp(53, 53).Payload(5).Build(),
-           PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Ipv4Options({0x94, 0x04, 0, 0}).Icmp(8, 0, 7, 1).Build(),
-           PacketBuilder().Ipv6("fd00::1", "fd00::2").Ipv6Ext(0).Ipv6Ext(60, 1).Tcp(1, 2).Payload(3).Build(),
+           PacketBuilder()
+               .Vlan(10)
+               .Vlan(20, 0x88a8)
+               .Ipv4("10.0.0.1", "10.0.0.2")
+               .Udp(53, 53)
+               .Payload(5)
+               .Build(),
+           PacketBuilder()
+               .Ipv4("10.0.0.1", "10.0.0.2")
+               .Ipv4Options({0x94, 0x04, 0, 0})
+               .Icmp(8, 0, 7, 1)
+               .Build(),
+           PacketBuilder()
+               .Ipv6("fd00::1", "fd00::2")
+               .Ipv6Ext(0)
+               .Ipv6Ext(60, 1)
+               .Tcp(1, 2)
+               .Payload(3)
+               .Build(),
            PacketBuilder().Ipv6("fd00::1", "fd00::2").Icmp(128, 0, 9, 9).Build(),
        }) {
     FrameInfo info = CheckFrame(f);
