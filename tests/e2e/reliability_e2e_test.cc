@@ -339,6 +339,36 @@ TEST_F(ReliabilityE2E, ConntrackAndFlowsSurviveACrash) {
   Sh("rm -f " + out + ".send " + out + ".recv");
 }
 
+// A reboot with the real VNFs: pins and attachments gone, the state directory
+// kept. The restarted sfcd rebuilds the chain from its saved spec, including a
+// rule added live through the API, and the rebuilt chain enforces and edits.
+TEST_F(ReliabilityE2E, RebootRebuildsTheChainWithItsLiveEdits) {
+  ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
+  ASSERT_APPLIED(Spec({Firewall(0), Flowmon(), Balancer(2)}));
+  ASSERT_EQ(PingLoss(topo_.server_ip(1)), 0);
+  CommandResult add =
+      sfcd_.Ctl("fw add-rule web fw --id no-ping --before icmp --proto icmp --action drop");
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  ASSERT_EQ(PingLoss(topo_.server_ip(1)), 100);
+
+  sfcd_.Stop();
+  for (const char* ifname : {"eth0", "eth1", "eth2"})
+    topo_.InVm(std::string("xdp-loader unload ") + ifname + " --all");
+  ASSERT_EQ(Sh("rm -rf " + sfcd_.root() + "/web").exit_code, 0);
+  ASSERT_EQ(PingLoss(topo_.server_ip(1)), 0) << "nothing filters while sfcd is down";
+
+  ASSERT_TRUE(sfcd_.Start()) << sfcd_.log();
+  json desc = CtlJson("describe chain web");
+  EXPECT_EQ(VnfNames(desc), (std::vector<std::string>{"fw", "fm", "lb"}));
+  ExpectConsistent(desc);
+  EXPECT_EQ(PingLoss(topo_.server_ip(1)), 100) << "the live-added rule was rebuilt";
+  EXPECT_NE(sfcd_.Ctl("-o json fw list web fw").output.find("no-ping"), std::string::npos);
+  EXPECT_NE(sfcd_.Ctl("-o json lb list web lb").output.find(Net() + "100.1"), std::string::npos);
+  CommandResult del = sfcd_.Ctl("fw delete-rule web fw no-ping");
+  ASSERT_EQ(del.exit_code, 0) << del.output;
+  EXPECT_EQ(PingLoss(topo_.server_ip(1)), 0);
+}
+
 // Many edits — VNFs added, removed and reordered, rules, backends, egress —
 // while a sequence-numbered UDP stream and a checksummed TCP transfer cross
 // the chain: no allowed packet is lost, the transfer is byte-exact, and the
