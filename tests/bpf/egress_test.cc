@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <net/if.h>
-#include <sched.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "support/chain_fixture.h"
@@ -76,27 +74,10 @@ TEST(Egress, RedirectToMissingPortIsRejected) {
   EXPECT_NE(c.status().message().find("/egress/port"), std::string::npos) << c.status().ToString();
 }
 
-// A routed network: in0 (10.9.1.1/24) receives, out0 (10.9.2.1/24) leads to
-// 10.9.2.2 with a permanent neighbour entry; 10.9.3.0/24 is unreachable.
+// The routed network of EnterRoutedTestNetwork().
 class FibEgress : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs CAP_SYS_ADMIN";
-    const char* setup = R"(set -e
-      ip link set lo up
-      ip link add in0 type veth peer name in1
-      ip link add out0 address 02:00:00:00:02:01 type veth peer name out1
-      for d in in0 in1 out0 out1; do ip link set $d up; done
-      ip addr add 10.9.1.1/24 dev in0
-      ip addr add 10.9.2.1/24 dev out0
-      ip -6 addr add fd00:9:1::1/64 dev in0 nodad
-      ip -6 addr add fd00:9:2::1/64 dev out0 nodad
-      ip neigh add 10.9.2.2 lladdr 02:00:00:00:02:02 dev out0 nud permanent
-      ip -6 neigh add fd00:9:2::2 lladdr 02:00:00:00:02:02 dev out0 nud permanent
-      ip route add unreachable 10.9.3.0/24
-      sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)";
-    ASSERT_EQ(std::system(setup), 0);
-  }
+  static void SetUpTestSuite() { ASSERT_TRUE(EnterRoutedTestNetwork()); }
   void SetUp() override {
     chain_ = MustLoad(Chain(R"({"action": "fib"})"));
     ASSERT_TRUE(chain_);

@@ -18,7 +18,6 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <net/if.h>
-#include <sched.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -610,25 +609,11 @@ TEST(Torture, ElbKeepsChecksumsAndCounts) {
   EXPECT_GT(rewritten, 0u);
 }
 
-// Egress fib in a routed network of a private namespace (as egress_test.cc):
-// 10.9.2.2 and fd00:9:2::2 have a neighbour, 10.9.2.3 none, 10.9.3.0/24 is
-// unreachable, 10.9.2.1 is local.
+// Egress fib in the routed network of EnterRoutedTestNetwork(): 10.9.2.2 and
+// fd00:9:2::2 have a neighbour, 10.9.2.3 none, 10.9.3.0/24 is unreachable,
+// 10.9.2.1 is local.
 TEST(Torture, EgressFibDecrementsTtlAndKeepsChecksum) {
-  ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs CAP_SYS_ADMIN";
-  ASSERT_EQ(std::system(R"(set -e
-      ip link set lo up
-      ip link add in0 type veth peer name in1
-      ip link add out0 address 02:00:00:00:02:01 type veth peer name out1
-      for d in in0 in1 out0 out1; do ip link set $d up; done
-      ip addr add 10.9.1.1/24 dev in0
-      ip addr add 10.9.2.1/24 dev out0
-      ip -6 addr add fd00:9:1::1/64 dev in0 nodad
-      ip -6 addr add fd00:9:2::1/64 dev out0 nodad
-      ip neigh add 10.9.2.2 lladdr 02:00:00:00:02:02 dev out0 nud permanent
-      ip -6 neigh add fd00:9:2::2 lladdr 02:00:00:00:02:02 dev out0 nud permanent
-      ip route add unreachable 10.9.3.0/24
-      sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)"),
-            0);
+  ASSERT_TRUE(EnterRoutedTestNetwork());
   const uint32_t in = if_nametoindex("in0");
   ASSERT_NE(in, 0u);
   auto chain = MustLoad(NoopChain(R"({"action": "fib"})"));

@@ -33,13 +33,7 @@ class ChainE2E : public ::testing::Test {
         .dump();
   }
 
-  json CtlJson(const std::string& args) {
-    CommandResult r = sfcd_.Ctl("-o json " + args);
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    json j = json::parse(r.output, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.output;
-    return j;
-  }
+  json CtlJson(const std::string& args) { return sfcd_.CtlJson(args); }
 
   static uint64_t Counter(const json& counters, const std::string& name) {
     for (const auto& c : counters)

@@ -68,13 +68,7 @@ class FlowmonE2E : public ::testing::Test {
     std::filesystem::remove(dir_ + "/nfcapd.pid");
   }
 
-  json CtlJson(const std::string& args) {
-    CommandResult r = sfcd_.Ctl("-o json " + args);
-    EXPECT_EQ(r.exit_code, 0) << args << ": " << r.output;
-    json j = json::parse(r.output, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.output;
-    return j;
-  }
+  json CtlJson(const std::string& args) { return sfcd_.CtlJson(args); }
 
   std::string dir_;
   Topology topo_{1};

@@ -105,13 +105,7 @@ class LimitsE2E : public ::testing::Test {
     return vnfs;
   }
 
-  json CtlJson(const std::string& args) {
-    CommandResult r = sfcd_.Ctl("-o json " + args);
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    json j = json::parse(r.output, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.output;
-    return j;
-  }
+  json CtlJson(const std::string& args) { return sfcd_.CtlJson(args); }
 
   int PingLoss(const std::string& ns, const std::string& target) {
     CommandResult r = topo_.In(ns, "ping -c 5 -i 0.2 -W 1 " + target, 60);

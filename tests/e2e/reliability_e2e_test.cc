@@ -96,12 +96,7 @@ class ReliabilityE2E : public ::testing::Test {
         .dump();
   }
 
-  json CtlJson(const std::string& args) {
-    CommandResult r = sfcd_.Ctl("-o json " + args);
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    json j = json::parse(r.output, nullptr, false);
-    return j.is_discarded() ? json::object() : j;
-  }
+  json CtlJson(const std::string& args) { return sfcd_.CtlJson(args); }
 
   int PingLoss(const std::string& target, const std::string& args = "-c 5 -i 0.2") {
     CommandResult r = topo_.In(topo_.client_ns(), "ping " + args + " -W 1 " + target, 120);

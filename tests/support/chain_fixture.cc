@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "engine/bpf_util.h"
 #include "vnfs.h"
@@ -103,6 +108,28 @@ Result<sfc_pkt> LoadedChain::LastPacket() const {
   if (bpf_map_lookup_elem(fd.get(), &key, values.data()) != 0)
     return ErrnoStatus("reading pktctx", errno);
   return values[0];
+}
+
+bool EnterRoutedTestNetwork() {
+  if (unshare(CLONE_NEWNET) != 0) {
+    ADD_FAILURE() << "unshare(CLONE_NEWNET): " << strerror(errno) << " (needs CAP_SYS_ADMIN)";
+    return false;
+  }
+  const int rc = std::system(R"(set -e
+      ip link set lo up
+      ip link add in0 type veth peer name in1
+      ip link add out0 address 02:00:00:00:02:01 type veth peer name out1
+      for d in in0 in1 out0 out1; do ip link set $d up; done
+      ip addr add 10.9.1.1/24 dev in0
+      ip addr add 10.9.2.1/24 dev out0
+      ip -6 addr add fd00:9:1::1/64 dev in0 nodad
+      ip -6 addr add fd00:9:2::1/64 dev out0 nodad
+      ip neigh add 10.9.2.2 lladdr 02:00:00:00:02:02 dev out0 nud permanent
+      ip -6 neigh add fd00:9:2::2 lladdr 02:00:00:00:02:02 dev out0 nud permanent
+      ip route add unreachable 10.9.3.0/24
+      sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)");
+  EXPECT_EQ(rc, 0) << "routed test network setup";
+  return rc == 0;
 }
 
 }  // namespace sfc::test

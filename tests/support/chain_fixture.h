@@ -59,4 +59,12 @@ class LoadedChain {
   UniqueFd entry_;
 };
 
+// Moves the calling thread into a private network namespace laid out as a
+// small routed network for the `fib` egress: in0 (10.9.1.1/24, fd00:9:1::1/64)
+// receives; out0 (02:00:00:00:02:01; 10.9.2.1/24, fd00:9:2::1/64) leads to
+// 10.9.2.2 and fd00:9:2::2 (permanent neighbour 02:00:00:00:02:02), while
+// 10.9.2.3 has no neighbour; 10.9.3.0/24 is unreachable; forwarding is on.
+// False (with a test failure) if the namespace cannot be set up.
+bool EnterRoutedTestNetwork();
+
 }  // namespace sfc::test

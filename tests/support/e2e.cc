@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 namespace sfc::test {
 namespace {
 
@@ -153,6 +155,14 @@ std::string Sfcd::log() const {
 
 CommandResult Sfcd::Ctl(const std::string& args, int timeout_s) const {
   return Sh(BuildDir() + "/cli/sfcctl --server unix:" + socket_ + " " + args, timeout_s);
+}
+
+nlohmann::json Sfcd::CtlJson(const std::string& args) const {
+  CommandResult r = Ctl("-o json " + args);
+  EXPECT_EQ(r.exit_code, 0) << args << ": " << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << args << ": " << r.output;
+  return j.is_discarded() ? nlohmann::json::object() : j;
 }
 
 CommandResult Sfcd::Apply(const std::string& json, const std::string& extra_args) const {

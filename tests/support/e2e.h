@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -82,6 +84,9 @@ class Sfcd {
 
   // sfcctl --server <this daemon> ARGS
   CommandResult Ctl(const std::string& args, int timeout_s = 60) const;
+  // sfcctl -o json ARGS, parsed; a failed command or unparsable output fails
+  // the test and yields an empty object.
+  nlohmann::json CtlJson(const std::string& args) const;
   // Writes `json` to a temp file and applies it.
   CommandResult Apply(const std::string& json, const std::string& extra_args = "") const;
 
