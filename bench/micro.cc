@@ -12,6 +12,8 @@
 
 #include "bench_prog.h"
 #include "blocklist.h"
+#include "efw/config.h"
+#include "efw/maps.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 #include "support/xdp_run.h"
@@ -458,7 +460,7 @@ class Micro {
       }
       int fd = (*chain)->entry_fd();
       size_t k = z_.distinct_flows / 2;
-      std::vector<Bytes> known, walk, sample;
+      std::vector<Bytes> known, walk;
       for (size_t i = 0; i < k; ++i)
         known.push_back(UdpFrom(net_ + "1.2", static_cast<uint16_t>(20000 + i % 40000)));
       auto hits = bl->HitSources(k);
@@ -466,29 +468,63 @@ class Micro {
         walk.push_back(known[i]);
         walk.push_back(UdpFrom(Ipv4String(hits[i]), 40000));
       }
-      if (!Prime(fd, known)) {
-        c["error"] = "BPF_PROG_TEST_RUN failed while priming the known flows";
-        Add(c);
-        continue;
-      }
-      std::vector<int> actions;
-      c["single"] = Or(TimeSingle(fd, walk, walk.size(), &actions));
-      c["verdicts"] = VerdictCounts(actions);
-      c["reference"] = Reference(walk, walk.size());
-      c["single_corrected"] = Corrected(c["single"], c["reference"]);
-      if (c["single"].contains("by_verdict"))
-        for (auto& [verdict, t] : c["single"]["by_verdict"].items())
-          c["single_corrected"]["by_verdict"][verdict] = Corrected(t, c["reference"])["ns"];
-      sample.assign(walk.begin(), walk.begin() + std::min<size_t>(walk.size(), 64));
-      c["repeat_each"] = Or(TimeRepeatEach(fd, sample, z_.repeat_each));
       c["load_s"] = load_s;
-      // The walk (every packet a different rule, as at line rate) is the
-      // headline; repeat-each (one frame at a time, its path through the
-      // tries warm in cache) is the lower bound next to it.
-      c["estimate_ns"] = c["single_corrected"].value("ns", 0.0);
-      c["estimate_method"] = "single-corrected";
+      c["lookup"] = "prefix hash";
+      TimeRuleWalk(fd, known, walk, c);
       Add(c);
+
+      // The same rules and walk with the address tables forced into the
+      // tries, so the report shows what the prefix hash buys.
+      json t = {{"name", "efw_trie_" + std::to_string(n)},
+                {"what", c["what"].get<std::string>() + ", address tables as tries"},
+                {"rules", n},
+                {"total_rules", rules.size()},
+                {"lookup", "trie"}};
+      if (Status st = InstallAsTries(**chain, v); !st.ok())
+        t["error"] = st.ToString();
+      else
+        TimeRuleWalk(fd, known, walk, t);
+      Add(t);
     }
+  }
+
+  // Re-installs firewall `vnf`'s rules in `chain` with every address table a
+  // trie (the compiler would pick prefix hashes for the blocklist's lengths).
+  static Status InstallAsTries(LoadedChain& chain, const json& vnf) {
+    SFC_ASSIGN_OR_RETURN(efw::FirewallConfig cfg,
+                         efw::ParseFirewallConfig(vnf["config"], "config"));
+    std::string dir = chain.PinPath(vnf["name"], "x");
+    dir.resize(dir.size() - 2);
+    SFC_ASSIGN_OR_RETURN(efw::FirewallTables tables, efw::FirewallTables::FromPins(dir));
+    tables.set_max_hash_lengths(0);
+    SFC_ASSIGN_OR_RETURN(efw::InstallStats st, tables.Install(cfg.rules, cfg.default_action));
+    if (st.hashed_tables) return Internal("address tables still hashed after a tries-only install");
+    return Status::Ok();
+  }
+
+  // Times the eFW rule walk (`walk` alternates `known` flows and blocklisted
+  // sources) into case `c`.
+  void TimeRuleWalk(int fd, const std::vector<Bytes>& known, const std::vector<Bytes>& walk,
+                    json& c) {
+    if (!Prime(fd, known)) {
+      c["error"] = "BPF_PROG_TEST_RUN failed while priming the known flows";
+      return;
+    }
+    std::vector<int> actions;
+    c["single"] = Or(TimeSingle(fd, walk, walk.size(), &actions));
+    c["verdicts"] = VerdictCounts(actions);
+    c["reference"] = Reference(walk, walk.size());
+    c["single_corrected"] = Corrected(c["single"], c["reference"]);
+    if (c["single"].contains("by_verdict"))
+      for (auto& [verdict, t] : c["single"]["by_verdict"].items())
+        c["single_corrected"]["by_verdict"][verdict] = Corrected(t, c["reference"])["ns"];
+    std::vector<Bytes> sample(walk.begin(), walk.begin() + std::min<size_t>(walk.size(), 64));
+    c["repeat_each"] = Or(TimeRepeatEach(fd, sample, z_.repeat_each));
+    // The walk (every packet a different rule, as at line rate) is the
+    // headline; repeat-each (one frame at a time, its path through the
+    // tables warm in cache) is the lower bound next to it.
+    c["estimate_ns"] = c["single_corrected"].value("ns", 0.0);
+    c["estimate_method"] = "single-corrected";
   }
 
   // eFM with `n` flows in its table, then a walk over up to distinct_flows of

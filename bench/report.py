@@ -578,20 +578,24 @@ class Report:
         bl = (self.meta.get("blocklist") or {})
         self.w("eFW alone against the size of a source blocklist ahead of the chain file's rules: prefixes /16 to /32")
         self.w("inside 10.0.0.0/8, the /8 of the benchmark's own traffic (`sfc-bench blocklist`, the same list the")
-        self.w("line-rate runs and their kernel translations use), so lookups for the client's address walk deep")
-        self.w("into the tries before they miss. The timed walk alternates a packet of a known client flow (passes)")
+        self.w("line-rate runs and their kernel translations use), so lookups for the client's address share most")
+        self.w("of their bits with blocklisted prefixes before they miss. The timed walk alternates a packet of a known client flow (passes)")
         self.w("and one from a random blocklisted source (dropped): every packet reaches the rules, and the")
         self.w("verdict counts prove it. *walk* is single-corrected over the whole walk (each packet a different rule,")
         self.w("as at line rate), also split by verdict; *repeat-each* times 64 of its frames one by one in repeat")
-        self.w("mode (each frame's path warm in cache: the lower bound).")
+        self.w("mode (each frame's path warm in cache: the lower bound). The blocklist's five prefix lengths make")
+        self.w("its address table a prefix hash (one probe per length); *trie walk* re-installs the same rules")
+        self.w("with the address tables as LPM tries and times the same walk, side by side.")
         self.w()
-        self.w("| blocklist prefixes | walk ns | × 10 | passed / dropped ns | repeat-each ns | × 10 | verdicts | "
-               "load + compile s |")
-        self.w("|---|---|---|---|---|---|---|---|")
+        tries = {c.get("rules"): c for c in m["cases"] if c["name"].startswith("efw_trie_")}
+        self.w("| blocklist prefixes | walk ns | × 10 | passed / dropped ns | repeat-each ns | × 10 | trie walk ns | "
+               "× 10 | verdicts | load + compile s |")
+        self.w("|---|---|---|---|---|---|---|---|---|---|")
+        trie_base = (tries.get(10) or {}).get("estimate_ns")
         base = next((c for c in rows if c.get("rules") == 10 and "estimate_ns" in c), None)
         for c in rows:
             if "error" in c:
-                self.w(f"| {c.get('rules', '?')} | error: {c['error'][:120]} | | | | | |")
+                self.w(f"| {c.get('rules', '?')} | error: {c['error'][:120]} | | | | | | | | |")
                 continue
             e, re_ = c.get("estimate_ns"), (c.get("repeat_each") or {}).get("ns")
             r1 = e / base["estimate_ns"] if base and e else None
@@ -599,8 +603,10 @@ class Report:
             verdicts = ", ".join(f"{k} {v:,}" for k, v in sorted((c.get("verdicts") or {}).items()))
             split = (c.get("single_corrected") or {}).get("by_verdict") or {}
             pd = f"{fmt(split.get('XDP_PASS'))} / {fmt(split.get('XDP_DROP'))}"
-            self.w(f"| {c['rules']:,} | {fmt(e)} | {fmt(r1)} | {pd} | {fmt(re_)} | {fmt(r2)} | {verdicts} | "
-                   f"{fmt(c.get('load_s'))} |")
+            te = (tries.get(c["rules"]) or {}).get("estimate_ns")
+            r3 = te / trie_base if te and trie_base else None
+            self.w(f"| {c['rules']:,} | {fmt(e)} | {fmt(r1)} | {pd} | {fmt(re_)} | {fmt(r2)} | {fmt(te)} | "
+                   f"{fmt(r3)} | {verdicts} | {fmt(c.get('load_s'))} |")
         self.w()
         if bl:
             top = max(bl, key=int)
@@ -916,6 +922,10 @@ class Report:
         ax.plot([c["rules"] for c in rows], [c["estimate_ns"] for c in rows], marker="o", label="walk (line-rate like)")
         ax.plot([c["rules"] for c in rows], [(c.get("repeat_each") or {}).get("ns") for c in rows], marker="s",
                 label="repeat-each (warm)")
+        tries = [c for c in m["cases"] if c["name"].startswith("efw_trie_") and "estimate_ns" in c]
+        if tries:
+            ax.plot([c["rules"] for c in tries], [c["estimate_ns"] for c in tries], marker="^",
+                    label="walk, address tables as tries")
         ax.set_xscale("log")
         ax.set_ylim(bottom=0)
         ax.set_xlabel("blocklist prefixes")

@@ -38,12 +38,68 @@ static __always_inline __u32 efw_misc_key(const struct sfc_pkt *pkt, __u32 state
 	return efw_misc_index(slot, state, aux);
 }
 
-static __always_inline struct efw_addr_regions *efw_lpm(int src, const struct sfc_pkt *pkt,
-							__u8 set)
+/* The network-order mask of the bits a prefix of `len` keeps in the address
+ * word starting at bit `word_start`. */
+static __always_inline __u32 efw_word_mask(__u32 len, __u32 word_start)
+{
+	if (len <= word_start)
+		return 0;
+	if (len - word_start >= 32)
+		return 0xffffffff;
+	return bpf_htonl(~0U << (32 - (len - word_start)));
+}
+
+static __always_inline struct efw_addr_regions *
+efw_pfx_hash(const __u32 *addr, int v6, __u32 table, __u8 set, const struct efw_set_cfg *cfg)
+{
+	struct efw_addr_regions *r;
+	__u32 i, n = cfg->nlens[table];
+
+	for (i = 0; i < EFW_HASH_LENS; i++) {
+		__u32 len;
+
+		if (i >= n)
+			break;
+		len = cfg->lens[table][i];
+		if (!v6) {
+			struct efw_pfx4_key k = {.set = set, .table = table, .len = len};
+			__u32 a = addr[0] & efw_word_mask(len, 0);
+
+			__builtin_memcpy(k.addr, &a, 4);
+			r = bpf_map_lookup_elem(&pfx4, &k);
+		} else {
+			struct efw_pfx6_key k = {.set = set, .table = table, .len = len};
+			__u32 a[4] = {
+				addr[0] & efw_word_mask(len, 0),
+				addr[1] & efw_word_mask(len, 32),
+				addr[2] & efw_word_mask(len, 64),
+				addr[3] & efw_word_mask(len, 96),
+			};
+
+			__builtin_memcpy(k.addr, a, 16);
+			r = bpf_map_lookup_elem(&pfx6, &k);
+		}
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+/* The regions of the packet's source or destination address in `set`: from
+ * the prefix hash or the trie, whichever holds that address table. */
+static __always_inline struct efw_addr_regions *efw_addr_lookup(int src, const struct sfc_pkt *pkt,
+								__u32 set)
 {
 	const __u32 *addr = src ? pkt->saddr : pkt->daddr;
+	int v6 = pkt->l3_proto != ETH_P_IP;
+	__u32 table = efw_addr_table(src, v6) & (EFW_ADDR_TABLES - 1);
+	struct efw_set_cfg *cfg = bpf_map_lookup_elem(&setcfg, &set);
 
-	if (pkt->l3_proto == ETH_P_IP) {
+	if (!cfg)
+		return NULL;
+	if (cfg->nlens[table])
+		return efw_pfx_hash(addr, v6, table, set, cfg);
+	if (!v6) {
 		struct efw_lpm4_key k = {.prefixlen = 8 + 32, .set = set};
 
 		__builtin_memcpy(k.addr, addr, 4);
@@ -94,7 +150,7 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 
 	if (g & EFW_G_SRC) {
 		if (!(addr->looked & 1)) {
-			struct efw_addr_regions *r = efw_lpm(1, pkt, set);
+			struct efw_addr_regions *r = efw_addr_lookup(1, pkt, set);
 
 			if (r)
 				__builtin_memcpy(addr->src, r->region, sizeof(addr->src));
@@ -108,7 +164,7 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 	}
 	if (g & EFW_G_DST) {
 		if (!(addr->looked & 2)) {
-			struct efw_addr_regions *r = efw_lpm(0, pkt, set);
+			struct efw_addr_regions *r = efw_addr_lookup(0, pkt, set);
 
 			if (r)
 				__builtin_memcpy(addr->dst, r->region, sizeof(addr->dst));
@@ -174,7 +230,7 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 			iif = *v & 0xffffff;
 	}
 
-	/* At most one LPM lookup per direction, by the first group needing it. */
+	/* At most one address lookup per direction, by the first group needing it. */
 	ac = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ac)
 		return EFW_NO_MATCH;

@@ -7,8 +7,8 @@
  * src, dst, sport, dport, iif they constrain (5 bits, 32 groups). Within a
  * group every rule constrains the same fields, so the group is classified by
  * one cross-product lookup: each constrained field maps the packet to a
- * region id (LPM trie for prefixes, an array for ports, a hash for the
- * ingress interface), and (group, misc region, field regions...) is looked up
+ * region id (LPM trie or prefix hash for prefixes, an array for ports, a
+ * hash for the ingress interface), and (group, misc region, field regions...) is looked up
  * in one hash whose value is the first rule of the group covering that
  * region tuple. The protocol/state/TCP-flags/ICMP-type predicate ("misc")
  * is a small array per group. The packet's verdict is the lowest-priority
@@ -96,6 +96,24 @@ struct efw_active {
 };
 #define EFW_EPOCH_MASK 0xffffff
 
+/* The four address tables: a direction and a family. */
+enum efw_addr_table {
+	EFW_ADDR_SRC4 = 0,
+	EFW_ADDR_DST4 = 1,
+	EFW_ADDR_SRC6 = 2,
+	EFW_ADDR_DST6 = 3,
+	EFW_ADDR_TABLES = 4,
+};
+
+static __always_inline __u32 efw_addr_table(int src, int v6)
+{
+	return (v6 ? EFW_ADDR_SRC6 : EFW_ADDR_SRC4) + (src ? 0 : 1);
+}
+
+/* An address table whose prefixes come in at most this many lengths is a
+ * prefix hash rather than a trie (see `pfx4`/`pfx6` below). */
+#define EFW_HASH_LENS 8
+
 /* `setcfg` map, one entry per set: what a packet needs before the lookups. */
 struct efw_set_cfg {
 	__u8 ngroups;        /* entries used in groups[] */
@@ -107,6 +125,11 @@ struct efw_set_cfg {
 	__u8 groups[EFW_NGROUPS]; /* active groups, by ascending gmin */
 	__u8 pslot[EFW_NGROUPS];  /* per group: its slot in `ports`, 0xff none */
 	__u32 gmin[EFW_NGROUPS];  /* per groups[] entry: priority of its best rule */
+	/* Per address table (enum efw_addr_table): 0 when its prefixes are in
+	 * the trie, else how many prefix lengths lens[] lists (longest first)
+	 * for the prefix hash. */
+	__u8 nlens[EFW_ADDR_TABLES];
+	__u8 lens[EFW_ADDR_TABLES][EFW_HASH_LENS];
 };
 
 /* `misc` map value, index set * EFW_NGROUPS + group: region of each misc key
@@ -138,6 +161,29 @@ struct efw_lpm4_key {
 struct efw_lpm6_key {
 	__u32 prefixlen;
 	__u8 set;
+	__u8 addr[16];
+};
+
+/* Prefix hashes `pfx4`/`pfx6`: the trie's entries, for an address table
+ * with few distinct prefix lengths. A lookup probes each length, longest
+ * first, with the address masked to it; the first hit is the longest stored
+ * prefix containing the address, which is what the trie returns. The trie's
+ * cost grows with its depth, i.e. with the number of prefixes (a 1M-entry
+ * blocklist inside one /8 is 20-odd dependent node loads); the hash costs
+ * one probe per length, whatever the number of prefixes. */
+struct efw_pfx4_key {
+	__u8 set;
+	__u8 table; /* enum efw_addr_table */
+	__u8 len;
+	__u8 pad;
+	__u8 addr[4]; /* masked to len */
+};
+
+struct efw_pfx6_key {
+	__u8 set;
+	__u8 table;
+	__u8 len;
+	__u8 pad;
 	__u8 addr[16];
 };
 

@@ -68,6 +68,20 @@ EFW_LPM(dst4, efw_lpm4_key);
 EFW_LPM(src6, efw_lpm6_key);
 EFW_LPM(dst6, efw_lpm6_key);
 
+/* Sized by the daemon like the tries; no preallocation, so a chain whose
+ * tables are tries pays nothing for them. */
+#define EFW_PFX_HASH(name, keytype)                     \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);        \
+		__uint(max_entries, 65536);             \
+		__type(key, struct keytype);            \
+		__type(value, struct efw_addr_regions); \
+		__uint(map_flags, BPF_F_NO_PREALLOC);   \
+	} name SEC(".maps")
+
+EFW_PFX_HASH(pfx4, efw_pfx4_key);
+EFW_PFX_HASH(pfx6, efw_pfx6_key);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace sfc::efw {
@@ -129,6 +131,19 @@ void BuildTrie(bool src, const std::vector<std::vector<Prefix>>& groups,
   }
 }
 
+// Makes each address table with at most `max_lengths` distinct prefix
+// lengths a prefix hash: one probe per length, where a trie costs a node
+// load per level whatever the packet.
+void ChooseHashedTables(uint32_t max_lengths, CompiledRuleSet& out) {
+  auto table_of = [](const LpmEntry& e) { return efw_addr_table(e.src, e.prefix.family == 6); };
+  std::array<std::set<uint8_t, std::greater<>>, EFW_ADDR_TABLES> lens;
+  for (const LpmEntry& e : out.lpm) lens[table_of(e)].insert(e.prefix.len);
+  for (uint32_t t = 0; t < EFW_ADDR_TABLES; ++t)
+    if (!lens[t].empty() && lens[t].size() <= std::min<uint32_t>(max_lengths, EFW_HASH_LENS))
+      out.hash_lens[t].assign(lens[t].begin(), lens[t].end());
+  for (LpmEntry& e : out.lpm) e.hashed = !out.hash_lens[table_of(e)].empty();
+}
+
 }  // namespace
 
 uint8_t RuleGroup(const Rule& r) {
@@ -168,6 +183,10 @@ efw_set_cfg CompiledRuleSet::SetConfig() const {
     if (g.group & EFW_G_IIF) cfg.has_iif = 1;
     if (g.group & EFW_G_SRC) cfg.has_addr |= 1;
     if (g.group & EFW_G_DST) cfg.has_addr |= 2;
+  }
+  for (uint32_t t = 0; t < EFW_ADDR_TABLES; ++t) {
+    cfg.nlens[t] = static_cast<uint8_t>(hash_lens[t].size());
+    std::copy(hash_lens[t].begin(), hash_lens[t].end(), cfg.lens[t]);
   }
   return cfg;
 }
@@ -324,6 +343,7 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
   }
   BuildTrie(true, group_src, out.lpm);
   BuildTrie(false, group_dst, out.lpm);
+  ChooseHashedTables(options.max_hash_lengths, out);
   std::sort(out.groups.begin(), out.groups.end(),
             [](const CompiledGroup& a, const CompiledGroup& b) { return a.gmin < b.gmin; });
   return out;

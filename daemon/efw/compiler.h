@@ -26,11 +26,14 @@
 
 namespace sfc::efw {
 
-// One prefix of the src or dst trie (shared by all groups): for each group
-// constraining that direction (slot efw_src_slot/efw_dst_slot), the group's
-// region of its longest prefix containing this one, 0 if none.
+// One prefix of the src or dst address table (shared by all groups): for
+// each group constraining that direction (slot efw_src_slot/efw_dst_slot),
+// the group's region of its longest prefix containing this one, 0 if none.
+// The table is a trie, or a prefix hash when its prefixes come in few
+// lengths (`hashed`; see efw_pfx4_key).
 struct LpmEntry {
   bool src = true;
+  bool hashed = false;
   Prefix prefix;
   std::array<uint32_t, EFW_ADDR_SLOTS> regions{};
 };
@@ -47,6 +50,9 @@ struct CompiledRuleSet {
   Action default_action = Action::kDrop;
   std::vector<CompiledGroup> groups;  // by ascending gmin
   std::vector<LpmEntry> lpm;
+  // Per hashed address table (enum efw_addr_table): its prefix lengths,
+  // longest first; empty for a trie.
+  std::array<std::vector<uint8_t>, EFW_ADDR_TABLES> hash_lens;
   std::vector<std::pair<uint32_t, uint32_t>> iifs;  // ifindex -> interface id
   // Keys carry set 0 in gs; the writer sets the set bit.
   std::vector<std::pair<efw_match_key, efw_match>> matches;
@@ -62,6 +68,9 @@ struct CompiledRuleSet {
 struct CompileOptions {
   // Upper bound on match-table entries (the map holds two sets).
   size_t max_match_entries = 1u << 20;
+  // An address table with at most this many prefix lengths is a prefix hash;
+  // 0 keeps every table a trie.
+  uint32_t max_hash_lengths = EFW_HASH_LENS;
   // Interface name -> ifindex, 0 when unknown.
   std::function<uint32_t(const std::string&)> resolve_iif;
 };

@@ -24,8 +24,9 @@ namespace sfc::efw {
 namespace {
 
 // Maps rebuilt for every new generation (everything else carries over).
-constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc", "ports",   "src4",   "dst4",
-                                     "src6",   "dst6",   "iifs", "matches", "scratch"};
+constexpr const char* kRuleMaps[] = {"active", "setcfg",  "misc",   "ports", "src4",
+                                     "dst4",   "src6",    "dst6",   "pfx4",  "pfx6",
+                                     "iifs",   "matches", "scratch"};
 
 Result<UniqueFd> Dup(int fd, const std::string& name) {
   if (fd < 0) return Internal("firewall map " + name + " is not loaded");
@@ -138,6 +139,8 @@ Result<FirewallTables> FirewallTables::Open(const MapOpener& open) {
                                                     {"dst4", &t.dst4_},
                                                     {"src6", &t.src6_},
                                                     {"dst6", &t.dst6_},
+                                                    {"pfx4", &t.pfx4_},
+                                                    {"pfx6", &t.pfx6_},
                                                     {"iifs", &t.iifs_},
                                                     {"matches", &t.matches_},
                                                     {"rule_stats", &t.rule_stats_},
@@ -208,8 +211,19 @@ Key LpmKey(const Prefix& p, uint32_t set) {
   return k;
 }
 
+template <typename Key>
+Key PfxKey(const LpmEntry& e, uint32_t set) {
+  Key k{};
+  k.set = static_cast<uint8_t>(set);
+  k.table = static_cast<uint8_t>(efw_addr_table(e.src, e.prefix.family == 6));
+  k.len = e.prefix.len;
+  std::memcpy(k.addr, e.prefix.addr.data(), sizeof(k.addr));
+  return k;
+}
+
+// A prefix moving between trie and hash is a delete in one and a put in the other.
 bool LpmLess(const LpmEntry& a, const LpmEntry& b) {
-  return std::tie(a.src, a.prefix) < std::tie(b.src, b.prefix);
+  return std::tie(a.src, a.hashed, a.prefix) < std::tie(b.src, b.hashed, b.prefix);
 }
 
 struct WrittenSets {
@@ -271,6 +285,10 @@ Status FirewallTables::ClearSet(uint32_t set) {
   for (auto [fd, name] : {std::pair{src6_.get(), "src6"}, {dst6_.get(), "dst6"}})
     SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_lpm6_key>(
         fd, set, name, +[](const efw_lpm6_key& k) { return uint32_t{k.set}; }));
+  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_pfx4_key>(
+      pfx4_.get(), set, "pfx4", +[](const efw_pfx4_key& k) { return uint32_t{k.set}; }));
+  SFC_RETURN_IF_ERROR(ClearKeysOfSet<efw_pfx6_key>(
+      pfx6_.get(), set, "pfx6", +[](const efw_pfx6_key& k) { return uint32_t{k.set}; }));
   return Status::Ok();
 }
 
@@ -320,34 +338,39 @@ Status FirewallTables::WriteSetDiff(uint32_t set, const SetContents& old, const 
     }
   }
 
-  // Prefix tries, the same way (they have no batch operations).
+  // Address tables, the same way (tries have no batch operations).
   auto lpm_fd = [&](const LpmEntry& e) {
+    if (e.hashed) return e.prefix.family == 4 ? pfx4_.get() : pfx6_.get();
     return e.prefix.family == 4 ? (e.src ? src4_.get() : dst4_.get())
                                 : (e.src ? src6_.get() : dst6_.get());
   };
-  auto lpm_delete = [&](const LpmEntry& e) -> Status {
-    int err;
+  // Calls op(fd, key) with the entry's key in the map that holds it.
+  auto with_key = [&](const LpmEntry& e, auto op) {
+    if (e.hashed) {
+      if (e.prefix.family == 4) {
+        auto k = PfxKey<efw_pfx4_key>(e, set);
+        return op(lpm_fd(e), &k);
+      }
+      auto k = PfxKey<efw_pfx6_key>(e, set);
+      return op(lpm_fd(e), &k);
+    }
     if (e.prefix.family == 4) {
       auto k = LpmKey<efw_lpm4_key>(e.prefix, set);
-      err = bpf_map_delete_elem(lpm_fd(e), &k);
-    } else {
-      auto k = LpmKey<efw_lpm6_key>(e.prefix, set);
-      err = bpf_map_delete_elem(lpm_fd(e), &k);
+      return op(lpm_fd(e), &k);
     }
+    auto k = LpmKey<efw_lpm6_key>(e.prefix, set);
+    return op(lpm_fd(e), &k);
+  };
+  auto lpm_delete = [&](const LpmEntry& e) -> Status {
+    int err = with_key(e, [](int fd, const void* k) { return bpf_map_delete_elem(fd, k); });
     if (err && errno != ENOENT) return ErrnoStatus("removing prefix " + e.prefix.ToString(), errno);
     return Status::Ok();
   };
   auto lpm_put = [&](const LpmEntry& e) -> Status {
     efw_addr_regions val{};
     std::copy(e.regions.begin(), e.regions.end(), val.region);
-    int err;
-    if (e.prefix.family == 4) {
-      auto k = LpmKey<efw_lpm4_key>(e.prefix, set);
-      err = bpf_map_update_elem(lpm_fd(e), &k, &val, BPF_ANY);
-    } else {
-      auto k = LpmKey<efw_lpm6_key>(e.prefix, set);
-      err = bpf_map_update_elem(lpm_fd(e), &k, &val, BPF_ANY);
-    }
+    int err = with_key(
+        e, [&val](int fd, const void* k) { return bpf_map_update_elem(fd, k, &val, BPF_ANY); });
     if (err)
       return errno == E2BIG || errno == ENOSPC || errno == ENOMEM
                  ? FailedPrecondition("prefix table full; raise max_rules and re-apply the chain")
@@ -510,6 +533,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   // the counter slots. Slots are filled in once assigned.
   CompileOptions opts;
   opts.max_match_entries = max_matches_;
+  opts.max_hash_lengths = max_hash_lengths_;
   opts.resolve_iif = [](const std::string& name) {
     return static_cast<uint32_t>(if_nametoindex(name.c_str()));
   };
@@ -584,6 +608,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
   st.groups = cs.groups.size();
   st.match_entries = cs.matches.size();
   st.lpm_entries = cs.lpm.size();
+  for (const auto& lens : cs.hash_lens) st.hashed_tables += !lens.empty();
   st.unresolved_iifs = cs.unresolved_iifs;
   return st;
 }

@@ -30,6 +30,7 @@ struct InstallStats {
   size_t groups = 0;
   size_t match_entries = 0;
   size_t lpm_entries = 0;
+  size_t hashed_tables = 0;  // address tables held as prefix hashes, not tries
   std::vector<std::string> unresolved_iifs;
   // Where the time went: compiling, clearing the stale set, counter slots,
   // writing the new set (the switch itself is one map write).
@@ -68,6 +69,9 @@ class FirewallTables {
   // tables continue the running instance's epochs, because conntrack entries
   // (kept across generations) cache verdicts under them.
   void set_epoch_floor(uint32_t epoch) { epoch_floor_ = epoch; }
+  // Address tables with at most this many prefix lengths become prefix
+  // hashes (0: tries only). Tests and benches set it to compare the two.
+  void set_max_hash_lengths(uint32_t n) { max_hash_lengths_ = n; }
   // The epoch of the rule set active in a running instance's pinned maps.
   static Result<uint32_t> ActiveEpoch(const std::string& pin_dir);
 
@@ -84,14 +88,15 @@ class FirewallTables {
                       const std::vector<LpmEntry>& lpm_sorted, InstallStats* st);
   Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
 
-  UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, iifs_, matches_,
-      rule_stats_, rule_ids_;
+  UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, pfx4_, pfx6_, iifs_,
+      matches_, rule_stats_, rule_ids_;
   std::vector<uint32_t> stale_slots_;  // between AssignSlots and ReleaseStaleSlots
   std::vector<uint32_t> fresh_slots_;  // given to new rule ids by the last AssignSlots
   uint32_t max_matches_ = 0;           // per set
   uint32_t instance_id_ = 0;           // kernel id of `matches`: names this instance's tables
   uint32_t max_slots_ = 0;
   uint32_t epoch_floor_ = 0;
+  uint32_t max_hash_lengths_ = EFW_HASH_LENS;
 };
 
 }  // namespace sfc::efw

@@ -49,7 +49,8 @@ class EfwObject : public VnfObject {
                                       {"vnf", info_.name},
                                       {"rules", std::to_string(st.rules)},
                                       {"groups", std::to_string(st.groups)},
-                                      {"match_entries", std::to_string(st.match_entries)}});
+                                      {"match_entries", std::to_string(st.match_entries)},
+                                      {"hashed_tables", std::to_string(st.hashed_tables)}});
     return Status::Ok();
   }
 
@@ -112,6 +113,9 @@ class EfwModule : public VnfModule {
         {skel->maps.dst4, 2 * rules, "IPv4 destination prefixes"},
         {skel->maps.src6, 2 * rules, "IPv6 source prefixes"},
         {skel->maps.dst6, 2 * rules, "IPv6 destination prefixes"},
+        // Both directions share a hash.
+        {skel->maps.pfx4, 4 * rules, "IPv4 prefix hash"},
+        {skel->maps.pfx6, 4 * rules, "IPv6 prefix hash"},
         {skel->maps.matches, 2 * MatchCapacity(rules), "classifier table"},
     };
     for (const auto& s : sizes)

@@ -190,13 +190,18 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
   };
 
   int total = 0, allowed = 0, dropped = 0, rejected = 0;
+  size_t hashed_seeds = 0, trie_seeds = 0;
   for (uint32_t seed = 1; seed <= 40; ++seed) {
     efw::model::Generator gen(seed * 7919);
     auto rules = gen.RandomRules(1 + gen.Pick(150));
     for (auto& r : rules) r.id = "s" + std::to_string(seed) + "-" + r.id;
     const efw::Action def = gen.Chance(50) ? efw::Action::kAllow : efw::Action::kDrop;
+    // Odd seeds keep every address table a trie, even seeds let the
+    // compiler pick prefix hashes, so both lookups face the same model.
+    tables->set_max_hash_lengths(seed % 2 ? 0 : EFW_HASH_LENS);
     auto st = tables->Install(rules, def);
     ASSERT_TRUE(st.ok()) << st.status().ToString();
+    if (st->lpm_entries) ++(st->hashed_tables ? hashed_seeds : trie_seeds);
 
     // Fresh connection table for a fresh rule set.
     std::vector<efw_ct_key> keys;
@@ -260,6 +265,8 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
           << "seed " << seed << " rule " << rules[r].id;
   }
   EXPECT_GE(total, 100000);
+  EXPECT_GE(hashed_seeds, 15u);
+  EXPECT_GE(trie_seeds, 15u);
   // The pools are tuned so every outcome is well represented.
   EXPECT_GT(allowed, total / 10);
   EXPECT_GT(dropped, total / 10);

@@ -298,5 +298,56 @@ TEST(EfwCompiler, LargeBlocklistIsLinear) {
   EXPECT_EQ(cs->groups.size(), 1u);
 }
 
+// An address table becomes a prefix hash when its prefixes come in at most
+// EFW_HASH_LENS lengths (listed longest first); with more it stays a trie.
+TEST(EfwCompiler, FewPrefixLengthsMakeAHash) {
+  auto rules_with_lengths = [](int lengths) {
+    std::vector<Rule> rules;
+    for (int i = 0; i < lengths; ++i) {
+      Rule r;
+      r.id = "l" + std::to_string(i);
+      r.src = Prefix{};
+      r.src->family = 4;
+      r.src->len = static_cast<uint8_t>(32 - i);
+      r.src->addr[0] = 10;
+      r.action = Action::kDrop;
+      rules.push_back(r);
+    }
+    return rules;
+  };
+  auto hashed = [](const CompiledRuleSet& cs) {
+    size_t n = 0;
+    for (const LpmEntry& e : cs.lpm) n += e.hashed;
+    return n;
+  };
+
+  auto few = rules_with_lengths(EFW_HASH_LENS);
+  std::vector<uint32_t> slots(few.size(), 0);
+  auto cs = CompileRules(few, Action::kAllow, slots, {});
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  EXPECT_EQ(hashed(*cs), cs->lpm.size());
+  ASSERT_EQ(cs->hash_lens[EFW_ADDR_SRC4].size(), size_t{EFW_HASH_LENS});
+  EXPECT_EQ(cs->hash_lens[EFW_ADDR_SRC4].front(), 32);
+  EXPECT_EQ(cs->hash_lens[EFW_ADDR_SRC4].back(), 32 - EFW_HASH_LENS + 1);
+  EXPECT_TRUE(cs->hash_lens[EFW_ADDR_DST4].empty());
+  efw_set_cfg cfg = cs->SetConfig();
+  EXPECT_EQ(cfg.nlens[EFW_ADDR_SRC4], EFW_HASH_LENS);
+  EXPECT_EQ(cfg.lens[EFW_ADDR_SRC4][0], 32);
+
+  CompileOptions tries_only;
+  tries_only.max_hash_lengths = 0;
+  cs = CompileRules(few, Action::kAllow, slots, tries_only);
+  ASSERT_TRUE(cs.ok());
+  EXPECT_EQ(hashed(*cs), 0u);
+  EXPECT_EQ(cs->SetConfig().nlens[EFW_ADDR_SRC4], 0);
+
+  auto many = rules_with_lengths(EFW_HASH_LENS + 1);
+  slots.assign(many.size(), 0);
+  cs = CompileRules(many, Action::kAllow, slots, {});
+  ASSERT_TRUE(cs.ok());
+  EXPECT_EQ(hashed(*cs), 0u);
+  EXPECT_TRUE(cs->hash_lens[EFW_ADDR_SRC4].empty());
+}
+
 }  // namespace
 }  // namespace sfc::efw
