@@ -59,12 +59,10 @@ TEST_F(GenerationE2E, TwoConcurrentAppliesFromTheSameGenerationOneWins) {
     const uint64_t gen = Generation();
     const int port_a = 2000 + 2 * round, port_b = port_a + 1;
     CommandResult a, b;
-    std::thread ta([&] {
-      a = sfcd_.Apply(ChainJson(port_a), "--expect-generation " + std::to_string(gen));
-    });
-    std::thread tb([&] {
-      b = sfcd_.Apply(ChainJson(port_b), "--expect-generation " + std::to_string(gen));
-    });
+    std::thread ta(
+        [&] { a = sfcd_.Apply(ChainJson(port_a), "--expect-generation " + std::to_string(gen)); });
+    std::thread tb(
+        [&] { b = sfcd_.Apply(ChainJson(port_b), "--expect-generation " + std::to_string(gen)); });
     ta.join();
     tb.join();
     SCOPED_TRACE("round " + std::to_string(round) + "\nA: " + a.output + "\nB: " + b.output);
