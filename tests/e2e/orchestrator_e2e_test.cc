@@ -69,10 +69,11 @@ class OrchestratorE2E : public ::testing::Test {
         .dump();
   }
   static std::string FmChain(const std::string& name, const std::string& ifname) {
-    return json{{"name", name},
-                {"interfaces", {{{"name", ifname}, {"mode", "generic"}}}},
-                {"vnfs", {{{"name", "fm"}, {"type", "flowmon"}, {"config", {{"max_flows", 1024}}}}}},
-                {"egress", {{"action", "pass"}}}}
+    return json{
+        {"name", name},
+        {"interfaces", {{{"name", ifname}, {"mode", "generic"}}}},
+        {"vnfs", {{{"name", "fm"}, {"type", "flowmon"}, {"config", {{"max_flows", 1024}}}}}},
+        {"egress", {{"action", "pass"}}}}
         .dump();
   }
 
@@ -91,8 +92,10 @@ TEST_F(OrchestratorE2E, AppliesToSeveralSfcdInParallelAndWatchesTheirStats) {
   ASSERT_EQ(r.exit_code, 0) << r.output << a_.log() << b_.log();
   auto lines = Lines(r.output);
   ASSERT_EQ(lines.size(), 2u) << r.output;
-  EXPECT_EQ(lines[0], json({{"sfcd", sa}, {"chain", "vm-a"}, {"generation", 1}, {"changed", true}}));
-  EXPECT_EQ(lines[1], json({{"sfcd", sb}, {"chain", "vm-b"}, {"generation", 1}, {"changed", true}}));
+  EXPECT_EQ(lines[0],
+            json({{"sfcd", sa}, {"chain", "vm-a"}, {"generation", 1}, {"changed", true}}));
+  EXPECT_EQ(lines[1],
+            json({{"sfcd", sb}, {"chain", "vm-b"}, {"generation", 1}, {"changed", true}}));
   // Each sfcd runs its own chain, and only that one.
   EXPECT_EQ(a_.CtlJson("get chains")["chains"].size(), 1u);
   EXPECT_EQ(a_.CtlJson("describe chain vm-a")["spec"]["name"], "vm-a");
@@ -167,10 +170,9 @@ TEST_F(OrchestratorE2E, TwoReplicasRaceOneGetsFailedPrecondition) {
         EXPECT_EQ(x["generation"], expected + 1);
       } else {
         EXPECT_EQ(x["code"], "FAILED_PRECONDITION") << x;
-        EXPECT_EQ(x["message"],
-                  "expected_generation: chain \"race\" is at generation " +
-                      std::to_string(expected + 1) + ", not the expected generation " +
-                      std::to_string(expected));
+        EXPECT_EQ(x["message"], "expected_generation: chain \"race\" is at generation " +
+                                    std::to_string(expected + 1) +
+                                    ", not the expected generation " + std::to_string(expected));
       }
     }
     EXPECT_EQ(won, 1) << r.output;
