@@ -51,7 +51,9 @@ class EvnfTestbed {
   const CommandResult& up() const { return up_; }
   std::string ns(const std::string& which) const { return prefix_ + which; }
   std::string prefix() const { return prefix_; }
-  std::string ip(const std::string& host) const { return "10." + std::to_string(net_) + "." + host; }
+  std::string ip(const std::string& host) const {
+    return "10." + std::to_string(net_) + "." + host;
+  }
   std::string chain_file(const std::string& vnf) const { return chains_ + "/" + vnf + ".json"; }
   CommandResult In(const std::string& which, const std::string& command, int timeout_s = 60) const {
     return Sh("ip netns exec " + ns(which) + " " + command, timeout_s);
@@ -98,9 +100,9 @@ TEST(EvnfTestbedE2E, OrchestratorAppliesThreeVmsAndHttpAndIperf3CrossThem) {
                     slb = "unix:" + lb.socket();
 
   // The orchestrator applies one chain per VM, all three in parallel.
-  CommandResult r = Orchestrator("apply --guarded --sfcd " + sfw + " " + bed.chain_file("fw") +
-                                 " --sfcd " + sfm + " " + bed.chain_file("fm") + " --sfcd " + slb +
-                                 " " + bed.chain_file("lb"));
+  CommandResult r =
+      Orchestrator("apply --guarded --sfcd " + sfw + " " + bed.chain_file("fw") + " --sfcd " + sfm +
+                   " " + bed.chain_file("fm") + " --sfcd " + slb + " " + bed.chain_file("lb"));
   ASSERT_EQ(r.exit_code, 0) << r.output << fw.log() << fm.log() << lb.log();
   auto lines = Lines(r.output);
   ASSERT_EQ(lines.size(), 3u) << r.output;

@@ -133,12 +133,13 @@ def cmd_delete(args, parser) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m sfc_orchestrator",
                                      description="Drive several sfcd instances at once.")
-    parser.add_argument("--tls-ca")
-    parser.add_argument("--tls-cert")
-    parser.add_argument("--tls-key")
+    tls = argparse.ArgumentParser(add_help=False)
+    tls.add_argument("--tls-ca", help="CA of the sfcd TCP listeners (Unix sockets need none)")
+    tls.add_argument("--tls-cert", help="client certificate, for mutual TLS")
+    tls.add_argument("--tls-key")
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    p = sub.add_parser("apply", help="apply chain files, every sfcd in parallel")
+    p = sub.add_parser("apply", parents=[tls], help="apply chain files, every sfcd in parallel")
     p.add_argument("--sfcd", nargs="+", action="append", metavar=("ADDRESS", "FILE"),
                    help="an sfcd and the chain files it should run")
     p.add_argument("--guarded", action="store_true",
@@ -147,19 +148,19 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(fn=cmd_apply)
 
-    p = sub.add_parser("status", help="health, version and chain generations of each sfcd")
+    p = sub.add_parser("status", parents=[tls], help="health, version and chain generations of each sfcd")
     p.add_argument("--sfcd", nargs=1, action="append", metavar="ADDRESS")
     p.add_argument("-v", "--verbose", action="store_true", help="also every chain in full")
     p.set_defaults(fn=cmd_status)
 
-    p = sub.add_parser("watch", help="merged stats streams, one JSON line per snapshot")
+    p = sub.add_parser("watch", parents=[tls], help="merged stats streams, one JSON line per snapshot")
     p.add_argument("--sfcd", nargs="+", action="append", metavar=("ADDRESS", "CHAIN"))
     p.add_argument("--interval-ms", type=int, default=1000)
     p.add_argument("--count", type=int, default=0,
                    help="stop after this many snapshots per chain (0: until Ctrl-C)")
     p.set_defaults(fn=cmd_watch)
 
-    p = sub.add_parser("delete", help="delete chains, every sfcd in parallel")
+    p = sub.add_parser("delete", parents=[tls], help="delete chains, every sfcd in parallel")
     p.add_argument("--sfcd", nargs="+", action="append", metavar=("ADDRESS", "CHAIN"))
     p.set_defaults(fn=cmd_delete)
 

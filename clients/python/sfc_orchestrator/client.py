@@ -40,15 +40,16 @@ def _channel(target: str, tls_ca: Optional[str], tls_cert: Optional[str],
     # sfcd accepts chain files of several MB (100k firewall rules).
     options = [("grpc.max_send_message_length", 512 << 20),
                ("grpc.max_receive_message_length", 512 << 20)]
-    if target.startswith("unix:") or not tls_ca:
+    if target.startswith("unix:"):
         return grpc.insecure_channel(target, options=options)
+    # sfcd's TCP listeners are TLS only; without --tls-ca the system's roots.
 
     def read(path):
         with open(path, "rb") as f:
             return f.read()
 
     creds = grpc.ssl_channel_credentials(
-        root_certificates=read(tls_ca),
+        root_certificates=read(tls_ca) if tls_ca else None,
         private_key=read(tls_key) if tls_key else None,
         certificate_chain=read(tls_cert) if tls_cert else None)
     return grpc.secure_channel(target, creds, options=options)
