@@ -16,14 +16,26 @@ namespace {
 
 using nlohmann::json;
 
+constexpr int kPadding = 5000;
+
 class GenerationE2E : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(sfcd_.Start()) << sfcd_.log(); }
 
-  // A firewall whose one rule drops UDP to `port`: each port is another spec.
-  static std::string ChainJson(int port) {
-    json fw = {{"default", "allow"},
-               {"rules", {{{"id", "r"}, {"proto", "udp"}, {"dport", port}, {"action", "drop"}}}}};
+  // A firewall whose first rule drops UDP to `port`: each port is another
+  // spec. `padding` more rules make parsing and the Apply slow (rule tables
+  // to fill), so that a check made anywhere outside the lock that holds the
+  // whole Apply (e.g. in the API layer before parsing) would let both pass.
+  static std::string ChainJson(int port, int padding = 0) {
+    json rules = {{{"id", "r"}, {"proto", "udp"}, {"dport", port}, {"action", "drop"}}};
+    for (int i = 0; i < padding; ++i)
+      rules.push_back(
+          {{"id", "p" + std::to_string(i)},
+           {"dst", "10.250." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)},
+           {"proto", "tcp"},
+           {"dport", 1},
+           {"action", "drop"}});
+    json fw = {{"default", "allow"}, {"rules", rules}};
     return json{{"name", "gen"},
                 {"interfaces", {{{"name", "eth0"}, {"mode", "generic"}}}},
                 {"vnfs", {{{"name", "fw"}, {"type", "firewall"}, {"config", fw}}}},
@@ -59,10 +71,12 @@ TEST_F(GenerationE2E, TwoConcurrentAppliesFromTheSameGenerationOneWins) {
     const uint64_t gen = Generation();
     const int port_a = 2000 + 2 * round, port_b = port_a + 1;
     CommandResult a, b;
-    std::thread ta(
-        [&] { a = sfcd_.Apply(ChainJson(port_a), "--expect-generation " + std::to_string(gen)); });
-    std::thread tb(
-        [&] { b = sfcd_.Apply(ChainJson(port_b), "--expect-generation " + std::to_string(gen)); });
+    std::thread ta([&] {
+      a = sfcd_.Apply(ChainJson(port_a, kPadding), "--expect-generation " + std::to_string(gen));
+    });
+    std::thread tb([&] {
+      b = sfcd_.Apply(ChainJson(port_b, kPadding), "--expect-generation " + std::to_string(gen));
+    });
     ta.join();
     tb.join();
     SCOPED_TRACE("round " + std::to_string(round) + "\nA: " + a.output + "\nB: " + b.output);
