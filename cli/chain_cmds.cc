@@ -3,11 +3,13 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "sfc/v1/chain.grpc.pb.h"
@@ -16,11 +18,14 @@
 namespace sfc::cli {
 namespace {
 
-constexpr const char* kApplyUsage = R"(usage: sfcctl apply -f FILE [--dry-run]
+constexpr const char* kApplyUsage =
+    R"(usage: sfcctl apply -f FILE [--dry-run] [--expect-generation N]
 
 Creates or updates the chain declared in FILE ("-" for stdin) to match it.
 Idempotent; the switch is atomic for packets. --dry-run validates the file and
 loads every program through the verifier without attaching anything.
+--expect-generation N applies only if the chain is at generation N (0: only if
+it does not exist yet); otherwise the server refuses with FAILED_PRECONDITION.
 )";
 constexpr const char* kGetUsage = R"(usage: sfcctl get chains
 
@@ -31,9 +36,10 @@ constexpr const char* kDescribeUsage = R"(usage: sfcctl describe chain NAME
 Shows a chain: its VNFs and their programs, the interfaces it is attached to
 (native or generic mode, libxdp dispatcher or single program), and its pins.
 )";
-constexpr const char* kDeleteUsage = R"(usage: sfcctl delete chain NAME
+constexpr const char* kDeleteUsage = R"(usage: sfcctl delete chain NAME [--expect-generation N]
 
 Detaches the chain from its interfaces and removes every pin it owns.
+--expect-generation N deletes only if the chain is at generation N.
 )";
 constexpr const char* kStatsUsage =
     R"(usage: sfcctl stats NAME [--vnf VNF] [--watch] [--interval MS]
@@ -42,6 +48,20 @@ Shows the chain's counters and each VNF's, summed over CPUs (the same numbers
 `bpftool map dump pinned <root>/NAME/<vnf>/stats` shows per CPU). --watch
 prints a new snapshot with per-second rates every interval (default 1000 ms).
 )";
+
+// --expect-generation N: true with *out unset when the flag is absent.
+bool ParseGeneration(const Args& a, std::optional<uint64_t>* out, std::string* err) {
+  if (!a.Has("--expect-generation")) return true;
+  const std::string v = a.Get("--expect-generation");
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+    *err = "--expect-generation: \"" + v + "\" is not a generation number";
+    return false;
+  }
+  *out = n;
+  return true;
+}
 
 bool WantsHelp(const std::vector<std::string>& args) {
   for (const auto& a : args)
@@ -73,7 +93,9 @@ int RunApply(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kApplyUsage, stdout), kExitOk;
   Args a;
   std::string err;
-  if (!Args::Parse(args, {"-f", "--filename"}, {"--dry-run"}, &a, &err))
+  std::optional<uint64_t> expected;
+  if (!Args::Parse(args, {"-f", "--filename", "--expect-generation"}, {"--dry-run"}, &a, &err) ||
+      !ParseGeneration(a, &expected, &err))
     return UsageError(kApplyUsage, err);
   std::string file = a.Get("-f", a.Get("--filename"));
   if (file.empty()) return UsageError(kApplyUsage, "apply: -f FILE is required");
@@ -89,6 +111,7 @@ int RunApply(Context& ctx, const std::vector<std::string>& args) {
   v1::ApplyRequest req;
   req.set_spec_json(text);
   req.set_dry_run(a.Has("--dry-run"));
+  if (expected) req.set_expected_generation(*expected);
   v1::ApplyResponse resp;
   grpc::ClientContext call;
   SetDeadline(&call, 120);
@@ -176,17 +199,25 @@ int RunDescribe(Context& ctx, const std::vector<std::string>& args) {
 
 int RunDelete(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kDeleteUsage, stdout), kExitOk;
-  if (args.size() != 2 || args[0] != "chain")
+  Args a;
+  std::string err;
+  std::optional<uint64_t> expected;
+  if (!Args::Parse(args, {"--expect-generation"}, {}, &a, &err) ||
+      !ParseGeneration(a, &expected, &err))
+    return UsageError(kDeleteUsage, err);
+  const auto& pos = a.positional();
+  if (pos.size() != 2 || pos[0] != "chain")
     return UsageError(kDeleteUsage, "delete: expected \"chain NAME\"");
   v1::DeleteChainRequest req;
-  req.set_name(args[1]);
+  req.set_name(pos[1]);
+  if (expected) req.set_expected_generation(*expected);
   v1::DeleteChainResponse resp;
   grpc::ClientContext call;
   SetDeadline(&call);
   auto st = v1::ChainService::NewStub(ctx.Channel())->Delete(&call, req, &resp);
-  if (!st.ok()) return ReportError("delete chain " + args[1], st);
+  if (!st.ok()) return ReportError("delete chain " + pos[1], st);
   if (ctx.output == Output::kJson) return PrintJson(resp), kExitOk;
-  std::cout << "chain " << args[1] << " deleted\n";
+  std::cout << "chain " << pos[1] << " deleted\n";
   return kExitOk;
 }
 

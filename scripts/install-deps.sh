@@ -14,6 +14,7 @@ PACKAGES=(
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
   curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux procps openssl
   wrk nginx-light python3-matplotlib conntrack ipset  # benchmarks (bench/run.sh)
+  python3-grpc-tools python3-protobuf python3-grpcio python3-yaml  # clients/python, deploy/kubernetes check
 )
 
 if [ "$(id -u)" -ne 0 ]; then

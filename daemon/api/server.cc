@@ -42,7 +42,10 @@ class Server::ChainServiceImpl final : public v1::ChainService::Service {
     Result<ChainSpec> spec = SpecOfRequest(*req, registry_);
     if (!spec.ok()) return ToGrpc(spec.status());
     bool changed = false;
-    auto info = engine_.Apply(*spec, req->dry_run(), &changed);
+    auto info = engine_.Apply(*spec, req->dry_run(), &changed,
+                              req->has_expected_generation()
+                                  ? std::optional<uint64_t>(req->expected_generation())
+                                  : std::nullopt);
     if (!info.ok()) return ToGrpc(info.status());
     ToProto(*info, resp->mutable_chain());
     resp->set_changed(changed);
@@ -67,7 +70,10 @@ class Server::ChainServiceImpl final : public v1::ChainService::Service {
     if (req->name().empty()) return ToGrpc(InvalidArgument("name: required"));
     if (!IsSafeName(req->name()))
       return ToGrpc(InvalidArgument("name: \"" + req->name() + "\" is not a valid chain name"));
-    return ToGrpc(engine_.Delete(req->name()));
+    return ToGrpc(
+        engine_.Delete(req->name(), req->has_expected_generation()
+                                        ? std::optional<uint64_t>(req->expected_generation())
+                                        : std::nullopt));
   }
 
   grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*,

@@ -108,8 +108,25 @@ Status ChainEngine::CheckSystem(const ChainSpec& spec) const {
   return Status::Ok();
 }
 
-Result<ChainInfo> ChainEngine::Apply(const ChainSpec& spec, bool dry_run, bool* changed) {
+// Optimistic concurrency for orchestrators with several replicas: a caller
+// that read generation N refuses to overwrite what another wrote since.
+Status ChainEngine::CheckGeneration(const std::string& name,
+                                    std::optional<uint64_t> expected) const {
+  if (!expected) return Status::Ok();
+  auto it = chains_.find(name);
+  const uint64_t current = it == chains_.end() ? 0 : it->second.generation;
+  if (*expected == current) return Status::Ok();
+  return FailedPrecondition("expected_generation: chain \"" + name + "\" is at generation " +
+                            std::to_string(current) +
+                            (it == chains_.end() ? " (it does not exist)" : "") +
+                            ", not the expected generation " + std::to_string(*expected));
+}
+
+Result<ChainInfo> ChainEngine::Apply(const ChainSpec& spec, bool dry_run, bool* changed,
+                                     std::optional<uint64_t> expected_generation) {
   std::lock_guard lock(mu_);
+  *changed = false;
+  SFC_RETURN_IF_ERROR(CheckGeneration(spec.name, expected_generation));
   return ApplyLocked(spec, dry_run, /*rebuild=*/false, changed);
 }
 
@@ -326,8 +343,12 @@ void ChainEngine::RunUpHooks(const ChainSpec& spec, const ChainSpec* previous) {
       m->OnInstanceUp(InstanceInfo(spec.name, spec.vnfs[i], i), spec.vnfs[i].config);
 }
 
-Status ChainEngine::Delete(std::string_view name) {
+Status ChainEngine::Delete(std::string_view name, std::optional<uint64_t> expected_generation) {
   std::lock_guard lock(mu_);
+  if (expected_generation && !chains_.contains(name) &&
+      !PathExists(pins_.ChainDir(std::string(name))))
+    return NotFound("no chain \"" + std::string(name) + "\"");
+  SFC_RETURN_IF_ERROR(CheckGeneration(std::string(name), expected_generation));
   return DeleteLocked(std::string(name));
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,8 +89,14 @@ class ChainEngine {
   // Makes the chain match `spec`. *changed is false when it already did.
   // All or nothing: on error, packets, pins, attachments and the saved spec
   // are as they were before the call; on success the spec is saved.
-  Result<ChainInfo> Apply(const ChainSpec& spec, bool dry_run, bool* changed);
-  Status Delete(std::string_view name);
+  // `expected_generation`, when set, must equal the chain's generation (0:
+  // the chain must not exist) or the call fails with FAILED_PRECONDITION and
+  // changes nothing; it is checked under the engine's lock, so of two
+  // callers expecting the same generation at most one changes the chain.
+  Result<ChainInfo> Apply(const ChainSpec& spec, bool dry_run, bool* changed,
+                          std::optional<uint64_t> expected_generation = std::nullopt);
+  // `expected_generation` as for Apply (a chain that does not exist is NOT_FOUND).
+  Status Delete(std::string_view name, std::optional<uint64_t> expected_generation = std::nullopt);
   Result<ChainInfo> Get(std::string_view name);
   std::vector<ChainInfo> List();
   // Counters of the chain and its VNFs (only `vnf` when not empty).
@@ -119,6 +126,7 @@ class ChainEngine {
   class Transaction;
 
   Status CheckSystem(const ChainSpec& spec) const;
+  Status CheckGeneration(const std::string& name, std::optional<uint64_t> expected) const;
   // `rebuild`: make a new generation even when the spec has not changed (a
   // chain whose data plane does not match its saved spec).
   Result<ChainInfo> ApplyLocked(const ChainSpec& spec, bool dry_run, bool rebuild, bool* changed);

@@ -91,8 +91,9 @@ pid_t Topology::Spawn(const std::string& ns, const std::string& command) {
   return pid;
 }
 
-Sfcd::Sfcd(const Topology& topo) : topo_(topo) {
-  std::string tag = topo.prefix();
+Sfcd::Sfcd(const Topology& topo) : Sfcd(topo.vm_ns(), topo.prefix()) {}
+
+Sfcd::Sfcd(std::string ns, const std::string& tag) : ns_(std::move(ns)), tag_(tag) {
   root_ = "/sys/fs/bpf/sfc-e2e-" + tag;
   state_ = "/tmp/sfc-e2e-state-" + tag;
   socket_ = "/tmp/sfc-e2e-" + tag + ".sock";
@@ -104,8 +105,8 @@ bool Sfcd::Start(const std::string& extra_args, const std::string& env) {
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
-    std::string cmd = "exec env " + env + " nsenter --net=/run/netns/" + topo_.vm_ns() + " " +
-                      BuildDir() + "/daemon/sfcd --bpffs-root " + root_ + " --state-dir " + state_ +
+    std::string cmd = "exec env " + env + " nsenter --net=/run/netns/" + ns_ + " " + BuildDir() +
+                      "/daemon/sfcd --bpffs-root " + root_ + " --state-dir " + state_ +
                       " --listen unix:" + socket_ + " --log-level debug " + extra_args + " >>" +
                       log_ + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
@@ -166,7 +167,7 @@ nlohmann::json Sfcd::CtlJson(const std::string& args) const {
 }
 
 CommandResult Sfcd::Apply(const std::string& json, const std::string& extra_args) const {
-  std::string path = "/tmp/sfc-e2e-" + topo_.prefix() + "-" + std::to_string(g_seq++) + ".json";
+  std::string path = "/tmp/sfc-e2e-" + tag_ + "-" + std::to_string(g_seq++) + ".json";
   {
     std::ofstream out(path);
     out << json;

@@ -65,6 +65,9 @@ class Topology {
 class Sfcd {
  public:
   explicit Sfcd(const Topology& topo);
+  // An sfcd in network namespace `ns`; `tag` (unique) names its bpffs root,
+  // state dir, socket and log.
+  Sfcd(std::string ns, const std::string& tag);
   ~Sfcd();  // SIGTERM (chains keep running), then deletes every chain it made and its pins
   Sfcd(const Sfcd&) = delete;
   Sfcd& operator=(const Sfcd&) = delete;
@@ -91,7 +94,7 @@ class Sfcd {
   CommandResult Apply(const std::string& json, const std::string& extra_args = "") const;
 
  private:
-  const Topology& topo_;
+  std::string ns_, tag_;
   std::string root_, state_, socket_, log_;
   pid_t pid_ = -1;
 };

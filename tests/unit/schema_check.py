@@ -13,7 +13,8 @@ schema = json.load(open(os.path.join(src, "chains", "schema.json")))
 validator = jsonschema.Draft202012Validator(schema)
 failures = 0
 
-for path in sorted(glob.glob(os.path.join(src, "chains", "*.json"))):
+for path in sorted(glob.glob(os.path.join(src, "chains", "*.json")) +  # and chains/evnf/
+                   glob.glob(os.path.join(src, "chains", "*", "*.json"))):
     if path.endswith("schema.json"):
         continue
     errors = list(validator.iter_errors(json.load(open(path))))
