@@ -32,9 +32,11 @@ std::string Spec(uint32_t n) {
   return R"({"name": "scrape", "interfaces": ["lo"], "timing": true, "vnfs": [
     {"name": "fw", "type": "firewall", "config": {"default": "allow", "max_rules": )" +
          std::to_string(n + 16) + R"(, "conntrack": {"max_entries": )" + ns + R"(}}},
-    {"name": "fm", "type": "flowmon", "config": {"max_flows": )" + ns +
+    {"name": "fm", "type": "flowmon", "config": {"max_flows": )" +
+         ns +
          R"(, "scan_interval_ms": 60000}},
-    {"name": "lb", "type": "loadbalancer", "config": {"max_connections": )" + ns +
+    {"name": "lb", "type": "loadbalancer", "config": {"max_connections": )" +
+         ns +
          R"(, "services": [{"name": "web", "vip": "10.200.0.1", "port": 80, "proto": "tcp",
        "backends": [{"address": "10.201.0.1", "port": 80}, {"address": "10.201.0.2", "port": 80}]}]}}]})";
 }
@@ -47,7 +49,8 @@ bool FillHash(LoadedChain& c, const std::string& vnf, const std::string& map, ui
   auto info = MapInfo(fd->get());
   if (!info.ok()) return false;
   const uint32_t batch = 8192;
-  std::vector<uint8_t> keys(size_t{info->key_size} * batch), values(size_t{info->value_size} * batch);
+  std::vector<uint8_t> keys(size_t{info->key_size} * batch),
+      values(size_t{info->value_size} * batch);
   for (uint32_t off = 0; off < n; off += batch) {
     uint32_t count = std::min(batch, n - off);
     std::fill(keys.begin(), keys.end(), 0);
@@ -106,8 +109,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   metrics::MetricsServer m((*c)->engine());
-  json result = {{"what", "sfcd /metrics scrape (collect + serialize, no HTTP): timed chain "
-                          "firewall -> flowmon -> loadbalancer"},
+  json result = {{"what",
+                  "sfcd /metrics scrape (collect + serialize, no HTTP): timed chain "
+                  "firewall -> flowmon -> loadbalancer"},
                  {"size", n}};
   result["empty_tables"] = Measure(m, scrapes);
 
@@ -129,8 +133,8 @@ int Main(int argc, char** argv) {
     r.action = efw::Action::kDrop;
     rules.push_back(std::move(r));
   }
-  auto tables = efw::FirewallTables::FromPins((*c)->PinPath("fw", "").substr(
-      0, (*c)->PinPath("fw", "").size() - 1));
+  auto tables = efw::FirewallTables::FromPins(
+      (*c)->PinPath("fw", "").substr(0, (*c)->PinPath("fw", "").size() - 1));
   if (!tables.ok() || !tables->Install(rules, efw::Action::kAllow).ok()) {
     std::fprintf(stderr, "installing %u rules failed\n", n);
     return 1;

@@ -86,8 +86,8 @@ class ChainCollector final : public prometheus::Collectable {
                                                    L("type", vnf.type)};
         for (const auto& [name, value] : vnf.counters)
           out.Counter("sfc_vnf_" + name + "_total",
-                      "VNF counter " + name + " (the VNF's stats struct), summed over CPUs",
-                      labels, static_cast<double>(value));
+                      "VNF counter " + name + " (the VNF's stats struct), summed over CPUs", labels,
+                      static_cast<double>(value));
         if (c->timing && vnf.latency) AddLatency(out, labels, vnf);
       }
     }
@@ -120,8 +120,7 @@ class ChainCollector final : public prometheus::Collectable {
     // The open last bucket is +Inf, which the serializer adds from sample_count.
     for (int i = 0; i < LatencyHistogram::kBuckets - 1; ++i) {
       cum += b[i];
-      m.histogram.bucket.push_back(
-          {cum, static_cast<double>(LatencyHistogram::UpperNs(i))});
+      m.histogram.bucket.push_back({cum, static_cast<double>(LatencyHistogram::UpperNs(i))});
     }
     m.histogram.bucket.push_back({vnf.latency->count(), std::numeric_limits<double>::infinity()});
     m.histogram.sample_count = vnf.latency->count();
@@ -191,9 +190,9 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using P = grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(P::PRE_SEND_STATUS)) {
-      metrics_->Record(method_, methods->GetSendStatus().error_code(),
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
-                           .count());
+      metrics_->Record(
+          method_, methods->GetSendStatus().error_code(),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     methods->Proceed();
   }
@@ -204,8 +203,7 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-class ApiInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class ApiInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit ApiInterceptorFactory(std::shared_ptr<ApiMetrics> m) : metrics_(std::move(m)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(

@@ -45,9 +45,9 @@ class MetricsE2E : public ::testing::Test {
 
   // One instant query through Prometheus' HTTP API; NaN when it has no answer.
   double PromQuery(const std::string& promql) {
-    CommandResult r = topo_.In(topo_.vm_ns(), std::string("curl -sf --get http://") + kPromAddr +
-                                                  "/api/v1/query --data-urlencode 'query=" +
-                                                  promql + "'");
+    CommandResult r =
+        topo_.In(topo_.vm_ns(), std::string("curl -sf --get http://") + kPromAddr +
+                                    "/api/v1/query --data-urlencode 'query=" + promql + "'");
     if (r.exit_code != 0) return NAN;
     json j = json::parse(r.output, nullptr, false);
     if (j.is_discarded() || j["status"] != "success" || j["data"]["result"].empty()) return NAN;
@@ -97,8 +97,8 @@ TEST_F(MetricsE2E, PrometheusRateMatchesSfcctlStats) {
   // Steady traffic: 2000 UDP datagrams/s for 20 s from the client to server 1.
   topo_.Spawn(topo_.server_ns(1), "iperf3 -s -1");
   std::this_thread::sleep_for(milliseconds(500));
-  topo_.Spawn(topo_.client_ns(), "iperf3 -u -b 8M -l 500 -t 20 -c " + topo_.server_ip(1) +
-                                     " > /dev/null 2>&1");
+  topo_.Spawn(topo_.client_ns(),
+              "iperf3 -u -b 8M -l 500 -t 20 -c " + topo_.server_ip(1) + " > /dev/null 2>&1");
   std::this_thread::sleep_for(seconds(3));
 
   // sfcctl's rate over 10 s, and Prometheus' rate over the same window.
@@ -115,8 +115,8 @@ TEST_F(MetricsE2E, PrometheusRateMatchesSfcctlStats) {
   std::string plog = Sh("tail -20 " + prom_dir_ + "/prometheus.log").output;
   ASSERT_FALSE(std::isnan(prom_rate)) << "Prometheus has no rate; its log:\n" << plog;
   EXPECT_GT(ctl_rate, 1000.0);
-  EXPECT_NEAR(prom_rate, ctl_rate, 0.15 * ctl_rate) << "prometheus " << prom_rate << " sfcctl "
-                                                    << ctl_rate;
+  EXPECT_NEAR(prom_rate, ctl_rate, 0.15 * ctl_rate)
+      << "prometheus " << prom_rate << " sfcctl " << ctl_rate;
   std::printf("rx_packets/s of n0: sfcctl %.1f, Prometheus rate() %.1f\n", ctl_rate, prom_rate);
 
   // Per-VNF latency: the CLI table and JSON, and the histogram in Prometheus.
@@ -135,8 +135,8 @@ TEST_F(MetricsE2E, PrometheusRateMatchesSfcctlStats) {
   EXPECT_EQ(table.exit_code, 0) << table.output;
   EXPECT_NE(table.output.find("P99_NS"), std::string::npos) << table.output;
   EXPECT_NE(table.output.find("n1"), std::string::npos) << table.output;
-  double q99 = PromQuery(
-      R"(histogram_quantile(0.99, sfc_vnf_latency_ns_bucket{chain="web",vnf="n0"}))");
+  double q99 =
+      PromQuery(R"(histogram_quantile(0.99, sfc_vnf_latency_ns_bucket{chain="web",vnf="n0"}))");
   EXPECT_FALSE(std::isnan(q99));
   EXPECT_GT(q99, 0.0);
 

@@ -37,10 +37,10 @@ TEST(LatencyHistogram, EmptyHasNoPercentiles) {
 
 TEST(LatencyHistogram, QuantilesAreUpperBucketEdges) {
   LatencyHistogram h;
-  for (int i = 0; i < 50; ++i) h.Record(100);   // [64, 128)
-  for (int i = 0; i < 40; ++i) h.Record(300);   // [256, 512)
-  for (int i = 0; i < 9; ++i) h.Record(5000);   // [4096, 8192)
-  h.Record(70000);                              // [65536, 131072)
+  for (int i = 0; i < 50; ++i) h.Record(100);  // [64, 128)
+  for (int i = 0; i < 40; ++i) h.Record(300);  // [256, 512)
+  for (int i = 0; i < 9; ++i) h.Record(5000);  // [4096, 8192)
+  h.Record(70000);                             // [65536, 131072)
   ASSERT_EQ(h.count(), 100u);
   EXPECT_EQ(h.QuantileNs(0.5), 128u);   // rank 50: last of the 100 ns samples
   EXPECT_EQ(h.QuantileNs(0.51), 512u);  // rank 51
