@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/latency_histogram.h"
 #include "sfc/v1/chain.grpc.pb.h"
 #include "sfc/v1/stats.grpc.pb.h"
 
@@ -42,11 +44,16 @@ Detaches the chain from its interfaces and removes every pin it owns.
 --expect-generation N deletes only if the chain is at generation N.
 )";
 constexpr const char* kStatsUsage =
-    R"(usage: sfcctl stats NAME [--vnf VNF] [--watch] [--interval MS]
+    R"(usage: sfcctl stats NAME [--vnf VNF] [--watch] [--interval MS] [--latency]
 
 Shows the chain's counters and each VNF's, summed over CPUs (the same numbers
 `bpftool map dump pinned <root>/NAME/<vnf>/stats` shows per CPU). --watch
 prints a new snapshot with per-second rates every interval (default 1000 ms).
+
+--latency shows instead each VNF's time per packet in ns as p50/p90/p99, from
+log2 histograms (<root>/NAME/latency) that chains with "timing": true record;
+a percentile is the upper edge of its power-of-two bucket. With --watch, the
+percentiles cover only the packets of each interval.
 )";
 
 // --expect-generation N: true with *out unset when the flag is absent.
@@ -255,29 +262,61 @@ void PrintCounters(const v1::ChainStats& s, const v1::ChainStats* prev, double s
   PrintTable(header, rows);
 }
 
+// Percentiles of each VNF's histogram; with `prev`, of what it gained since.
+void PrintLatency(const v1::ChainStats& s, const v1::ChainStats* prev) {
+  std::vector<std::vector<std::string>> rows;
+  for (int i = 0; i < s.vnfs_size(); ++i) {
+    const auto& v = s.vnfs(i);
+    LatencyHistogram h;
+    for (int b = 0; b < v.latency().buckets_size() && b < LatencyHistogram::kBuckets; ++b) {
+      uint64_t n = v.latency().buckets(b);
+      if (prev && i < prev->vnfs_size() && prev->vnfs(i).name() == v.name() &&
+          b < prev->vnfs(i).latency().buckets_size())
+        n -= std::min(n, prev->vnfs(i).latency().buckets(b));
+      h.Add(b, n);
+    }
+    auto ns = [&](double q) { return h.count() ? std::to_string(h.QuantileNs(q)) : "-"; };
+    rows.push_back({v.name(), v.type(), std::to_string(h.count()), ns(0.50), ns(0.90), ns(0.99)});
+  }
+  PrintTable({"VNF", "TYPE", "PACKETS", "P50_NS", "P90_NS", "P99_NS"}, rows);
+}
+
+void WarnUntimed(const v1::ChainStats& s) {
+  if (!s.timing())
+    std::cerr << "sfcctl: chain " << s.chain()
+              << " has timing off, so no latency is recorded (set \"timing\": true)\n";
+}
+
 }  // namespace
 
 int RunStats(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kStatsUsage, stdout), kExitOk;
   Args a;
   std::string err;
-  if (!Args::Parse(args, {"--vnf", "--interval"}, {"--watch", "-w"}, &a, &err))
+  if (!Args::Parse(args, {"--vnf", "--interval"}, {"--watch", "-w", "--latency"}, &a, &err))
     return UsageError(kStatsUsage, err);
   if (a.positional().size() != 1) return UsageError(kStatsUsage, "stats: expected one chain NAME");
   const std::string chain = a.positional()[0];
+  const bool latency = a.Has("--latency");
   auto stub = v1::StatsService::NewStub(ctx.Channel());
 
   if (!a.Has("--watch") && !a.Has("-w")) {
     v1::GetStatsRequest req;
     req.set_chain(chain);
     req.set_vnf(a.Get("--vnf"));
+    req.set_latency(latency);
     v1::ChainStats resp;
     grpc::ClientContext call;
     SetDeadline(&call);
     auto st = stub->Get(&call, req, &resp);
     if (!st.ok()) return ReportError("stats " + chain, st);
     if (ctx.output == Output::kJson) return PrintJson(resp), kExitOk;
-    PrintCounters(resp, nullptr, 0);
+    if (latency) {
+      WarnUntimed(resp);
+      PrintLatency(resp, nullptr);
+    } else {
+      PrintCounters(resp, nullptr, 0);
+    }
     return kExitOk;
   }
 
@@ -285,6 +324,7 @@ int RunStats(Context& ctx, const std::vector<std::string>& args) {
   req.set_chain(chain);
   req.set_vnf(a.Get("--vnf"));
   req.set_interval_ms(static_cast<uint32_t>(std::stoul(a.Get("--interval", "1000"))));
+  req.set_latency(latency);
   grpc::ClientContext call;
   auto reader = stub->Watch(&call, req);
   v1::ChainStats msg, prev;
@@ -297,7 +337,12 @@ int RunStats(Context& ctx, const std::vector<std::string>& args) {
                                     (msg.time().nanos() - prev.time().nanos()) / 1e9
                               : 0;
       std::cout << "--- " << TimeString(msg.time()) << "\n";
-      PrintCounters(msg, have_prev ? &prev : nullptr, secs);
+      if (latency) {
+        if (!have_prev) WarnUntimed(msg);
+        PrintLatency(msg, have_prev ? &prev : nullptr);
+      } else {
+        PrintCounters(msg, have_prev ? &prev : nullptr, secs);
+      }
     }
     std::cout.flush();
     prev = msg;

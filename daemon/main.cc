@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "engine/chain_engine.h"
+#include "metrics/metrics_server.h"
 #include "vnfs.h"
 
 namespace {
@@ -31,6 +32,10 @@ options:
   --tls-cert FILE        server certificate (PEM), required for HOST:PORT
   --tls-key FILE         server key (PEM), required for HOST:PORT
   --tls-client-ca FILE   require client certificates signed by this CA
+  --metrics-listen ADDR:PORT
+                         serve Prometheus metrics on http://ADDR:PORT/metrics
+                         (off by default; no TLS or auth: bind it to a trusted
+                         address)
   --detach-on-exit       detach every chain from its interfaces on SIGTERM
   --allow-private-bpffs  accept a bpffs the host does not see (by default sfcd
                          refuses one, e.g. when started with `ip netns exec`:
@@ -47,8 +52,9 @@ int main(int argc, char** argv) {
   sfc::api::ServerOptions server_opts;
   bool detach_on_exit = false;
   bool listen_given = false;
+  std::string metrics_listen;
 
-  enum { kRoot = 1, kState, kListen, kCert, kKey, kCa, kDetach, kLevel, kPrivateBpffs };
+  enum { kRoot = 1, kState, kListen, kCert, kKey, kCa, kDetach, kLevel, kPrivateBpffs, kMetrics };
   static const option longopts[] = {{"bpffs-root", required_argument, nullptr, kRoot},
                                     {"state-dir", required_argument, nullptr, kState},
                                     {"listen", required_argument, nullptr, kListen},
@@ -56,6 +62,7 @@ int main(int argc, char** argv) {
                                     {"tls-key", required_argument, nullptr, kKey},
                                     {"tls-client-ca", required_argument, nullptr, kCa},
                                     {"detach-on-exit", no_argument, nullptr, kDetach},
+                                    {"metrics-listen", required_argument, nullptr, kMetrics},
                                     {"allow-private-bpffs", no_argument, nullptr, kPrivateBpffs},
                                     {"log-level", required_argument, nullptr, kLevel},
                                     {"version", no_argument, nullptr, 'V'},
@@ -86,6 +93,9 @@ int main(int argc, char** argv) {
         break;
       case kDetach:
         detach_on_exit = true;
+        break;
+      case kMetrics:
+        metrics_listen = optarg;
         break;
       case kPrivateBpffs:
         engine_opts.allow_private_bpffs = true;
@@ -141,10 +151,19 @@ int main(int argc, char** argv) {
     sfc::log::Error("sfcd.start_failed", {{"error", st.message()}});
     return 1;
   }
+  sfc::metrics::MetricsServer metrics(engine);
   sfc::api::Server server(engine, registry);
+  if (!metrics_listen.empty()) server.AddInterceptors(metrics.ApiInterceptors());
   if (sfc::Status st = server.Start(server_opts); !st.ok()) {
     sfc::log::Error("sfcd.start_failed", {{"error", st.message()}});
     return 1;
+  }
+  if (!metrics_listen.empty()) {
+    if (sfc::Status st = metrics.Start(metrics_listen); !st.ok()) {
+      sfc::log::Error("sfcd.start_failed", {{"error", st.message()}});
+      server.Shutdown();
+      return 1;
+    }
   }
   sfc::log::Info("sfcd.ready",
                  {{"bpffs_root", engine_opts.bpffs_root}, {"state_dir", engine_opts.state_dir}});
@@ -153,6 +172,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   sfc::log::Info("sfcd.stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                                    {"data_plane", detach_on_exit ? "detach" : "keep running"}});
+  metrics.Stop();
   server.Shutdown();
   if (detach_on_exit) engine.DetachAll();
   engine.Shutdown();

@@ -9,12 +9,14 @@ PACKAGES=(
   libbpf-dev libxdp-dev xdp-tools bpftool linux-libc-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nlohmann-json3-dev libgtest-dev libgmock-dev
+  prometheus-cpp-dev  # sfcd --metrics-listen (prometheus-cpp core + pull)
   dpkg-dev systemd  # packaging: cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
   curl nftables iptables nfdump python3-jsonschema python3-grpcio util-linux procps openssl
   wrk nginx-light python3-matplotlib conntrack ipset  # benchmarks (bench/run.sh)
   python3-grpc-tools python3-protobuf python3-grpcio python3-yaml  # clients/python, deploy/kubernetes check
+  prometheus  # e2e: a real Prometheus server scrapes sfcd's /metrics
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -42,3 +42,7 @@ if(TARGET sfc_test_e2e)
   target_link_libraries(efw_e2e_test PRIVATE sfc_test_e2e)
   add_dependencies(efw_e2e_test sfcd sfcctl)
 endif()
+
+# metrics_bench (bench/metrics_bench.cc): /metrics scrape time, empty vs. 1M-entry tables.
+add_executable(metrics_bench ${CMAKE_SOURCE_DIR}/bench/metrics_bench.cc)
+target_link_libraries(metrics_bench PRIVATE sfc_test_chain sfc_vnf_efw sfc_metrics)

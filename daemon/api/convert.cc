@@ -107,7 +107,16 @@ void ToProto(const std::string& chain, const ChainCounters& c, v1::ChainStats* o
       m->set_name(name);
       m->set_value(value);
     }
+    if (v.latency) {
+      auto* l = vs->mutable_latency();
+      for (uint64_t b : v.latency->buckets()) l->add_buckets(b);
+      l->set_count(v.latency->count());
+      l->set_p50_ns(v.latency->QuantileNs(0.50));
+      l->set_p90_ns(v.latency->QuantileNs(0.90));
+      l->set_p99_ns(v.latency->QuantileNs(0.99));
+    }
   }
+  out->set_timing(c.timing);
 }
 
 }  // namespace sfc::api

@@ -99,7 +99,7 @@ class Server::StatsServiceImpl final : public v1::StatsService::Service {
 
   grpc::Status Get(grpc::ServerContext*, const v1::GetStatsRequest* req,
                    v1::ChainStats* resp) override {
-    auto c = engine_.Counters(req->chain(), req->vnf());
+    auto c = engine_.Counters(req->chain(), req->vnf(), req->latency());
     if (!c.ok()) return ToGrpc(c.status());
     ToProto(req->chain(), *c, resp);
     return grpc::Status::OK;
@@ -110,7 +110,7 @@ class Server::StatsServiceImpl final : public v1::StatsService::Service {
     auto interval =
         std::chrono::milliseconds(req->interval_ms() ? std::max(100u, req->interval_ms()) : 1000);
     while (!ctx->IsCancelled() && !stopping_) {
-      auto c = engine_.Counters(req->chain(), req->vnf());
+      auto c = engine_.Counters(req->chain(), req->vnf(), req->latency());
       if (!c.ok()) return ToGrpc(c.status());
       v1::ChainStats msg;
       ToProto(req->chain(), *c, &msg);
@@ -177,6 +177,8 @@ Status Server::Start(const ServerOptions& options) {
   for (const auto& type : registry_.Types())
     registry_.Find(type)->RegisterServices(builder, engine_);
 
+  if (!interceptors_.empty())
+    builder.experimental().SetInterceptorCreators(std::move(interceptors_));
   server_ = builder.BuildAndStart();
   if (!server_) return Internal("gRPC server failed to start (address in use or not permitted?)");
   for (const auto& path : unix_paths_) ::chmod(path.c_str(), 0660);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
 #include <string>
@@ -23,6 +24,11 @@ class Server {
  public:
   Server(ChainEngine& engine, VnfRegistry& registry);
   ~Server();
+  // Before Start(): interceptors every call goes through (API metrics).
+  void AddInterceptors(
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f) {
+    for (auto& i : f) interceptors_.push_back(std::move(i));
+  }
   Status Start(const ServerOptions& options);
   // Stops accepting calls and cancels streams; returns when all have ended.
   void Shutdown();
@@ -38,6 +44,7 @@ class Server {
   std::unique_ptr<StatsServiceImpl> stats_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> unix_paths_;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
 };
 
 }  // namespace sfc::api

@@ -7,6 +7,7 @@
 #include "efw/config.h"
 #include "efw/maps.h"
 #include "efw/service.h"
+#include "engine/bpf_util.h"
 
 namespace sfc {
 namespace {
@@ -128,6 +129,27 @@ class EfwModule : public VnfModule {
   void RegisterServices(grpc::ServerBuilder& builder, ChainEngine& engine) override {
     service_ = efw::MakeFirewallService(engine);
     builder.RegisterService(service_.get());
+  }
+
+  // Conntrack fill from the data plane's own ct_live count: one lookup.
+  std::vector<VnfGauge> Gauges(const VnfInstanceInfo& info) const override {
+    std::vector<VnfGauge> out;
+    auto live = OpenPinned(info.pin_dir + "/ct_live");
+    auto table = OpenPinned(info.pin_dir + "/conntrack");
+    if (!live.ok() || !table.ok()) return out;
+    uint32_t zero = 0;
+    efw_ct_live v{};
+    if (bpf_map_lookup_elem(live->get(), &zero, &v) == 0)
+      out.push_back({"table_entries",
+                     "entries in a VNF table (conntrack, flows)",
+                     {{"table", "conntrack"}},
+                     static_cast<double>(v.live < 0 ? 0 : v.live)});
+    if (auto mi = MapInfo(table->get()); mi.ok())
+      out.push_back({"table_capacity",
+                     "max_entries of a VNF table",
+                     {{"table", "conntrack"}},
+                     static_cast<double>(mi->max_entries)});
+    return out;
   }
 
  private:

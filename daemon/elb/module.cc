@@ -113,6 +113,10 @@ class ElbModule : public VnfModule {
 
   void OnInstanceDown(const VnfInstanceInfo& info) override { runtime_->InstanceDown(info); }
 
+  std::vector<VnfGauge> Gauges(const VnfInstanceInfo& info) const override {
+    return elb::BackendGauges(*runtime_, info);
+  }
+
   void Stop() override { runtime_->Stop(); }
 
  private:

@@ -273,4 +273,31 @@ std::unique_ptr<grpc::Service> MakeLoadBalancerService(ChainEngine& engine, ElbR
   return std::make_unique<LoadBalancerServiceImpl>(engine, runtime);
 }
 
+std::vector<VnfGauge> BackendGauges(ElbRuntime& runtime, const VnfInstanceInfo& info) {
+  std::vector<VnfGauge> out;
+  auto inst = runtime.Find(info.chain, info.name);
+  if (!inst) return out;
+  std::lock_guard lock(inst->mu);
+  LbPlan plan = BuildPlan(inst->config, inst->View(), LayoutOf(inst->applied));
+  for (const auto& s : inst->config.services) {
+    v1::LbService svc;
+    Describe(*inst, s, plan, nullptr, &svc);
+    uint64_t total = 0;
+    for (const auto& b : svc.backends()) total += b.slots();
+    for (const auto& b : svc.backends()) {
+      std::string backend = b.address() + ":" + std::to_string(b.port());
+      bool up = b.state() == "up" || b.state() == "draining";
+      out.push_back({"lb_backend_up",
+                     "1 when the backend takes traffic (state: up, draining, ...)",
+                     {{"service", s.name}, {"backend", backend}, {"state", b.state()}},
+                     up ? 1.0 : 0.0});
+      out.push_back({"lb_backend_share",
+                     "the backend's share of its service's Maglev table",
+                     {{"service", s.name}, {"backend", backend}},
+                     total ? static_cast<double>(b.slots()) / static_cast<double>(total) : 0.0});
+    }
+  }
+  return out;
+}
+
 }  // namespace sfc::elb

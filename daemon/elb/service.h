@@ -13,5 +13,8 @@
 namespace sfc::elb {
 
 std::unique_ptr<grpc::Service> MakeLoadBalancerService(ChainEngine& engine, ElbRuntime& runtime);
+// /metrics: per backend its health (1 up or draining, 0 otherwise, state
+// label) and its share of the service's Maglev table. No map walks.
+std::vector<VnfGauge> BackendGauges(ElbRuntime& runtime, const VnfInstanceInfo& info);
 
 }  // namespace sfc::elb

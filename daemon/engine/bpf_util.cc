@@ -140,4 +140,14 @@ Result<NamedCounters> ReadPerCpuCounters(int map_fd, uint32_t key) {
   return out;
 }
 
+Result<LatencyHistogram> ReadLatencyHistogram(int map_fd, uint32_t slot) {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return ErrnoStatus("counting CPUs", ncpus);
+  const size_t stride = (sizeof(sfc_latency_hist) + 7) / 8 * 8;
+  std::vector<uint8_t> buf(stride * ncpus);
+  if (bpf_map_lookup_elem(map_fd, &slot, buf.data()) != 0)
+    return ErrnoStatus("reading latency histogram of slot " + std::to_string(slot), errno);
+  return LatencyHistogram::FromPerCpu(buf.data(), stride, ncpus);
+}
+
 }  // namespace sfc

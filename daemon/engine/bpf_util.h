@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/latency_histogram.h"
 #include "common/status.h"
 
 namespace sfc {
@@ -42,5 +43,8 @@ Status SetRodata(bpf_object* obj, const std::string& var, T value) {
 // of the map's value type: what `bpftool map dump` shows, folded.
 using NamedCounters = std::vector<std::pair<std::string, uint64_t>>;
 Result<NamedCounters> ReadPerCpuCounters(int map_fd, uint32_t key = 0);
+
+// One slot of a chain's latency map (<chain>/latency), summed over CPUs.
+Result<LatencyHistogram> ReadLatencyHistogram(int map_fd, uint32_t slot);
 
 }  // namespace sfc

@@ -436,7 +436,8 @@ ChainInfo ChainEngine::Describe(const Chain& chain) const {
   return info;
 }
 
-Result<ChainCounters> ChainEngine::Counters(std::string_view chain_name, std::string_view vnf) {
+Result<ChainCounters> ChainEngine::Counters(std::string_view chain_name, std::string_view vnf,
+                                            bool latency) {
   std::lock_guard lock(mu_);
   auto it = chains_.find(chain_name);
   if (it == chains_.end()) return NotFound("no chain \"" + std::string(chain_name) + "\"");
@@ -444,13 +445,23 @@ Result<ChainCounters> ChainEngine::Counters(std::string_view chain_name, std::st
   ChainCounters out;
   SFC_ASSIGN_OR_RETURN(UniqueFd cs, OpenPinned(pins_.ChainStats(spec.name)));
   SFC_ASSIGN_OR_RETURN(out.chain, ReadPerCpuCounters(cs.get()));
+  out.timing = spec.timing;
+  UniqueFd lat;
+  if (latency) {
+    auto fd = OpenPinned(pins_.Latency(spec.name));
+    if (fd.ok()) lat = std::move(*fd);
+  }
   bool found = vnf.empty();
-  for (const auto& v : spec.vnfs) {
+  for (uint32_t slot = 0; slot < spec.vnfs.size(); ++slot) {
+    const VnfSpec& v = spec.vnfs[slot];
     if (!vnf.empty() && v.name != vnf) continue;
     found = true;
     SFC_ASSIGN_OR_RETURN(UniqueFd fd, OpenPinned(pins_.VnfMap(spec.name, v.name, "stats")));
     SFC_ASSIGN_OR_RETURN(NamedCounters c, ReadPerCpuCounters(fd.get()));
-    out.vnfs.push_back({v.name, v.type, std::move(c)});
+    out.vnfs.push_back({v.name, v.type, std::move(c), std::nullopt});
+    if (lat) {
+      SFC_ASSIGN_OR_RETURN(out.vnfs.back().latency, ReadLatencyHistogram(lat.get(), slot));
+    }
   }
   if (!found)
     return NotFound("chain \"" + spec.name + "\" has no VNF \"" + std::string(vnf) + "\"");
@@ -493,6 +504,22 @@ std::vector<VnfRef> ChainEngine::Instances(std::string_view type) {
       if (chain.spec.vnfs[i].type == type)
         out.push_back({InstanceInfo(name, chain.spec.vnfs[i], i), chain.spec.vnfs[i].config,
                        registry_.Find(type)});
+  return out;
+}
+
+std::vector<VnfInstanceInfo> ChainEngine::InstanceInfos() {
+  std::lock_guard lock(mu_);
+  std::vector<VnfInstanceInfo> out;
+  for (const auto& [name, chain] : chains_)
+    for (size_t i = 0; i < chain.spec.vnfs.size(); ++i)
+      out.push_back(InstanceInfo(name, chain.spec.vnfs[i], i));
+  return out;
+}
+
+std::vector<std::string> ChainEngine::ChainNames() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, chain] : chains_) out.push_back(name);
   return out;
 }
 

@@ -54,8 +54,12 @@ struct ChainCounters {
     std::string name;
     std::string type;
     NamedCounters counters;
+    // Filled on request; empty when the chain has no latency map (no VNFs,
+    // or pinned by an sfcd without histograms).
+    std::optional<LatencyHistogram> latency;
   };
   std::vector<Vnf> vnfs;
+  bool timing = false;  // the chain records run_ns and latency
 };
 
 // A running VNF instance, as handed to a module's API implementation.
@@ -99,8 +103,10 @@ class ChainEngine {
   Status Delete(std::string_view name, std::optional<uint64_t> expected_generation = std::nullopt);
   Result<ChainInfo> Get(std::string_view name);
   std::vector<ChainInfo> List();
-  // Counters of the chain and its VNFs (only `vnf` when not empty).
-  Result<ChainCounters> Counters(std::string_view chain, std::string_view vnf = {});
+  // Counters of the chain and its VNFs (only `vnf` when not empty), with
+  // each VNF's latency histogram when `latency` is set.
+  Result<ChainCounters> Counters(std::string_view chain, std::string_view vnf = {},
+                                 bool latency = false);
 
   // Detaches every chain from its interfaces (pins stay): sfcd --detach-on-exit.
   void DetachAll();
@@ -113,6 +119,10 @@ class ChainEngine {
   // Inside WithVnf: records the instance's new config in the saved spec.
   Status StoreVnfConfig(VnfRef& ref, nlohmann::json config);
   std::vector<VnfRef> Instances(std::string_view type);
+  // Every running instance, without its config (cheap: for /metrics).
+  std::vector<VnfInstanceInfo> InstanceInfos();
+  // Names of the chains, sorted.
+  std::vector<std::string> ChainNames();
 
   const PinLayout& pins() const { return pins_; }
   const VnfRegistry& registry() const { return registry_; }

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <sfc/abi.h>
+#include <sfc/latency.h>
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "egress.skel.h"
@@ -20,6 +21,7 @@ namespace {
 constexpr std::string_view kPktCtxMap = "sfc_pktctx";
 constexpr std::string_view kChainStatsMap = "sfc_chain_stats";
 constexpr std::string_view kProgsMap = "sfc_progs";
+constexpr std::string_view kLatencyMap = "sfc_latency";
 // Inside a staging directory: the pins a commit replaced, until Finish().
 constexpr const char* kReplacedDir = "_replaced";
 
@@ -73,6 +75,7 @@ Generation::~Generation() {
 
 Status Generation::Prepare(bool pin) {
   SFC_RETURN_IF_ERROR(OpenSharedMaps());
+  SFC_RETURN_IF_ERROR(OpenLatency());
   SFC_RETURN_IF_ERROR(LoadEgress());
   progs_ = UniqueFd(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "sfc_progs", sizeof(uint32_t),
                                    sizeof(uint32_t), SFC_PROG_SLOTS, nullptr));
@@ -96,6 +99,21 @@ Status Generation::OpenSharedMaps() {
   if (!current_) return Status::Ok();  // created by the egress object below
   SFC_ASSIGN_OR_RETURN(pktctx_, OpenPinned(pins_.PktCtx(spec_.name)));
   SFC_ASSIGN_OR_RETURN(chain_stats_, OpenPinned(pins_.ChainStats(spec_.name)));
+  return Status::Ok();
+}
+
+Status Generation::OpenLatency() {
+  if (!current_ || current_->vnfs.size() != spec_.vnfs.size()) return Status::Ok();
+  for (size_t i = 0; i < spec_.vnfs.size(); ++i)
+    if (current_->vnfs[i].name != spec_.vnfs[i].name ||
+        current_->vnfs[i].type != spec_.vnfs[i].type)
+      return Status::Ok();  // slots moved: old histograms would name the wrong VNF
+  auto fd = OpenPinned(pins_.Latency(spec_.name));
+  if (!fd.ok()) return Status::Ok();  // a chain pinned before histograms existed
+  auto info = MapInfo(fd->get());
+  if (info.ok() && info->type == BPF_MAP_TYPE_PERCPU_ARRAY &&
+      info->value_size == sizeof(sfc_latency_hist) && info->max_entries == SFC_MAX_VNFS)
+    latency_ = std::move(*fd);
   return Status::Ok();
 }
 
@@ -157,6 +175,8 @@ Status Generation::LoadVnf(size_t index) {
       SFC_RETURN_IF_ERROR(ReuseMap(map, chain_stats_.get(), "chain stats"));
     } else if (name == kProgsMap) {
       SFC_RETURN_IF_ERROR(ReuseMap(map, progs_.get(), "chain prog array"));
+    } else if (name == kLatencyMap) {
+      if (latency_) SFC_RETURN_IF_ERROR(ReuseMap(map, latency_.get(), "chain latency"));
     } else if (stays && vo->KeepsState(name)) {
       std::string pin = pins_.VnfMap(spec_.name, v.name, name);
       auto fd = OpenPinned(pin);
@@ -185,6 +205,13 @@ Status Generation::LoadVnf(size_t index) {
   vnfs_.push_back(std::move(vo));
   SFC_RETURN_IF_ERROR(vnfs_.back()->Populate().Wrap(path));
 
+  if (!latency_) {
+    if (bpf_map* m = bpf_object__find_map_by_name(obj, std::string(kLatencyMap).c_str())) {
+      latency_ = UniqueFd(dup(bpf_map__fd(m)));
+      if (!latency_) return ErrnoStatus("duplicating latency map fd", errno);
+      latency_fresh_ = true;
+    }
+  }
   for (const auto& name : fresh) {
     bpf_map* m = bpf_object__find_map_by_name(obj, name.c_str());
     new_maps_.push_back({bpf_map__fd(m), v.name, name});
@@ -218,6 +245,7 @@ Status Generation::StagePins() {
     return Status::Ok();
   };
   SFC_RETURN_IF_ERROR(stage(bpf_map__fd(egress_->maps.sfc_tx_port), "tx_port"));
+  if (latency_fresh_) SFC_RETURN_IF_ERROR(stage(latency_.get(), "latency"));
   for (const auto& m : new_maps_) SFC_RETURN_IF_ERROR(stage(m.fd, m.vnf + "/" + m.name));
   return stage(progs_.get(), "progs");
 }

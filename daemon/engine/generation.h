@@ -70,6 +70,9 @@ class Generation {
   Status FillProgArray();
   Status StagePins();
   bool Stays(const VnfSpec& v) const;
+  // Opens the chain's latency histograms when this generation keeps every
+  // VNF in its slot; otherwise the first VNF object creates fresh ones.
+  Status OpenLatency();
 
   struct NewMap {
     int fd;
@@ -89,6 +92,8 @@ class Generation {
   bool committed_ = false;
 
   UniqueFd pktctx_, chain_stats_, progs_;
+  UniqueFd latency_;  // <chain>/latency; empty until a VNF object has it
+  bool latency_fresh_ = false;
   struct EgressDeleter {
     void operator()(sfc_egress* s) const;
   };

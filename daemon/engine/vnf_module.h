@@ -20,6 +20,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -66,6 +68,16 @@ class VnfObject {
   virtual void Abandoned() {}
 };
 
+// One gauge a module exports on /metrics for an instance, e.g. a table's fill.
+// `name` is the metric name without the "sfc_vnf_" prefix; chain, vnf and
+// type labels are added by the caller.
+struct VnfGauge {
+  std::string name;
+  std::string help;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+
 class VnfModule {
  public:
   virtual ~VnfModule() = default;
@@ -91,6 +103,12 @@ class VnfModule {
     (void)config;
   }
   virtual void OnInstanceDown(const VnfInstanceInfo& info) { (void)info; }
+  // Gauges for /metrics, read at every scrape: must be cheap (single map
+  // lookups, cached results of background work), never a table walk.
+  virtual std::vector<VnfGauge> Gauges(const VnfInstanceInfo& info) const {
+    (void)info;
+    return {};
+  }
   // sfcd is exiting: stop background work and join its threads. The data
   // plane keeps running, so do not touch maps or instances here.
   virtual void Stop() {}

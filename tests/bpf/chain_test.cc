@@ -141,6 +141,73 @@ TEST(Chain, TimingAccountsRunTime) {
   }
 }
 
+// Every slot of a timed chain gets one histogram sample per packet, in
+// buckets consistent with the run_ns the same packets added up to.
+TEST(Chain, TimedChainFillsLatencyHistogramOfEverySlot) {
+  constexpr int kVnfs = 3;
+  constexpr uint32_t kPackets = 100;
+  auto c = LoadedChain::Load(Chain(kVnfs, R"(, "timing": true)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(std::filesystem::exists((*c)->engine().pins().Latency("ch")));
+  ASSERT_TRUE((*c)->Run(kFrame, 1, kPackets).ok());
+  auto counters = (*c)->engine().Counters("ch", "", /*latency=*/true);
+  ASSERT_TRUE(counters.ok()) << counters.status().ToString();
+  EXPECT_TRUE(counters->timing);
+  ASSERT_EQ(counters->vnfs.size(), size_t{kVnfs});
+  for (const auto& v : counters->vnfs) {
+    ASSERT_TRUE(v.latency.has_value()) << v.name;
+    EXPECT_EQ(v.latency->count(), kPackets) << v.name;
+    uint64_t low = 0, high = 0;
+    for (int b = 0; b < LatencyHistogram::kBuckets; ++b) {
+      low += v.latency->buckets()[b] * LatencyHistogram::LowerNs(b);
+      high += v.latency->buckets()[b] * (LatencyHistogram::UpperNs(b) - 1);
+    }
+    uint64_t run_ns = Vnf(**c, v.name, "run_ns");
+    EXPECT_LE(low, run_ns) << v.name;
+    EXPECT_GE(high, run_ns) << v.name;
+    EXPECT_GT(v.latency->QuantileNs(0.5), 0u) << v.name;
+  }
+}
+
+TEST(Chain, UntimedChainRecordsNoLatency) {
+  auto c = LoadedChain::Load(Chain(2));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->Run(kFrame, 1, 50).ok());
+  auto counters = (*c)->engine().Counters("ch", "", /*latency=*/true);
+  ASSERT_TRUE(counters.ok()) << counters.status().ToString();
+  EXPECT_FALSE(counters->timing);
+  for (const auto& v : counters->vnfs) {
+    EXPECT_EQ(Vnf(**c, v.name, "rx_packets"), 50u) << v.name;
+    ASSERT_TRUE(v.latency.has_value()) << v.name;
+    EXPECT_EQ(v.latency->count(), 0u) << v.name;
+  }
+}
+
+// Histograms are per slot: a re-apply that keeps every VNF in its slot keeps
+// them, one that moves VNFs starts fresh ones rather than misattribute.
+TEST(Chain, LatencyHistogramsFollowSlots) {
+  auto c = LoadedChain::Load(Chain(2, R"(, "timing": true)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->Run(kFrame, 1, 10).ok());
+  auto count = [&](const std::string& vnf) -> uint64_t {
+    auto r = (*c)->engine().Counters("ch", vnf, true);
+    EXPECT_TRUE(r.ok() && r->vnfs.size() == 1 && r->vnfs[0].latency);
+    return r.ok() && !r->vnfs.empty() && r->vnfs[0].latency ? r->vnfs[0].latency->count() : ~0ull;
+  };
+  // Same slots, fail policy changed: a new generation, same histograms.
+  ASSERT_TRUE((*c)->Reapply(Chain(2, R"(, "timing": true, "fail_policy": "pass")")).ok());
+  ASSERT_TRUE((*c)->Run(kFrame, 1, 5).ok());
+  EXPECT_EQ(count("n0"), 15u);
+  EXPECT_EQ(count("n1"), 15u);
+  // n1 moves to slot 0.
+  ASSERT_TRUE((*c)->Reapply(R"({"name": "ch", "interfaces": ["lo"], "timing": true,
+      "vnfs": [{"name": "n1", "type": "noop"}, {"name": "n0", "type": "noop"}]})")
+                  .ok());
+  ASSERT_TRUE((*c)->Run(kFrame, 1, 3).ok());
+  EXPECT_EQ(count("n0"), 3u);
+  EXPECT_EQ(count("n1"), 3u);
+}
+
 TEST(Chain, DeleteRemovesEveryPin) {
   std::string dir;
   {

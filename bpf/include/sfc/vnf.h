@@ -18,6 +18,7 @@
 #define SFC_VNF_H
 
 #include "chain.h"
+#include "latency.h"
 #include "parser.h"
 
 /* This program's slot in sfc_progs; the next stage sits at sfc_slot + 1.
@@ -33,6 +34,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } sfc_progs SEC(".maps");
+
+/* The chain's latency histograms (latency.h), one entry per slot. Shared by
+ * every VNF of the chain like sfc_progs; only touched when sfc_timing is on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SFC_MAX_VNFS);
+	__type(key, __u32);
+	__type(value, struct sfc_latency_hist);
+} sfc_latency SEC(".maps");
 
 enum sfc_verdict {
 	SFC_NEXT = 0, /* accepted: run the next stage */
@@ -60,6 +70,16 @@ static __always_inline void sfc_vnf_account_rx(struct sfc_vnf_stats *st, const s
 	st->rx_bytes += pkt->pkt_len;
 }
 
+/* One sample of this VNF's time into its slot's per-CPU histogram. */
+static __always_inline void sfc_vnf_record_latency(__u64 ns)
+{
+	__u32 slot = sfc_slot;
+	struct sfc_latency_hist *h = bpf_map_lookup_elem(&sfc_latency, &slot);
+
+	if (h)
+		h->buckets[sfc_lat_bucket(ns) & (SFC_LAT_BUCKETS - 1)]++;
+}
+
 static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pkt,
 					  struct sfc_vnf_stats *st, enum sfc_verdict verdict)
 {
@@ -70,6 +90,7 @@ static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pk
 		__u64 now = bpf_ktime_get_ns();
 
 		st->run_ns += now - pkt->stage_ns;
+		sfc_vnf_record_latency(now - pkt->stage_ns);
 		pkt->stage_ns = now;
 	}
 
