@@ -5,7 +5,7 @@ set(SFC_FUZZ_TARGETS chain_spec efw_rules elb_config efm_config api_requests)
 # Pure sources only: parsers, validators, the rule compiler, request
 # conversions. Nothing here opens a BPF object or a socket.
 set(SFC_FUZZ_DAEMON_SOURCES
-  common/status.cc common/log.cc common/json_fields.cc common/failpoint.cc
+  common/status.cc common/log.cc common/json_fields.cc common/failpoint.cc common/latency_histogram.cc
   engine/chain_spec.cc
   api/convert.cc
   efw/config.cc efw/compiler.cc efw/edits.cc efw/requests.cc
