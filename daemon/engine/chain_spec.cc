@@ -191,7 +191,7 @@ Result<ChainSpec> ParseChainSpec(const json& doc, const VnfRegistry& registry) {
       if (PinLayout::IsReservedVnfName(vs.name))
         return InvalidArgument(path + "/name: \"" + vs.name +
                                "\" is reserved for a chain-level pin (progs, root, stats, pktctx, "
-                               "tx_port, entry*)");
+                               "config, tx_port, events, monitor, monitor_stats, entry*)");
       if (!names.insert(vs.name).second)
         return InvalidArgument(path + "/name: duplicate VNF name " + Quoted(vs.name));
       SFC_RETURN_IF_ERROR(GetString(v, path, "type", true, &vs.type));

@@ -6,6 +6,9 @@
 //   <root>/<chain>/stats              chain counters (struct sfc_chain_stats)
 //   <root>/<chain>/pktctx             per-CPU parse result handed between stages
 //   <root>/<chain>/config             what the entry reads per packet; the live generation
+//   <root>/<chain>/events             ring buffer of the drop and verdict monitor
+//   <root>/<chain>/monitor            the monitor's settings (off unless someone watches)
+//   <root>/<chain>/monitor_stats      the monitor's counters (events, lost, rate-limited)
 //   <root>/<chain>/entry-<ifname>     the entry program attached to <ifname>
 //   <root>/<chain>/entry              the entry of a chain loaded unattached (tests)
 //   <root>/<chain>/<vnf>/<map>        every map of a VNF instance; <vnf>/stats its counters
@@ -31,6 +34,11 @@ class PinLayout {
   std::string ChainStats(const std::string& chain) const { return ChainDir(chain) + "/stats"; }
   std::string PktCtx(const std::string& chain) const { return ChainDir(chain) + "/pktctx"; }
   std::string Config(const std::string& chain) const { return ChainDir(chain) + "/config"; }
+  std::string Events(const std::string& chain) const { return ChainDir(chain) + "/events"; }
+  std::string Monitor(const std::string& chain) const { return ChainDir(chain) + "/monitor"; }
+  std::string MonitorStats(const std::string& chain) const {
+    return ChainDir(chain) + "/monitor_stats";
+  }
   std::string Entry(const std::string& chain, const std::string& ifname) const {
     return ChainDir(chain) + "/entry-" + ifname;
   }
@@ -50,7 +58,8 @@ class PinLayout {
   // Names a VNF may not take: they are chain-level pins.
   static bool IsReservedVnfName(const std::string& name) {
     return name == "progs" || name == "root" || name == "stats" || name == "pktctx" ||
-           name == "config" || name == "tx_port" || name == "entry" || name.starts_with("entry-");
+           name == "config" || name == "tx_port" || name == "entry" || name == "events" ||
+           name == "monitor" || name == "monitor_stats" || name.starts_with("entry-");
   }
 
  private:
