@@ -273,6 +273,12 @@ void Hub::Unsubscribe(const std::shared_ptr<Subscription>& sub) {
     std::lock_guard tl(tap->mu);
     std::erase(tap->subs, sub);
     if (tap->subs.empty()) {
+      // Off again, before a new watcher can turn it on: the data plane is
+      // back to one branch per stage. (A chain deleted meanwhile has no map
+      // left to write, which is fine.) The tap's thread, still running until
+      // joined below, sees nothing left to write.
+      tap->written = ToConfig(Settings{});
+      (void)tap->maps.Write(tap->written);
       gone = std::move(it->second);
       taps_.erase(it);
     } else {
@@ -284,9 +290,6 @@ void Hub::Unsubscribe(const std::shared_ptr<Subscription>& sub) {
   if (!gone) return;
   gone->stop = true;
   if (gone->thread.joinable()) gone->thread.join();
-  // Off again: the data plane is back to one branch per stage. A chain
-  // deleted meanwhile has no map left to write, which is fine.
-  (void)gone->maps.Write(ToConfig(Settings{}));
   log::Info("monitor.off", {{"chain", gone->chain}});
 }
 

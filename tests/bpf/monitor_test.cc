@@ -9,9 +9,12 @@
 #include <linux/bpf.h>
 #include <netinet/in.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <vector>
 
+#include "engine/bpf_util.h"
 #include "monitor/maps.h"
 #include "monitor/settings.h"
 #include "support/chain_fixture.h"
@@ -290,6 +293,32 @@ TEST(MonitorBpf, LoadBalancerWithoutBackendReportsIt) {
   EXPECT_EQ(events[0].stage, 1);
   EXPECT_EQ(events[0].reason, SFC_REASON_LB_NO_BACKEND);
   EXPECT_EQ(events[0].daddr[0], Ip("10.0.0.100"));
+}
+
+// A chain an sfcd without the monitor pinned has no monitor maps: the next
+// apply pins them, and the monitor refuses the chain, by name, while its entry
+// program (loaded by the old sfcd) does not read them.
+TEST(MonitorBpf, ChainFromAnOlderSfcdGetsMapsAndAClearRefusal) {
+  auto chain = MustLoad(kFwChain);
+  ASSERT_TRUE(chain);
+  const PinLayout& pins = chain->engine().pins();
+  for (const auto& p :
+       {pins.Events(chain->name()), pins.Monitor(chain->name()), pins.MonitorStats(chain->name())})
+    ASSERT_EQ(::unlink(p.c_str()), 0) << p;
+  EXPECT_EQ(ChainMonitorMaps::Open(pins, chain->name()).status().code(), Code::kNotFound);
+
+  // Traffic still flows; a re-apply pins fresh monitor maps.
+  EXPECT_EQ(Verdict(*chain, Dns()), XDP_DROP);
+  // The same chain with a rule less: a new generation.
+  Status st = chain->Reapply(R"({"name": "mon", "interfaces": ["lo"], "vnfs": [
+      {"name": "fw", "type": "firewall", "config": {"default": "allow", "rules": [
+        {"id": "block-dns", "proto": "udp", "dport": 53, "action": "drop"}]}}]})");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(PathExists(pins.Events(chain->name())));
+  EXPECT_EQ(Verdict(*chain, Dns()), XDP_DROP);
+  auto maps = ChainMonitorMaps::Open(pins, chain->name());
+  ASSERT_EQ(maps.status().code(), Code::kFailedPrecondition) << maps.status().ToString();
+  EXPECT_NE(maps.status().message().find("delete the chain and apply it again"), std::string::npos);
 }
 
 TEST(MonitorBpf, MergedSettingsServeEveryWatcher) {
