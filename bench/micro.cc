@@ -14,6 +14,8 @@
 #include "blocklist.h"
 #include "efw/config.h"
 #include "efw/maps.h"
+#include "monitor/maps.h"
+#include "monitor/settings.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 #include "support/xdp_run.h"
@@ -179,6 +181,7 @@ class Micro {
                 "entry + " + v["name"].get<std::string>() + " alone + egress", json::array({v}));
     ChainCase("full_chain", "entry + every VNF of the chain file + egress pass", base_["vnfs"]);
     FullChainSplit();
+    MonitorCost();
     FirewallScaling();
     FlowTableScaling();
     LoadBalancerNewVsEstablished();
@@ -320,6 +323,66 @@ class Micro {
     c["load_s"] = load_s;
     Estimate(c);
     Add(c);
+  }
+
+  // The drop and verdict monitor (docs/monitor.md) on the chain file's
+  // firewall alone: off (how every chain runs unless watched), on for drops
+  // while the traffic is allowed (every stage takes the branch and the report
+  // filters), and on for a flood of drops rate-limited at the default 1000
+  // events/s per CPU (the report's filter, token bucket and counters per
+  // packet; nobody reads the ring). The off cost against a build without the
+  // monitor is in docs/perf/monitor-off.json (two binaries, same runs).
+  void MonitorCost() {
+    json fw;
+    for (const auto& v : base_["vnfs"])
+      if (v["type"] == "firewall") fw = v;
+    if (fw.is_null()) return;
+    double load_s = 0;
+    auto chain = Load(Spec("bm-monitor", json::array({fw})), &load_s);
+    if (!chain.ok()) return Add({{"name", "monitor_off"}, {"error", chain.status().ToString()}});
+    auto maps = monitor::ChainMonitorMaps::Open((*chain)->engine().pins(), (*chain)->name());
+    if (!maps.ok()) return Add({{"name", "monitor_off"}, {"error", maps.status().ToString()}});
+    int fd = (*chain)->entry_fd();
+    Bytes allowed = UdpToVip();
+    PacketBuilder ssh;  // the chain file's rule no-ssh drops it
+    ssh.Eth(kClientMac, kVmMac)
+        .Ipv4(net_ + "1.2", vip_)
+        .Tcp(40001, 22, sfc::test::kTcpSyn)
+        .Payload(10);
+    Bytes dropped = ssh.Build();
+    if (!Prime(fd, {allowed, dropped}))
+      return Add({{"name", "monitor_off"}, {"error", "BPF_PROG_TEST_RUN failed"}});
+
+    auto time = [&](const std::string& name, const std::string& what, uint32_t mode,
+                    const Bytes& frame) {
+      monitor::Settings s;
+      s.mode = mode;
+      json c = {{"name", name}, {"what", what}};
+      if (Status st = maps->Write(monitor::ToConfig(s)); !st.ok()) {
+        c["error"] = st.ToString();
+        return Add(c);
+      }
+      auto before = maps->ReadCounters();
+      c["repeat"] = Or(TimeRepeat(fd, frame, z_));
+      auto after = maps->ReadCounters();
+      if (before.ok() && after.ok())
+        c["monitor"] = {{"events", after->events - before->events},
+                        {"rate_limited", after->rate_limited - before->rate_limited},
+                        {"lost", after->lost - before->lost}};
+      Estimate(c);
+      Add(c);
+    };
+    time("monitor_off", "entry + firewall + egress, allowed UDP, monitor off", SFC_MON_OFF,
+         allowed);
+    time("monitor_drops_allowed",
+         "entry + firewall + egress, allowed UDP, monitor on (drops): nothing to report",
+         SFC_MON_DROPS, allowed);
+    time("monitor_off_drop_flood", "entry + firewall, dropped TCP (rule no-ssh), monitor off",
+         SFC_MON_OFF, dropped);
+    time("monitor_drops_drop_flood",
+         "entry + firewall, dropped TCP (rule no-ssh), monitor on (drops), 1000 events/s per CPU",
+         SFC_MON_DROPS, dropped);
+    (void)maps->Write(monitor::ToConfig(monitor::Settings{}));
   }
 
   // A repeat run times later iterations on the frame as the previous one

@@ -10,6 +10,7 @@
 #include "flows.h"
 #include "fw.h"
 #include "lb.h"
+#include "monitor.h"
 #include "version.h"
 
 namespace {
@@ -36,6 +37,9 @@ const VerbEntry kVerbs[] = {
      "manage load-balancer services and backends (lb "
      "list-services|add-backend|set-weight|drain|...)",
      sfc::cli::RunLb},
+    {"monitor",
+     "stream a chain's drops or verdicts (monitor NAME [--vnf V] [--drops|--all] [--sample N])",
+     sfc::cli::RunMonitor},
     {"version", "show the client's and the server's version (version [--client])",
      sfc::cli::RunVersion},
 };

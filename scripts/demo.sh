@@ -5,7 +5,8 @@
 #
 # Builds the topology, starts sfcd in the VM namespace, applies
 # chains/demo.json with sfcctl, sends traffic, and shows what the chain saw:
-# `sfcctl stats`, a `bpftool map dump` of a stats map and `xdp-loader status`.
+# `sfcctl stats`, `sfcctl monitor` (drops with their reasons), a `bpftool map
+# dump` of a stats map and `xdp-loader status`.
 # Tears everything down at the end unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,13 @@ client ping -6 -c 5 -i 0.2 fd00:$NET:12::2 | tail -2
 say "Blocked: TCP to port 8081 is rejected by the firewall (an RST sent from XDP), UDP is dropped"
 client curl -sS --max-time 3 http://10.$NET.11.2:8081/ 2>&1 | sed 's/^/  curl: /' || true
 client sh -c "echo probe | nc -u -w1 10.$NET.12.2 9999" && echo "  UDP datagram sent; the firewall drops it (default drop)"
+
+say "sfcctl monitor demo --count 3: drops as they happen, with the rule (or default) that decided"
+timeout 15 $SFCCTL monitor demo --count 3 &
+MON_PID=$!
+sleep 1  # the Watch turns the chain's monitor on
+for _ in 1 2 3; do client sh -c "echo probe | nc -u -w1 10.$NET.12.2 9999" || true; done
+wait $MON_PID || true
 
 say "Load balanced: 60 HTTP requests to the VIP 10.$NET.100.10 (backend weights 1:2)"
 for _ in $(seq 60); do client curl -s --max-time 3 http://10.$NET.100.10/index.html; done | sort | uniq -c

@@ -36,6 +36,15 @@ static __always_inline void sfc_ipv4_dec_ttl(struct iphdr *iph)
 	iph->ttl--;
 }
 
+/* The stage's action, reported to the monitor when it is on. */
+static __always_inline int sfc_egress_done(const struct sfc_pkt *pkt, int action, __u32 reason,
+					   __u32 detail)
+{
+	if (pkt->monitor)
+		sfc_monitor_report(pkt, SFC_STAGE_EGRESS, action, reason, detail);
+	return action;
+}
+
 static __always_inline int sfc_egress_fib(struct xdp_md *ctx, struct sfc_pkt *pkt,
 					  struct sfc_chain_stats *cs)
 {
@@ -49,21 +58,21 @@ static __always_inline int sfc_egress_fib(struct xdp_md *ctx, struct sfc_pkt *pk
 	int rc;
 
 	if ((void *)(eth + 1) > data_end || l3_off > 64)
-		return XDP_DROP;
+		return sfc_egress_done(pkt, XDP_DROP, SFC_REASON_MALFORMED, 0);
 	/* Tagged frames keep their tags through a redirect; let the kernel's
 	 * VLAN devices route those. */
 	if (pkt->flags & SFC_PKT_F_VLAN) {
 		cs->fib_pass++;
-		return XDP_PASS;
+		return sfc_egress_done(pkt, XDP_PASS, SFC_REASON_VLAN, 0);
 	}
 
 	if (pkt->l3_proto == ETH_P_IP) {
 		iph = data + l3_off;
 		if ((void *)(iph + 1) > data_end)
-			return XDP_DROP;
+			return sfc_egress_done(pkt, XDP_DROP, SFC_REASON_MALFORMED, 0);
 		if (iph->ttl <= 1) {
 			cs->fib_pass++; /* the kernel sends Time Exceeded */
-			return XDP_PASS;
+			return sfc_egress_done(pkt, XDP_PASS, SFC_REASON_TTL, iph->ttl);
 		}
 		fib.family = AF_INET;
 		fib.tos = iph->tos;
@@ -74,10 +83,10 @@ static __always_inline int sfc_egress_fib(struct xdp_md *ctx, struct sfc_pkt *pk
 	} else {
 		ip6h = data + l3_off;
 		if ((void *)(ip6h + 1) > data_end)
-			return XDP_DROP;
+			return sfc_egress_done(pkt, XDP_DROP, SFC_REASON_MALFORMED, 0);
 		if (ip6h->hop_limit <= 1) {
 			cs->fib_pass++;
-			return XDP_PASS;
+			return sfc_egress_done(pkt, XDP_PASS, SFC_REASON_TTL, ip6h->hop_limit);
 		}
 		fib.family = AF_INET6;
 		fib.flowinfo = *(__be32 *)ip6h & bpf_htonl(0x0FFFFFFF);
@@ -97,16 +106,16 @@ static __always_inline int sfc_egress_fib(struct xdp_md *ctx, struct sfc_pkt *pk
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
 		/* The kernel resolves the neighbour; the next packets take the fast path. */
 		cs->fib_no_neigh++;
-		return XDP_PASS;
+		return sfc_egress_done(pkt, XDP_PASS, SFC_REASON_FIB_NO_NEIGH, rc);
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
 	case BPF_FIB_LKUP_RET_UNREACHABLE:
 	case BPF_FIB_LKUP_RET_PROHIBIT:
 		cs->fib_drop++;
-		return XDP_DROP;
+		return sfc_egress_done(pkt, XDP_DROP, SFC_REASON_FIB_DROP, rc);
 	default:
 		/* Local delivery, forwarding disabled, needs fragmenting, ... */
 		cs->fib_pass++;
-		return XDP_PASS;
+		return sfc_egress_done(pkt, XDP_PASS, SFC_REASON_FIB_PASS, rc);
 	}
 
 	if (iph)
@@ -117,11 +126,12 @@ static __always_inline int sfc_egress_fib(struct xdp_md *ctx, struct sfc_pkt *pk
 	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 
 	rc = bpf_redirect(fib.ifindex, 0);
-	if (rc == XDP_REDIRECT)
+	if (rc == XDP_REDIRECT) {
 		cs->egress_redirect++;
-	else
-		cs->egress_redirect_err++;
-	return rc;
+		return sfc_egress_done(pkt, rc, SFC_REASON_NONE, fib.ifindex);
+	}
+	cs->egress_redirect_err++;
+	return sfc_egress_done(pkt, rc, SFC_REASON_REDIRECT_ERR, fib.ifindex);
 }
 
 SEC("xdp")
@@ -142,26 +152,27 @@ int sfc_egress(struct xdp_md *ctx)
 		__u8 tmp[ETH_ALEN];
 
 		if ((void *)(eth + 1) > data_end)
-			return XDP_DROP;
+			return sfc_egress_done(pkt, XDP_DROP, SFC_REASON_MALFORMED, 0);
 		__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
 		__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
 		cs->egress_tx++;
-		return XDP_TX;
+		return sfc_egress_done(pkt, XDP_TX, SFC_REASON_NONE, 0);
 	}
 	case SFC_EGRESS_REDIRECT:
 		rc = bpf_redirect_map(&sfc_tx_port, 0, 0);
-		if (rc == XDP_REDIRECT)
+		if (rc == XDP_REDIRECT) {
 			cs->egress_redirect++;
-		else
-			cs->egress_redirect_err++;
-		return rc;
+			return sfc_egress_done(pkt, rc, SFC_REASON_NONE, 0);
+		}
+		cs->egress_redirect_err++;
+		return sfc_egress_done(pkt, rc, SFC_REASON_REDIRECT_ERR, 0);
 	case SFC_EGRESS_FIB:
 		return sfc_egress_fib(ctx, pkt, cs);
 	case SFC_EGRESS_PASS:
 	default:
 		cs->egress_pass++;
-		return XDP_PASS;
+		return sfc_egress_done(pkt, XDP_PASS, SFC_REASON_NONE, 0);
 	}
 }
 

@@ -45,12 +45,14 @@ int sfc_entry(struct xdp_md *ctx)
 {
 	struct sfc_chain_stats *cs = sfc_chain_counters();
 	struct sfc_pkt *pkt = sfc_pkt_ctx();
+	struct sfc_monitor_config *mon;
 	struct sfc_chain_config *cfg;
 	__u32 zero = 0;
 	int ret;
 
 	cfg = bpf_map_lookup_elem(&sfc_config, &zero);
-	if (!pkt || !cs || !cfg)
+	mon = bpf_map_lookup_elem(&sfc_monitor, &zero);
+	if (!pkt || !cs || !cfg || !mon)
 		return sfc_tail_call_failed();
 
 	__builtin_memset(pkt, 0, sizeof(*pkt));
@@ -60,6 +62,7 @@ int sfc_entry(struct xdp_md *ctx)
 	pkt->ts_ns = bpf_ktime_get_coarse_ns();
 	pkt->pkt_len = ctx->data_end - ctx->data;
 	pkt->ifindex = ctx->ingress_ifindex;
+	pkt->monitor = mon->mode;
 
 	cs->rx_packets++;
 	cs->rx_bytes += pkt->pkt_len;
@@ -68,17 +71,26 @@ int sfc_entry(struct xdp_md *ctx)
 	if (ret == SFC_PARSE_NOT_IP) {
 		/* ARP, LLDP and friends keep the host reachable. */
 		cs->non_ip++;
+		if (pkt->monitor)
+			sfc_monitor_report(pkt, SFC_STAGE_ENTRY, SFC_ACT_PASS, SFC_REASON_NON_IP,
+					   0);
 		return XDP_PASS;
 	}
 	if (ret != SFC_PARSE_OK) {
 		cs->malformed++;
+		if (pkt->monitor)
+			sfc_monitor_report(pkt, SFC_STAGE_ENTRY, SFC_ACT_DROP, SFC_REASON_MALFORMED,
+					   ret);
 		return XDP_DROP;
 	}
 
 	if (cfg->timing)
 		pkt->stage_ns = bpf_ktime_get_ns();
 	bpf_tail_call(ctx, &sfc_root, 0);
-	return sfc_entry_root_missed(cfg, cs);
+	ret = sfc_entry_root_missed(cfg, cs);
+	if (pkt->monitor)
+		sfc_monitor_report(pkt, SFC_STAGE_ENTRY, ret, SFC_REASON_TAIL_CALL_MISS, 0);
+	return ret;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

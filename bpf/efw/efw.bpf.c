@@ -84,6 +84,7 @@ int sfc_efw(struct xdp_md *ctx)
 	struct efw_ct ct;
 	__u32 zero = 0, set, state, slot, dir;
 	__u64 now, verdict = 0;
+	__u32 reason, detail;
 	__u8 action, flags;
 
 	if (!st || !pkt)
@@ -140,19 +141,30 @@ int sfc_efw(struct xdp_md *ctx)
 		st->default_drop++;
 	}
 
+	/* For the monitor: the rule (by counter slot; the daemon names it
+	 * from rule_ids) or the default, and the state it met. */
+	if (slot != EFW_V_SLOT_DEFAULT) {
+		reason = SFC_REASON_FW_RULE;
+		detail = slot;
+	} else {
+		reason = state == EFW_CT_INVALID ? SFC_REASON_FW_INVALID : SFC_REASON_FW_DEFAULT;
+		detail = state;
+	}
 	if (action == EFW_ALLOW) {
 		st->allow++;
 		efw_ct_commit(pkt, now, &ct, st);
-		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
+		return sfc_vnf_finish_why(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT, reason,
+					  detail);
 	}
 	if (action == EFW_REJECT) {
 		if (efw_reject(ctx, pkt) == 0) {
 			st->reject++;
-			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_TX);
+			return sfc_vnf_finish_why(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_TX,
+						  reason, detail);
 		}
 		st->reject_failed++;
 	}
-	return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+	return sfc_vnf_drop(ctx, pkt, (struct sfc_vnf_stats *)st, reason, detail);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

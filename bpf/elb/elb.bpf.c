@@ -438,7 +438,8 @@ static __always_inline int elb_send(struct xdp_md *ctx, struct sfc_pkt *pkt, str
 	if (be->svc_mode == ELB_MODE_DSR) {
 		if (elb_dsr(ctx, be)) {
 			st->bad_header++;
-			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+			return sfc_vnf_drop(ctx, pkt, (struct sfc_vnf_stats *)st,
+					    SFC_REASON_LB_BAD_HEADER, 0);
 		}
 		st->dsr++;
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st,
@@ -461,7 +462,8 @@ static __always_inline int elb_send(struct xdp_md *ctx, struct sfc_pkt *pkt, str
 	}
 	if (elb_nat(ctx, pkt, 1, be->addr, be->port)) {
 		st->bad_header++;
-		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+		return sfc_vnf_drop(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_REASON_LB_BAD_HEADER,
+				    0);
 	}
 	/* Later stages (fib egress, other VNFs) read the parse result. */
 	__builtin_memcpy(pkt->daddr, be->addr, sizeof(pkt->daddr));
@@ -515,7 +517,8 @@ static __always_inline int elb_forward(struct xdp_md *ctx, struct sfc_pkt *pkt,
 		be = elb_pick(pkt, svc, &slot);
 		if (!be || !be->id || be->svc_index != svc->index) {
 			st->no_backend++;
-			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+			return sfc_vnf_drop(ctx, pkt, (struct sfc_vnf_stats *)st,
+					    SFC_REASON_LB_NO_BACKEND, svc->index);
 		}
 		/* The entry found (if any) is replaced or left alone below:
 		 * nothing may write through this pointer any more. */
@@ -779,7 +782,8 @@ static __always_inline int elb_reverse(struct xdp_md *ctx, struct sfc_pkt *pkt,
 		elb_conn_backend_end(pkt, st, rn);
 	if (elb_nat(ctx, pkt, 0, rn->vip, rn->vport)) {
 		st->bad_header++;
-		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+		return sfc_vnf_drop(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_REASON_LB_BAD_HEADER,
+				    0);
 	}
 	__builtin_memcpy(pkt->saddr, rn->vip, sizeof(pkt->saddr));
 	pkt->sport = rn->vport;
@@ -815,7 +819,8 @@ int sfc_elb(struct xdp_md *ctx)
 		vk.family = pkt->l3_proto == ETH_P_IP ? 4 : 6;
 		if (bpf_map_lookup_elem(&vips, &vk)) {
 			st->frag_drop++;
-			return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_DROP);
+			return sfc_vnf_drop(ctx, pkt, (struct sfc_vnf_stats *)st,
+					    SFC_REASON_LB_FRAGMENT, 0);
 		}
 		return sfc_vnf_finish(ctx, pkt, (struct sfc_vnf_stats *)st, SFC_NEXT);
 	}

@@ -133,7 +133,9 @@ Server::Server(ChainEngine& engine, VnfRegistry& registry)
     : engine_(engine),
       registry_(registry),
       chains_(std::make_unique<ChainServiceImpl>(engine, registry)),
-      stats_(std::make_unique<StatsServiceImpl>(engine)) {}
+      stats_(std::make_unique<StatsServiceImpl>(engine)),
+      monitor_hub_(engine),
+      monitor_(monitor_hub_) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -174,6 +176,8 @@ Status Server::Start(const ServerOptions& options) {
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(chains_.get());
   builder.RegisterService(stats_.get());
+  builder.RegisterService(&monitor_);
+  monitor_hub_.ResetAll();  // what an sfcd that died while watched left on
   for (const auto& type : registry_.Types())
     registry_.Find(type)->RegisterServices(builder, engine_);
 
@@ -189,6 +193,7 @@ Status Server::Start(const ServerOptions& options) {
 void Server::Shutdown() {
   if (!server_) return;
   stats_->Stop();
+  monitor_hub_.Stop();  // ends the Watch streams
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server_.reset();
   for (const auto& path : unix_paths_) ::unlink(path.c_str());

@@ -1,4 +1,4 @@
-// The gRPC front of sfcd: ChainService, StatsService, health and reflection,
+// The gRPC front of sfcd: ChainService, StatsService, MonitorService, health and reflection,
 // plus whatever services the VNF modules register.
 #pragma once
 
@@ -11,6 +11,8 @@
 
 #include "common/status.h"
 #include "engine/chain_engine.h"
+#include "monitor/hub.h"
+#include "monitor/service.h"
 
 namespace sfc::api {
 
@@ -42,6 +44,8 @@ class Server {
   VnfRegistry& registry_;
   std::unique_ptr<ChainServiceImpl> chains_;
   std::unique_ptr<StatsServiceImpl> stats_;
+  monitor::Hub monitor_hub_;
+  monitor::MonitorServiceImpl monitor_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> unix_paths_;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;

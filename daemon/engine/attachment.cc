@@ -132,6 +132,10 @@ Result<EntryProgram> EntryProgram::Load(const EntryMaps& maps) {
   SFC_RETURN_IF_ERROR(ReuseMap(entry.skel_->maps.sfc_chain_stats, maps.chain_stats, "counters"));
   SFC_RETURN_IF_ERROR(ReuseMap(entry.skel_->maps.sfc_root, maps.root, "root slot"));
   SFC_RETURN_IF_ERROR(ReuseMap(entry.skel_->maps.sfc_config, maps.config, "config"));
+  SFC_RETURN_IF_ERROR(ReuseMap(entry.skel_->maps.sfc_events, maps.events, "monitor events"));
+  SFC_RETURN_IF_ERROR(ReuseMap(entry.skel_->maps.sfc_monitor, maps.monitor, "monitor settings"));
+  SFC_RETURN_IF_ERROR(
+      ReuseMap(entry.skel_->maps.sfc_mon_stats, maps.monitor_stats, "monitor counters"));
   if (int err = sfc_entry__load(entry.skel_)) return ErrnoStatus("loading the entry program", err);
   return entry;
 }
@@ -151,6 +155,9 @@ bpf_object* EntryProgram::object() const { return skel_->obj; }
 int EntryProgram::fd() const { return bpf_program__fd(skel_->progs.sfc_entry); }
 int EntryProgram::root_fd() const { return bpf_map__fd(skel_->maps.sfc_root); }
 int EntryProgram::config_fd() const { return bpf_map__fd(skel_->maps.sfc_config); }
+int EntryProgram::events_fd() const { return bpf_map__fd(skel_->maps.sfc_events); }
+int EntryProgram::monitor_fd() const { return bpf_map__fd(skel_->maps.sfc_monitor); }
+int EntryProgram::monitor_stats_fd() const { return bpf_map__fd(skel_->maps.sfc_mon_stats); }
 
 // --- Attacher ---
 
@@ -163,8 +170,24 @@ Status Attacher::Attach(const std::string& chain, const InterfaceSpec& iface) co
   SFC_ASSIGN_OR_RETURN(UniqueFd stats, OpenPinned(pins_.ChainStats(chain)));
   SFC_ASSIGN_OR_RETURN(UniqueFd root, OpenPinned(pins_.Root(chain)));
   SFC_ASSIGN_OR_RETURN(UniqueFd config, OpenPinned(pins_.Config(chain)));
-  SFC_ASSIGN_OR_RETURN(EntryProgram entry,
-                       EntryProgram::Load({pktctx.get(), stats.get(), root.get(), config.get()}));
+  // A chain pinned by an sfcd without the monitor has no monitor maps: the
+  // entry creates them and they are pinned below, for the next Apply's VNFs.
+  auto events = OpenPinned(pins_.Events(chain));
+  auto monitor = OpenPinned(pins_.Monitor(chain));
+  auto monitor_stats = OpenPinned(pins_.MonitorStats(chain));
+  const bool have_monitor = events.ok() && monitor.ok() && monitor_stats.ok();
+  SFC_ASSIGN_OR_RETURN(
+      EntryProgram entry,
+      EntryProgram::Load({pktctx.get(), stats.get(), root.get(), config.get(),
+                          have_monitor ? events->get() : -1, have_monitor ? monitor->get() : -1,
+                          have_monitor ? monitor_stats->get() : -1}));
+  if (!have_monitor) {
+    for (const auto& path : {pins_.Events(chain), pins_.Monitor(chain), pins_.MonitorStats(chain)})
+      (void)::unlink(path.c_str());
+    SFC_RETURN_IF_ERROR(PinFd(entry.events_fd(), pins_.Events(chain)));
+    SFC_RETURN_IF_ERROR(PinFd(entry.monitor_fd(), pins_.Monitor(chain)));
+    SFC_RETURN_IF_ERROR(PinFd(entry.monitor_stats_fd(), pins_.MonitorStats(chain)));
+  }
 
   DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = entry.object(), .prog_name = "sfc_entry");
   XdpProgramPtr prog(xdp_program__create(&opts));

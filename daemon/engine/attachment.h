@@ -43,6 +43,7 @@ struct DetachedEntry {
 // create a private one (a dry run of a chain that does not exist yet).
 struct EntryMaps {
   int pktctx = -1, chain_stats = -1, root = -1, config = -1;
+  int events = -1, monitor = -1, monitor_stats = -1;
 };
 
 // A loaded (not attached) entry program.
@@ -58,6 +59,9 @@ class EntryProgram {
   // The maps libbpf created where EntryMaps said -1 (a new chain's root and config).
   int root_fd() const;
   int config_fd() const;
+  int events_fd() const;
+  int monitor_fd() const;
+  int monitor_stats_fd() const;
 
  private:
   explicit EntryProgram(::sfc_entry* skel) : skel_(skel) {}

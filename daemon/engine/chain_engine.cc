@@ -165,7 +165,9 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
   // 1. Prepare.
   Status st = gen.Prepare(/*pin=*/!dry_run);
   if (st.ok() && dry_run)  // the entry program must pass the verifier too
-    st = EntryProgram::Load({gen.pktctx_fd(), gen.chain_stats_fd(), -1, -1}).status();
+    st = EntryProgram::Load({gen.pktctx_fd(), gen.chain_stats_fd(), -1, -1, gen.events_fd(),
+                             gen.monitor_fd(), gen.monitor_stats_fd()})
+             .status();
   if (!st.ok()) return fail(st);
   if (dry_run) {
     gen.Abandon();
@@ -184,6 +186,8 @@ Result<ChainInfo> ChainEngine::ApplyLocked(const ChainSpec& spec, bool dry_run, 
     st = gen.PinSharedMaps();
     if (st.ok()) st = CreateChainMaps(spec.name);
     if (!st.ok()) return fail(st);
+  } else if (st = gen.PinSharedMaps(); !st.ok()) {  // monitor maps an older sfcd did not pin
+    return fail(st);
   }
   Chain next{spec, number, std::chrono::system_clock::now()};
   if (st = Failpoint("apply.save"); st.ok()) st = SaveState(next);
@@ -232,8 +236,12 @@ Status ChainEngine::CreateChainMaps(const std::string& chain) {
   if (!root) return ErrnoStatus("creating root prog array", errno);
   SFC_ASSIGN_OR_RETURN(UniqueFd pktctx, OpenPinned(pins_.PktCtx(chain)));
   SFC_ASSIGN_OR_RETURN(UniqueFd stats, OpenPinned(pins_.ChainStats(chain)));
+  SFC_ASSIGN_OR_RETURN(UniqueFd events, OpenPinned(pins_.Events(chain)));
+  SFC_ASSIGN_OR_RETURN(UniqueFd monitor, OpenPinned(pins_.Monitor(chain)));
+  SFC_ASSIGN_OR_RETURN(UniqueFd monitor_stats, OpenPinned(pins_.MonitorStats(chain)));
   SFC_ASSIGN_OR_RETURN(EntryProgram entry,
-                       EntryProgram::Load({pktctx.get(), stats.get(), root.get(), -1}));
+                       EntryProgram::Load({pktctx.get(), stats.get(), root.get(), -1, events.get(),
+                                           monitor.get(), monitor_stats.get()}));
   SFC_RETURN_IF_ERROR(PinFd(entry.config_fd(), pins_.Config(chain)));
   if (!options_.attach) SFC_RETURN_IF_ERROR(PinFd(entry.fd(), pins_.DetachedEntry(chain)));
   return PinFd(root.get(), pins_.Root(chain));

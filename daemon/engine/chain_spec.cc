@@ -189,10 +189,9 @@ Result<ChainSpec> ParseChainSpec(const json& doc, const VnfRegistry& registry) {
       VnfSpec vs;
       SFC_RETURN_IF_ERROR(ParseName(v, path, &vs.name));
       if (PinLayout::IsReservedVnfName(vs.name))
-        return InvalidArgument(
-            path + "/name: \"" + vs.name +
-            "\" is reserved for a chain-level pin (progs, root, stats, pktctx, latency, "
-            "tx_port, entry*)");
+        return InvalidArgument(path + "/name: \"" + vs.name +
+                               "\" is reserved for a chain-level pin (progs, root, stats, pktctx, "
+                               "config, latency, tx_port, events, monitor, monitor_stats, entry*)");
       if (!names.insert(vs.name).second)
         return InvalidArgument(path + "/name: duplicate VNF name " + Quoted(vs.name));
       SFC_RETURN_IF_ERROR(GetString(v, path, "type", true, &vs.type));

@@ -15,6 +15,10 @@
 namespace sfc {
 namespace fs = std::filesystem;
 
+// Chains pinned by an older sfcd keep their pktctx map: the parse result may
+// grow only into its tail padding.
+static_assert(sizeof(sfc_pkt) == 80, "struct sfc_pkt must keep its size");
+
 namespace {
 
 // Chain-level maps every object of a chain shares.
@@ -22,6 +26,9 @@ constexpr std::string_view kPktCtxMap = "sfc_pktctx";
 constexpr std::string_view kChainStatsMap = "sfc_chain_stats";
 constexpr std::string_view kProgsMap = "sfc_progs";
 constexpr std::string_view kLatencyMap = "sfc_latency";
+constexpr std::string_view kEventsMap = "sfc_events";
+constexpr std::string_view kMonitorMap = "sfc_monitor";
+constexpr std::string_view kMonitorStatsMap = "sfc_mon_stats";
 // Inside a staging directory: the pins a commit replaced, until Finish().
 constexpr const char* kReplacedDir = "_replaced";
 
@@ -91,14 +98,29 @@ int Generation::first_prog_fd() const {
 }
 
 Status Generation::PinSharedMaps() {
-  SFC_RETURN_IF_ERROR(PinFd(pktctx_.get(), pins_.PktCtx(spec_.name)));
-  return PinFd(chain_stats_.get(), pins_.ChainStats(spec_.name));
+  for (const auto& [fd, path] : {std::pair{pktctx_.get(), pins_.PktCtx(spec_.name)},
+                                 {chain_stats_.get(), pins_.ChainStats(spec_.name)},
+                                 {events_.get(), pins_.Events(spec_.name)},
+                                 {monitor_.get(), pins_.Monitor(spec_.name)},
+                                 {monitor_stats_.get(), pins_.MonitorStats(spec_.name)}})
+    if (!PathExists(path)) SFC_RETURN_IF_ERROR(PinFd(fd, path));
+  return Status::Ok();
 }
 
 Status Generation::OpenSharedMaps() {
   if (!current_) return Status::Ok();  // created by the egress object below
   SFC_ASSIGN_OR_RETURN(pktctx_, OpenPinned(pins_.PktCtx(spec_.name)));
   SFC_ASSIGN_OR_RETURN(chain_stats_, OpenPinned(pins_.ChainStats(spec_.name)));
+  // Missing when an sfcd without the monitor made the chain: the egress
+  // object creates all three below, and PinSharedMaps() pins them.
+  auto events = OpenPinned(pins_.Events(spec_.name));
+  auto monitor = OpenPinned(pins_.Monitor(spec_.name));
+  auto monitor_stats = OpenPinned(pins_.MonitorStats(spec_.name));
+  if (events.ok() && monitor.ok() && monitor_stats.ok()) {
+    events_ = std::move(events).value();
+    monitor_ = std::move(monitor).value();
+    monitor_stats_ = std::move(monitor_stats).value();
+  }
   return Status::Ok();
 }
 
@@ -126,11 +148,22 @@ Status Generation::LoadEgress() {
     SFC_RETURN_IF_ERROR(ReuseMap(egress_->maps.sfc_pktctx, pktctx_.get(), "chain pktctx"));
     SFC_RETURN_IF_ERROR(ReuseMap(egress_->maps.sfc_chain_stats, chain_stats_.get(), "chain stats"));
   }
+  if (events_) {
+    SFC_RETURN_IF_ERROR(ReuseMap(egress_->maps.sfc_events, events_.get(), "monitor events"));
+    SFC_RETURN_IF_ERROR(ReuseMap(egress_->maps.sfc_monitor, monitor_.get(), "monitor settings"));
+    SFC_RETURN_IF_ERROR(
+        ReuseMap(egress_->maps.sfc_mon_stats, monitor_stats_.get(), "monitor counters"));
+  }
   if (int err = sfc_egress__load(egress_.get()))
     return ErrnoStatus("loading egress program (see libbpf log)", err);
   if (!pktctx_) {
     pktctx_ = UniqueFd(dup(bpf_map__fd(egress_->maps.sfc_pktctx)));
     chain_stats_ = UniqueFd(dup(bpf_map__fd(egress_->maps.sfc_chain_stats)));
+  }
+  if (!events_) {
+    events_ = UniqueFd(dup(bpf_map__fd(egress_->maps.sfc_events)));
+    monitor_ = UniqueFd(dup(bpf_map__fd(egress_->maps.sfc_monitor)));
+    monitor_stats_ = UniqueFd(dup(bpf_map__fd(egress_->maps.sfc_mon_stats)));
   }
   if (spec_.egress.action == EgressAction::kRedirect) {
     uint32_t key = 0, ifindex = if_nametoindex(spec_.egress.port.c_str());
@@ -177,6 +210,12 @@ Status Generation::LoadVnf(size_t index) {
       SFC_RETURN_IF_ERROR(ReuseMap(map, progs_.get(), "chain prog array"));
     } else if (name == kLatencyMap) {
       if (latency_) SFC_RETURN_IF_ERROR(ReuseMap(map, latency_.get(), "chain latency"));
+    } else if (name == kEventsMap) {
+      SFC_RETURN_IF_ERROR(ReuseMap(map, events_.get(), "monitor events"));
+    } else if (name == kMonitorMap) {
+      SFC_RETURN_IF_ERROR(ReuseMap(map, monitor_.get(), "monitor settings"));
+    } else if (name == kMonitorStatsMap) {
+      SFC_RETURN_IF_ERROR(ReuseMap(map, monitor_stats_.get(), "monitor counters"));
     } else if (stays && vo->KeepsState(name)) {
       std::string pin = pins_.VnfMap(spec_.name, v.name, name);
       auto fd = OpenPinned(pin);

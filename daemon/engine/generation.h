@@ -60,7 +60,11 @@ class Generation {
   int first_prog_fd() const;
   int pktctx_fd() const { return pktctx_.get(); }
   int chain_stats_fd() const { return chain_stats_.get(); }
-  // A new chain's shared maps (created by the egress object) go in place.
+  int events_fd() const { return events_.get(); }
+  int monitor_fd() const { return monitor_.get(); }
+  int monitor_stats_fd() const { return monitor_stats_.get(); }
+  // Shared maps that are not pinned yet (a new chain's, created by the egress
+  // object; the monitor maps of a chain an older sfcd made) go in place.
   Status PinSharedMaps();
 
  private:
@@ -94,6 +98,7 @@ class Generation {
   UniqueFd pktctx_, chain_stats_, progs_;
   UniqueFd latency_;  // <chain>/latency; empty until a VNF object has it
   bool latency_fresh_ = false;
+  UniqueFd events_, monitor_, monitor_stats_;  // the drop and verdict monitor's
   struct EgressDeleter {
     void operator()(sfc_egress* s) const;
   };

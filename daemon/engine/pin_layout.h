@@ -7,6 +7,9 @@
 //   <root>/<chain>/pktctx             per-CPU parse result handed between stages
 //   <root>/<chain>/config             what the entry reads per packet; the live generation
 //   <root>/<chain>/latency            per-VNF latency histograms by slot (timed chains)
+//   <root>/<chain>/events             ring buffer of the drop and verdict monitor
+//   <root>/<chain>/monitor            the monitor's settings (off unless someone watches)
+//   <root>/<chain>/monitor_stats      the monitor's counters (events, lost, rate-limited)
 //   <root>/<chain>/entry-<ifname>     the entry program attached to <ifname>
 //   <root>/<chain>/entry              the entry of a chain loaded unattached (tests)
 //   <root>/<chain>/<vnf>/<map>        every map of a VNF instance; <vnf>/stats its counters
@@ -33,6 +36,11 @@ class PinLayout {
   std::string PktCtx(const std::string& chain) const { return ChainDir(chain) + "/pktctx"; }
   std::string Config(const std::string& chain) const { return ChainDir(chain) + "/config"; }
   std::string Latency(const std::string& chain) const { return ChainDir(chain) + "/latency"; }
+  std::string Events(const std::string& chain) const { return ChainDir(chain) + "/events"; }
+  std::string Monitor(const std::string& chain) const { return ChainDir(chain) + "/monitor"; }
+  std::string MonitorStats(const std::string& chain) const {
+    return ChainDir(chain) + "/monitor_stats";
+  }
   std::string Entry(const std::string& chain, const std::string& ifname) const {
     return ChainDir(chain) + "/entry-" + ifname;
   }
@@ -53,6 +61,7 @@ class PinLayout {
   static bool IsReservedVnfName(const std::string& name) {
     return name == "progs" || name == "root" || name == "stats" || name == "pktctx" ||
            name == "config" || name == "latency" || name == "tx_port" || name == "entry" ||
+           name == "events" || name == "monitor" || name == "monitor_stats" ||
            name.starts_with("entry-");
   }
 

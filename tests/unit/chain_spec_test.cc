@@ -162,6 +162,10 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "progs", "type": "noop"}]})",
             "/vnfs/0/name: \"progs\" is reserved"},
         BadCase{
+            "vnf named like a monitor pin",
+            R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "events", "type": "noop"}]})",
+            "/vnfs/0/name: \"events\" is reserved"},
+        BadCase{
             "vnf config not object",
             R"({"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "noop", "config": []}]})",
             "/vnfs/0/config: expected object, got array"},

@@ -30,6 +30,8 @@ bad = {
     "unsafe name": {"name": "a/b", "interfaces": ["eth0"]},
     "unknown vnf type": {"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "x", "type": "nat"}]},
     "reserved vnf name": {"name": "a", "interfaces": ["eth0"], "vnfs": [{"name": "progs", "type": "noop"}]},
+    "monitor pin as vnf name": {"name": "a", "interfaces": ["eth0"],
+                                "vnfs": [{"name": "monitor_stats", "type": "noop"}]},
     "redirect without port": {"name": "a", "interfaces": ["eth0"], "egress": {"action": "redirect"}},
     "port without redirect": {"name": "a", "interfaces": ["eth0"], "egress": {"action": "fib", "port": "x"}},
     "too many vnfs": {"name": "a", "interfaces": ["eth0"],

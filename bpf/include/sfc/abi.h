@@ -83,6 +83,10 @@ struct sfc_pkt {
 	__u8 ttl; /* IPv4 TTL or IPv6 hop limit */
 	__u32 saddr[4];
 	__u32 daddr[4];
+	/* enum sfc_monitor_mode, copied by the entry from <chain>/monitor; 0:
+	 * off, and then the only monitor cost per stage is a test of this word.
+	 * It fills what was tail padding, so the struct keeps its size (80). */
+	__u32 monitor;
 };
 
 /* TCP flag bits as they appear in byte 13 of the TCP header. */
@@ -133,6 +137,106 @@ struct sfc_chain_stats {
 /* The base every VNF stats struct starts with; also what a plain VNF uses. */
 struct sfc_vnf_stats {
 	SFC_VNF_COMMON_STATS;
+};
+
+/*
+ * The drop and verdict monitor (docs/monitor.md). Stages report events into
+ * the chain's ring buffer (<chain>/events) while <chain>/monitor says so; the
+ * daemon turns it on while someone watches and off after.
+ */
+enum sfc_monitor_mode {
+	SFC_MON_OFF = 0,
+	SFC_MON_DROPS = 1, /* drops, aborts and tail-call misses */
+	SFC_MON_ALL = 2,   /* every verdict of every stage */
+};
+
+/* Why a stage decided what it did. struct sfc_event.detail qualifies it. */
+enum sfc_reason {
+	SFC_REASON_NONE = 0,           /* the stage's ordinary path */
+	SFC_REASON_MALFORMED = 1,      /* truncated or invalid headers; detail: parser result */
+	SFC_REASON_NON_IP = 2,         /* not IPv4/IPv6: to the kernel */
+	SFC_REASON_TAIL_CALL_MISS = 3, /* detail: the empty slot; fail policy applied */
+	SFC_REASON_FW_RULE = 4,       /* firewall rule; detail: its counter slot (<vnf>/rule_ids) */
+	SFC_REASON_FW_DEFAULT = 5,    /* firewall default action; detail: connection state */
+	SFC_REASON_FW_INVALID = 6,    /* firewall default, packet in invalid connection state */
+	SFC_REASON_LB_NO_BACKEND = 7, /* load balancer: service without a usable backend */
+	SFC_REASON_LB_FRAGMENT = 8,   /* load balancer: fragment addressed to a VIP */
+	SFC_REASON_LB_BAD_HEADER = 9, /* load balancer: the rewrite did not fit the headers */
+	SFC_REASON_FIB_DROP = 10,     /* blackhole, unreachable or prohibit route; detail: fib rc */
+	SFC_REASON_FIB_PASS = 11, /* fib: local, unroutable here, must fragment; detail: fib rc */
+	SFC_REASON_FIB_NO_NEIGH = 12, /* fib: neighbour unresolved, to the kernel */
+	SFC_REASON_TTL = 13,          /* TTL or hop limit would expire: to the kernel */
+	SFC_REASON_VLAN = 14,         /* fib: tagged frames are routed by the kernel */
+	SFC_REASON_REDIRECT_ERR = 15, /* bpf_redirect*() refused the frame */
+	SFC_REASON_COUNT
+};
+
+/* struct sfc_event.action: the XDP action, or NEXT for "handed to the next stage". */
+enum sfc_event_action {
+	SFC_ACT_ABORTED = 0,
+	SFC_ACT_DROP = 1,
+	SFC_ACT_PASS = 2,
+	SFC_ACT_TX = 3,
+	SFC_ACT_REDIRECT = 4,
+	SFC_ACT_NEXT = 5,
+};
+
+/* struct sfc_event.stage: a VNF's slot, or one of these. */
+#define SFC_STAGE_EGRESS     0xfe
+#define SFC_STAGE_ENTRY      0xff
+/* struct sfc_monitor_config.stages: bit <slot> per VNF, and these two. */
+#define SFC_MON_STAGE_EGRESS (1U << 30)
+#define SFC_MON_STAGE_ENTRY  (1U << 31)
+#define SFC_MON_STAGES_ALL   0xffffffffU
+
+/* <chain>/events: a BPF ring buffer of struct sfc_event. */
+#define SFC_EVENTS_BYTES (256 * 1024)
+
+/* <chain>/monitor, one ARRAY entry: written by the daemon only. */
+struct sfc_monitor_config {
+	__u32 mode;   /* enum sfc_monitor_mode */
+	__u32 stages; /* SFC_MON_STAGE_* bits of the stages to report */
+	__u32 sample; /* report one event in `sample` per CPU; 0 and 1: every one */
+	__u32 pad;
+	/* Per-CPU token bucket, in nanoseconds of credit: an event costs
+	 * cost_ns (1e9 / events per second), the bucket holds burst_ns.
+	 * cost_ns 0: no limit. */
+	__u64 cost_ns;
+	__u64 burst_ns;
+};
+
+/* <chain>/monitor_stats, one PERCPU_ARRAY entry: the monitor's own counters
+ * and the token bucket, written by the data plane only. */
+struct sfc_monitor_stats {
+	__u64 events;       /* written to the ring buffer */
+	__u64 lost;         /* ring buffer full (the reader is behind): not written */
+	__u64 rate_limited; /* over the rate limit: not written */
+	__u64 sampled_out;  /* skipped by 1-in-N sampling */
+	__u64 credit_ns;    /* token bucket state */
+	__u64 last_ns;
+	__u32 sample_left;
+	__u32 pad;
+};
+
+/* One ring buffer record. */
+struct sfc_event {
+	__u64 ts_ns;    /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 ifindex;  /* ingress interface */
+	__u32 pkt_len;  /* frame length at chain entry */
+	__u32 detail;   /* what the reason says it is */
+	__u16 reason;   /* enum sfc_reason */
+	__u8 action;    /* enum sfc_event_action */
+	__u8 stage;     /* VNF slot, SFC_STAGE_EGRESS or SFC_STAGE_ENTRY */
+	__u16 l3_proto; /* ETH_P_IP or ETH_P_IPV6 (host order); 0 if not parsed */
+	__u8 l4_proto;  /* IPPROTO_* */
+	__u8 tcp_flags; /* as in struct sfc_pkt */
+	__u16 sport;    /* network order, as in struct sfc_pkt */
+	__u16 dport;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u16 vlan;     /* outer VLAN id, 0 if none */
+	__u32 saddr[4]; /* as in struct sfc_pkt */
+	__u32 daddr[4];
 };
 
 #endif /* SFC_ABI_H */

@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "abi.h"
+#include "monitor.h"
 
 /* Chain configuration fixed at load time. */
 const volatile __u32 sfc_fail_policy = SFC_FAIL_DROP;

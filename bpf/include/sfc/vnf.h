@@ -64,6 +64,24 @@ static __always_inline int sfc_vnf_broken(void)
 	return sfc_tail_call_failed();
 }
 
+/* A VNF verdict as the monitor reports it (enum sfc_event_action). */
+static __always_inline __u32 sfc_verdict_action(enum sfc_verdict verdict)
+{
+	if (verdict == SFC_DROP)
+		return SFC_ACT_DROP;
+	return verdict == SFC_TX ? SFC_ACT_TX : SFC_ACT_NEXT;
+}
+
+/* The tail call to the next stage failed: the fail policy, reported. */
+static __always_inline int sfc_vnf_tail_call_missed(const struct sfc_pkt *pkt)
+{
+	int action = sfc_tail_call_failed();
+
+	if (pkt->monitor)
+		sfc_monitor_report(pkt, sfc_slot, action, SFC_REASON_TAIL_CALL_MISS, sfc_slot + 1);
+	return action;
+}
+
 static __always_inline void sfc_vnf_account_rx(struct sfc_vnf_stats *st, const struct sfc_pkt *pkt)
 {
 	st->rx_packets++;
@@ -80,8 +98,13 @@ static __always_inline void sfc_vnf_record_latency(__u64 ns)
 		h->buckets[sfc_lat_bucket(ns) & (SFC_LAT_BUCKETS - 1)]++;
 }
 
-static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pkt,
-					  struct sfc_vnf_stats *st, enum sfc_verdict verdict)
+/*
+ * sfc_vnf_finish() with the reason the monitor reports for the verdict
+ * (enum sfc_reason; `detail` qualifies it, e.g. a firewall rule's slot).
+ */
+static __always_inline int sfc_vnf_finish_why(struct xdp_md *ctx, struct sfc_pkt *pkt,
+					      struct sfc_vnf_stats *st, enum sfc_verdict verdict,
+					      __u32 reason, __u32 detail)
 {
 	/* stage_ns is 0 when the entry did not stamp the packet: a packet that
 	 * entered just before timing was switched on. */
@@ -93,6 +116,9 @@ static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pk
 		sfc_vnf_record_latency(now - pkt->stage_ns);
 		pkt->stage_ns = now;
 	}
+
+	if (pkt->monitor)
+		sfc_monitor_report(pkt, sfc_slot, sfc_verdict_action(verdict), reason, detail);
 
 	switch (verdict) {
 	case SFC_DROP:
@@ -109,7 +135,20 @@ static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pk
 	st->pass++;
 	bpf_tail_call(ctx, &sfc_progs, sfc_slot + 1);
 	st->aborted++;
-	return sfc_tail_call_failed();
+	return sfc_vnf_tail_call_missed(pkt);
+}
+
+static __always_inline int sfc_vnf_finish(struct xdp_md *ctx, struct sfc_pkt *pkt,
+					  struct sfc_vnf_stats *st, enum sfc_verdict verdict)
+{
+	return sfc_vnf_finish_why(ctx, pkt, st, verdict, SFC_REASON_NONE, 0);
+}
+
+/* A drop, with its reason for the monitor. */
+static __always_inline int sfc_vnf_drop(struct xdp_md *ctx, struct sfc_pkt *pkt,
+					struct sfc_vnf_stats *st, __u32 reason, __u32 detail)
+{
+	return sfc_vnf_finish_why(ctx, pkt, st, SFC_DROP, reason, detail);
 }
 
 #endif /* SFC_VNF_H */
