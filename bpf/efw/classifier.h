@@ -49,40 +49,55 @@ static __always_inline __u32 efw_word_mask(__u32 len, __u32 word_start)
 	return bpf_htonl(~0U << (32 - (len - word_start)));
 }
 
+static __always_inline struct efw_addr_regions *efw_pfx_probe(const __u32 *addr, int v6,
+							      __u32 table, __u8 set, __u32 len)
+{
+	if (!v6) {
+		struct efw_pfx4_key k = {.set = set, .table = table, .len = len};
+		__u32 a = addr[0] & efw_word_mask(len, 0);
+
+		__builtin_memcpy(k.addr, &a, 4);
+		return bpf_map_lookup_elem(&pfx4, &k);
+	} else {
+		struct efw_pfx6_key k = {.set = set, .table = table, .len = len};
+		__u32 a[4] = {
+			addr[0] & efw_word_mask(len, 0),
+			addr[1] & efw_word_mask(len, 32),
+			addr[2] & efw_word_mask(len, 64),
+			addr[3] & efw_word_mask(len, 96),
+		};
+
+		__builtin_memcpy(k.addr, a, 16);
+		return bpf_map_lookup_elem(&pfx6, &k);
+	}
+}
+
+/* Longest-prefix match in a prefix hash. Every stored prefix has an entry
+ * at the table's shortest length (itself, or a marker without regions), so
+ * that length is probed first and a miss there is a miss: an address
+ * outside every prefix costs one probe. Otherwise the longer lengths are
+ * probed longest first, and the shortest length's entry is the answer when
+ * none of them holds the address. */
 static __always_inline struct efw_addr_regions *
 efw_pfx_hash(const __u32 *addr, int v6, __u32 table, __u8 set, const struct efw_set_cfg *cfg)
 {
-	struct efw_addr_regions *r;
+	struct efw_addr_regions *shortest, *r;
 	__u32 i, n = cfg->nlens[table];
 
-	for (i = 0; i < EFW_HASH_LENS; i++) {
-		__u32 len;
-
-		if (i >= n)
+	if (!n || n > EFW_HASH_LENS)
+		return NULL;
+	shortest = efw_pfx_probe(addr, v6, table, set,
+				 cfg->lens[table][(n - 1) & (EFW_HASH_LENS - 1)]);
+	if (!shortest)
+		return NULL;
+	for (i = 0; i < EFW_HASH_LENS - 1; i++) {
+		if (i >= n - 1)
 			break;
-		len = cfg->lens[table][i];
-		if (!v6) {
-			struct efw_pfx4_key k = {.set = set, .table = table, .len = len};
-			__u32 a = addr[0] & efw_word_mask(len, 0);
-
-			__builtin_memcpy(k.addr, &a, 4);
-			r = bpf_map_lookup_elem(&pfx4, &k);
-		} else {
-			struct efw_pfx6_key k = {.set = set, .table = table, .len = len};
-			__u32 a[4] = {
-				addr[0] & efw_word_mask(len, 0),
-				addr[1] & efw_word_mask(len, 32),
-				addr[2] & efw_word_mask(len, 64),
-				addr[3] & efw_word_mask(len, 96),
-			};
-
-			__builtin_memcpy(k.addr, a, 16);
-			r = bpf_map_lookup_elem(&pfx6, &k);
-		}
+		r = efw_pfx_probe(addr, v6, table, set, cfg->lens[table][i]);
 		if (r)
 			return r;
 	}
-	return NULL;
+	return shortest;
 }
 
 /* The regions of the packet's source or destination address in `set`: from

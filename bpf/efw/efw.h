@@ -165,12 +165,16 @@ struct efw_lpm6_key {
 };
 
 /* Prefix hashes `pfx4`/`pfx6`: the trie's entries, for an address table
- * with few distinct prefix lengths. A lookup probes each length, longest
- * first, with the address masked to it; the first hit is the longest stored
- * prefix containing the address, which is what the trie returns. The trie's
- * cost grows with its depth, i.e. with the number of prefixes (a 1M-entry
- * blocklist inside one /8 is 20-odd dependent node loads); the hash costs
- * one probe per length, whatever the number of prefixes. */
+ * with few distinct prefix lengths, plus a marker (no regions) at the
+ * table's shortest length for every longer prefix not covered by a real
+ * entry there. A lookup probes the shortest length (a miss ends it), then
+ * the others longest first, each with the address masked to that length;
+ * the first hit is the longest stored prefix containing the address, which
+ * is what the trie returns (efw_pfx_hash). The trie's cost grows with its
+ * depth, i.e. with the number of prefixes (a 1M-entry blocklist inside one
+ * /8 is 20-odd dependent node loads); the hash costs one probe for an
+ * address outside every prefix and at most one per length otherwise,
+ * whatever the number of prefixes. */
 struct efw_pfx4_key {
 	__u8 set;
 	__u8 table; /* enum efw_addr_table */

@@ -131,9 +131,24 @@ void BuildTrie(bool src, const std::vector<std::vector<Prefix>>& groups,
   }
 }
 
+// `p` cut to its first `len` bits.
+Prefix Truncated(const Prefix& p, uint8_t len) {
+  Prefix t = p;
+  t.len = len;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(static_cast<int>(len) - i * 8, 0, 8);
+    t.addr[i] &= static_cast<uint8_t>(0xff00 >> keep);
+  }
+  return t;
+}
+
 // Makes each address table with at most `max_lengths` distinct prefix
 // lengths a prefix hash: one probe per length, where a trie costs a node
-// load per level whatever the packet.
+// load per level whatever the packet. Every prefix longer than the table's
+// shortest length also leaves a marker at that length (the prefix cut to
+// it, with no regions) unless a real prefix is there, so the lookup probes
+// the shortest length first and a miss there ends it: an address outside
+// every prefix costs one probe (see efw_pfx_hash).
 void ChooseHashedTables(uint32_t max_lengths, CompiledRuleSet& out) {
   auto table_of = [](const LpmEntry& e) { return efw_addr_table(e.src, e.prefix.family == 6); };
   std::array<std::set<uint8_t, std::greater<>>, EFW_ADDR_TABLES> lens;
@@ -141,7 +156,28 @@ void ChooseHashedTables(uint32_t max_lengths, CompiledRuleSet& out) {
   for (uint32_t t = 0; t < EFW_ADDR_TABLES; ++t)
     if (!lens[t].empty() && lens[t].size() <= std::min<uint32_t>(max_lengths, EFW_HASH_LENS))
       out.hash_lens[t].assign(lens[t].begin(), lens[t].end());
-  for (LpmEntry& e : out.lpm) e.hashed = !out.hash_lens[table_of(e)].empty();
+
+  std::array<std::set<Prefix>, EFW_ADDR_TABLES> at_shortest, markers;
+  for (LpmEntry& e : out.lpm) {
+    const auto& hl = out.hash_lens[table_of(e)];
+    e.hashed = !hl.empty();
+    if (e.hashed && e.prefix.len == hl.back()) at_shortest[table_of(e)].insert(e.prefix);
+  }
+  for (const LpmEntry& e : out.lpm) {
+    const uint32_t t = table_of(e);
+    if (!e.hashed || e.prefix.len == out.hash_lens[t].back()) continue;
+    Prefix m = Truncated(e.prefix, out.hash_lens[t].back());
+    if (!at_shortest[t].count(m)) markers[t].insert(m);
+  }
+  for (uint32_t t = 0; t < EFW_ADDR_TABLES; ++t)
+    for (const Prefix& m : markers[t]) {
+      LpmEntry e;
+      e.src = t == EFW_ADDR_SRC4 || t == EFW_ADDR_SRC6;
+      e.hashed = true;
+      e.marker = true;
+      e.prefix = m;
+      out.lpm.push_back(e);
+    }
 }
 
 }  // namespace

@@ -30,10 +30,12 @@ namespace sfc::efw {
 // each group constraining that direction (slot efw_src_slot/efw_dst_slot),
 // the group's region of its longest prefix containing this one, 0 if none.
 // The table is a trie, or a prefix hash when its prefixes come in few
-// lengths (`hashed`; see efw_pfx4_key).
+// lengths (`hashed`; see efw_pfx4_key). A hash also holds markers: a
+// longer prefix cut to the table's shortest length, with no regions.
 struct LpmEntry {
   bool src = true;
   bool hashed = false;
+  bool marker = false;
   Prefix prefix;
   std::array<uint32_t, EFW_ADDR_SLOTS> regions{};
 };

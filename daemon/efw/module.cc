@@ -114,9 +114,10 @@ class EfwModule : public VnfModule {
         {skel->maps.dst4, 2 * rules, "IPv4 destination prefixes"},
         {skel->maps.src6, 2 * rules, "IPv6 source prefixes"},
         {skel->maps.dst6, 2 * rules, "IPv6 destination prefixes"},
-        // Both directions share a hash.
-        {skel->maps.pfx4, 4 * rules, "IPv4 prefix hash"},
-        {skel->maps.pfx6, 4 * rules, "IPv6 prefix hash"},
+        // Both directions and both sets share a hash; markers at most
+        // double the prefixes.
+        {skel->maps.pfx4, 8 * rules, "IPv4 prefix hash"},
+        {skel->maps.pfx6, 8 * rules, "IPv6 prefix hash"},
         {skel->maps.matches, 2 * MatchCapacity(rules), "classifier table"},
     };
     for (const auto& s : sizes)

@@ -341,6 +341,22 @@ TEST(EfwCompiler, FewPrefixLengthsMakeAHash) {
   EXPECT_EQ(hashed(*cs), 0u);
   EXPECT_EQ(cs->SetConfig().nlens[EFW_ADDR_SRC4], 0);
 
+  // A prefix longer than the table's shortest length leaves a marker there
+  // (no regions) unless a real prefix holds that spot.
+  std::vector<Rule> apart = rules_with_lengths(1);  // 10.0.0.0/32
+  apart.push_back(apart[0]);
+  apart[1].id = "other";
+  apart[1].src->addr = {10, 1};
+  apart[1].src->len = 16;  // 10.1.0.0/16: the shortest length
+  slots.assign(apart.size(), 0);
+  cs = CompileRules(apart, Action::kAllow, slots, {});
+  ASSERT_TRUE(cs.ok());
+  ASSERT_EQ(cs->lpm.size(), 3u);
+  const LpmEntry& m = cs->lpm.back();
+  EXPECT_TRUE(m.marker && m.hashed && m.src);
+  EXPECT_EQ(m.prefix.ToString(), "10.0.0.0/16");
+  EXPECT_EQ(m.regions, (std::array<uint32_t, EFW_ADDR_SLOTS>{}));
+
   auto many = rules_with_lengths(EFW_HASH_LENS + 1);
   slots.assign(many.size(), 0);
   cs = CompileRules(many, Action::kAllow, slots, {});
