@@ -10,6 +10,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nlohmann-json3-dev libgtest-dev libgmock-dev
   prometheus-cpp-dev  # sfcd --metrics-listen (prometheus-cpp core + pull)
+  libndpi-dev  # the dpi VNF: application classification with nDPI
   dpkg-dev systemd  # packaging: cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
   # runtime / tests
   iproute2 ethtool iputils-ping netcat-openbsd iperf3 python3 python3-scapy
@@ -17,6 +18,7 @@ PACKAGES=(
   wrk nginx-light python3-matplotlib conntrack ipset  # benchmarks (bench/run.sh)
   python3-grpc-tools python3-protobuf python3-grpcio python3-yaml  # clients/python, deploy/kubernetes check
   prometheus  # e2e: a real Prometheus server scrapes sfcd's /metrics
+  dnsmasq-base bind9-dnsutils  # e2e: real protocols the dpi VNF classifies (with nginx, curl, openssl)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -84,9 +84,16 @@ struct sfc_pkt {
 	__u32 saddr[4];
 	__u32 daddr[4];
 	/* enum sfc_monitor_mode, copied by the entry from <chain>/monitor; 0:
-	 * off, and then the only monitor cost per stage is a test of this word.
-	 * It fills what was tail padding, so the struct keeps its size (80). */
-	__u32 monitor;
+	 * off, and then the only monitor cost per stage is a test of this byte. */
+	__u8 monitor;
+	/* The flow's application as a dpi VNF earlier in the chain knows it (nDPI
+	 * protocol and category ids, docs/dpi.md); 0 (nDPI's "Unknown") until it
+	 * is classified, and always 0 in a chain without dpi. These three bytes and
+	 * monitor fill what was tail padding, so the struct keeps its size (80):
+	 * an entry program of an older sfcd stored monitor as a 32-bit word,
+	 * which leaves them zero. */
+	__u8 app_category;
+	__u16 app;
 };
 
 /* TCP flag bits as they appear in byte 13 of the TCP header. */
