@@ -97,6 +97,25 @@ class EfmModule : public VnfModule, public efm::ExporterDirectory {
     builder.RegisterService(service_.get());
   }
 
+  // Flow-table fill as the exporter's last scan counted it (the scan walks
+  // the table anyway, every scan_interval_ms): no walk at scrape time.
+  std::vector<VnfGauge> Gauges(const VnfInstanceInfo& info) const override {
+    std::vector<VnfGauge> out;
+    auto exporter = Find(info.chain, info.name);
+    if (!exporter) return out;
+    const efm::ExporterSummary s = exporter->Summary();
+    if (s.scanned_at_wall_ns == 0) return out;  // no scan yet: no number to give
+    out.push_back({"table_entries",
+                   "entries in a VNF table (conntrack, flows)",
+                   {{"table", "flows"}},
+                   static_cast<double>(s.totals.active_flows)});
+    out.push_back({"table_capacity",
+                   "max_entries of a VNF table",
+                   {{"table", "flows"}},
+                   static_cast<double>(s.max_flows)});
+    return out;
+  }
+
   void OnInstanceUp(const VnfInstanceInfo& info, const nlohmann::json& config) override {
     auto cfg = efm::ParseFlowmonConfig(config, "config");
     if (!cfg.ok()) {  // validated before apply; only a corrupt saved spec gets here

@@ -636,4 +636,52 @@ Result<std::vector<RuleCounters>> FirewallTables::Counters(const std::vector<Rul
   return out;
 }
 
+Result<std::vector<RuleTotal>> FirewallTables::TopRules(size_t k) const {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return ErrnoStatus("counting CPUs", ncpu);
+  constexpr uint32_t kBatch = 4096;
+  std::vector<RuleCounters> totals(max_slots_);
+  std::vector<uint32_t> keys(kBatch);
+  std::vector<efw_rule_stats> values(size_t{kBatch} * ncpu);  // per key: one value per CPU
+  uint32_t in = 0, next = 0;
+  for (bool first = true;; first = false) {
+    uint32_t count = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err = bpf_map_lookup_batch(rule_stats_.get(), first ? nullptr : &in, &next,
+                                         keys.data(), values.data(), &count, &opts);
+    if (err && errno != ENOENT) return ErrnoStatus("reading rule counters", errno);
+    for (uint32_t i = 0; i < count; ++i) {
+      if (keys[i] >= max_slots_) continue;
+      for (int cpu = 0; cpu < ncpu; ++cpu) {
+        totals[keys[i]].packets += values[size_t{i} * ncpu + cpu].packets;
+        totals[keys[i]].bytes += values[size_t{i} * ncpu + cpu].bytes;
+      }
+    }
+    if (err) break;  // ENOENT: that was the last batch
+    in = next;
+  }
+
+  std::vector<uint32_t> slots;
+  for (uint32_t slot = 0; slot < max_slots_; ++slot)
+    if (totals[slot].packets) slots.push_back(slot);
+  auto more = [&](uint32_t a, uint32_t b) {
+    if (totals[a].packets != totals[b].packets) return totals[a].packets > totals[b].packets;
+    if (totals[a].bytes != totals[b].bytes) return totals[a].bytes > totals[b].bytes;
+    return a < b;
+  };
+  // A freed slot keeps its counters until it is given out again: read the
+  // owner of a few more than k, skip the free ones.
+  const size_t want = std::min(slots.size(), 2 * k + 8);
+  std::partial_sort(slots.begin(), slots.begin() + want, slots.end(), more);
+  std::vector<RuleTotal> out;
+  for (size_t i = 0; i < want && out.size() < k; ++i) {
+    efw_rule_id owner{};
+    if (bpf_map_lookup_elem(rule_ids_.get(), &slots[i], &owner))
+      return ErrnoStatus("reading rule ids", errno);
+    if (!owner.id[0]) continue;
+    out.push_back({IdString(owner), totals[slots[i]]});
+  }
+  return out;
+}
+
 }  // namespace sfc::efw

@@ -7,6 +7,7 @@
 #include "efw/config.h"
 #include "efw/maps.h"
 #include "efw/service.h"
+#include "efw/top_rules.h"
 #include "engine/bpf_util.h"
 
 namespace sfc {
@@ -150,11 +151,35 @@ class EfwModule : public VnfModule {
                      "max_entries of a VNF table",
                      {{"table", "conntrack"}},
                      static_cast<double>(mi->max_entries)});
+    for (const auto& r : top_rules_.Get(info.chain, info.name)) {
+      out.push_back({"fw_rule_packets_total",
+                     "packets matched by one of the busiest rules (top " +
+                         std::to_string(kTopRules) + ", refreshed in the background)",
+                     {{"rule", r.id}},
+                     static_cast<double>(r.counters.packets),
+                     /*counter=*/true});
+      out.push_back({"fw_rule_bytes_total",
+                     "bytes matched by one of the busiest rules (top " + std::to_string(kTopRules) +
+                         ", refreshed in the background)",
+                     {{"rule", r.id}},
+                     static_cast<double>(r.counters.bytes),
+                     /*counter=*/true});
+    }
     return out;
   }
 
+  void OnInstanceUp(const VnfInstanceInfo& info, const nlohmann::json&) override {
+    top_rules_.Track(info);
+  }
+  void OnInstanceDown(const VnfInstanceInfo& info) override { top_rules_.Untrack(info); }
+  void Stop() override { top_rules_.Stop(); }
+
  private:
+  static constexpr size_t kTopRules = 10;
   std::unique_ptr<grpc::Service> service_;
+  // The busiest rules of each instance for /metrics: a pass over all counters
+  // every 10 s, off the scrape path.
+  mutable efw::TopRulesCache top_rules_{std::chrono::seconds(10), kTopRules};
 };
 
 }  // namespace

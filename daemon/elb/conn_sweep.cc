@@ -58,6 +58,8 @@ Result<SweepResult> SweepClosedConnections(const std::string& pin_dir, uint64_t 
                                            uint64_t timeout_ns) {
   SFC_ASSIGN_OR_RETURN(ConnMaps maps, OpenConnMaps(pin_dir));
   SweepResult result;
+  SFC_ASSIGN_OR_RETURN(bpf_map_info info, MapInfo(maps.conntrack.get()));
+  result.capacity = info.max_entries;
   std::vector<elb_flow_key> keys(kBatch);
   std::vector<elb_conn> values(kBatch);
   elb_flow_key batch_in{}, batch_out{};  // opaque cursor, at least a key in size

@@ -38,8 +38,9 @@ inline elb_flow_key ReverseKeyOf(const elb_flow_key& key, const elb_backend& bac
 }
 
 struct SweepResult {
-  uint64_t scanned = 0;  // entries read
-  uint64_t removed = 0;  // closed connections removed
+  uint64_t scanned = 0;   // entries read
+  uint64_t removed = 0;   // closed connections removed
+  uint32_t capacity = 0;  // the map's max_entries
 };
 
 // One pass over the `conntrack` map pinned in `pin_dir`.

@@ -234,6 +234,11 @@ void ElbRuntime::SweepInstance(const std::shared_ptr<Instance>& inst, Clock::tim
                 {{"chain", info.chain}, {"vnf", info.name}, {"error", swept.status().message()}});
     return;
   }
+  {
+    std::lock_guard lock(inst->mu);
+    inst->conn_entries = static_cast<int64_t>(swept->scanned - swept->removed);
+    inst->conn_capacity = swept->capacity;
+  }
   if (swept->removed)
     log::Debug("lb.connections_swept", {{"chain", info.chain},
                                         {"vnf", info.name},

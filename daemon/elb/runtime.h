@@ -41,6 +41,10 @@ struct Instance {
   bool removed = false;       // OnInstanceDown happened
   std::map<std::string, std::chrono::steady_clock::time_point> next_probe;  // by service
   std::chrono::steady_clock::time_point next_sweep{};                       // of closed connections
+  // Entries of the connection table after the last sweep, which reads them
+  // all anyway (for /metrics: no walk at scrape time); -1: no sweep yet.
+  int64_t conn_entries = -1;
+  uint32_t conn_capacity = 0;
 
   // Health as it applies to `cfg`: services without checks count their
   // backends as up; configured MACs win over resolved ones.

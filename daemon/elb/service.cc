@@ -278,6 +278,16 @@ std::vector<VnfGauge> BackendGauges(ElbRuntime& runtime, const VnfInstanceInfo& 
   auto inst = runtime.Find(info.chain, info.name);
   if (!inst) return out;
   std::lock_guard lock(inst->mu);
+  if (inst->conn_entries >= 0) {
+    out.push_back({"table_entries",
+                   "entries in a VNF table (conntrack, flows)",
+                   {{"table", "conntrack"}},
+                   static_cast<double>(inst->conn_entries)});
+    out.push_back({"table_capacity",
+                   "max_entries of a VNF table",
+                   {{"table", "conntrack"}},
+                   static_cast<double>(inst->conn_capacity)});
+  }
   LbPlan plan = BuildPlan(inst->config, inst->View(), LayoutOf(inst->applied));
   for (const auto& s : inst->config.services) {
     v1::LbService svc;

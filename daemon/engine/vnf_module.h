@@ -68,14 +68,15 @@ class VnfObject {
   virtual void Abandoned() {}
 };
 
-// One gauge a module exports on /metrics for an instance, e.g. a table's fill.
-// `name` is the metric name without the "sfc_vnf_" prefix; chain, vnf and
-// type labels are added by the caller.
+// One value a module exports on /metrics for an instance, e.g. a table's fill.
+// `name` is the metric name without the "sfc_vnf_" prefix (a counter's ends in
+// "_total"); chain, vnf and type labels are added by the caller.
 struct VnfGauge {
   std::string name;
   std::string help;
   std::vector<std::pair<std::string, std::string>> labels;
   double value = 0;
+  bool counter = false;  // a monotonic count (exposed as a counter), not a gauge
 };
 
 class VnfModule {

@@ -98,7 +98,10 @@ class ChainCollector final : public prometheus::Collectable {
         std::vector<ClientMetric::Label> labels = {L("chain", info.chain), L("vnf", info.name),
                                                    L("type", info.type)};
         for (auto& [k, val] : g.labels) labels.push_back(L(k, val));
-        out.Gauge("sfc_vnf_" + g.name, g.help, std::move(labels), g.value);
+        if (g.counter)
+          out.Counter("sfc_vnf_" + g.name, g.help, std::move(labels), g.value);
+        else
+          out.Gauge("sfc_vnf_" + g.name, g.help, std::move(labels), g.value);
       }
     }
     out.Counter("sfc_metrics_read_errors_total",

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -146,6 +147,99 @@ TEST_F(MetricsE2E, PrometheusRateMatchesSfcctlStats) {
   EXPECT_GE(applies, 1.0);
   double builds = PromQuery("sfc_build_info");
   EXPECT_EQ(builds, 1.0);
+}
+
+// Table fill of the firewall, flow monitor and load balancer, and the
+// firewall's busiest rules: none of them walks a table at scrape time (the
+// flow table's fill comes from the exporter's scan, the connection table's
+// from the load balancer's sweep, the top rules from a background pass).
+TEST_F(MetricsE2E, TableFillAndTopRules) {
+  json ifs = json::array();
+  for (const char* i : {"eth0", "eth1"}) ifs.push_back({{"name", i}, {"mode", "native"}});
+  const std::string s1 = topo_.server_ip(1);
+  json rules = json::array({
+      {{"id", "established"}, {"state", {"established", "related"}}, {"action", "allow"}},
+      {{"id", "ping"}, {"proto", "icmp"}, {"action", "allow"}},
+      {{"id", "udp-to-s1"}, {"dst", s1 + "/32"}, {"proto", "udp"}, {"action", "allow"}},
+      {{"id", "never"}, {"proto", "tcp"}, {"dport", 1}, {"action", "drop"}},
+  });
+  json spec = {{"name", "tbl"},
+               {"interfaces", ifs},
+               {"vnfs",
+                {{{"name", "fw"},
+                  {"type", "firewall"},
+                  {"config", {{"default", "allow"}, {"rules", rules}}}},
+                 {{"name", "fm"},
+                  {"type", "flowmon"},
+                  {"config", {{"max_flows", 65536}, {"scan_interval_ms", 500}}}},
+                 {{"name", "lb"},
+                  {"type", "loadbalancer"},
+                  {"config",
+                   {{"services",
+                     {{{"name", "dns"},
+                       {"vip", "10.99.0.1"},
+                       {"proto", "udp"},
+                       {"port", 53},
+                       {"backends", {{{"address", s1}, {"port", 53}}}}}}}}}}}},
+               {"egress", {{"action", "fib"}}}};
+  CommandResult r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  // 40 UDP flows to server 1 (each its own source port), then a ping.
+  for (int i = 0; i < 40; ++i)
+    topo_.In(topo_.client_ns(),
+             "echo x | nc -u -w0 -p " + std::to_string(20000 + i) + " " + s1 + " 9");
+  ASSERT_EQ(topo_.In(topo_.client_ns(), "ping -c3 -i0.2 -W1 " + s1).exit_code, 0);
+
+  // The first scrape starts the top-rules pass; the flow monitor scans every
+  // 500 ms. Poll until all three show up.
+  auto value = [](const std::string& text, const std::string& series) -> double {
+    size_t at = text.find(series + " ");
+    if (at == std::string::npos) return NAN;
+    return std::stod(text.substr(at + series.size() + 1));
+  };
+  const std::string fw = R"(chain="tbl",vnf="fw",type="firewall")";
+  const std::string fm = R"(chain="tbl",vnf="fm",type="flowmon")";
+  const std::string lb = R"(chain="tbl",vnf="lb",type="loadbalancer")";
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    text = Scrape();
+    if (!std::isnan(value(text, "sfc_vnf_fw_rule_packets_total{" + fw + R"(,rule="udp-to-s1"})")) &&
+        !std::isnan(value(text, "sfc_vnf_table_entries{" + fm + R"(,table="flows"})")) &&
+        !std::isnan(value(text, "sfc_vnf_table_entries{" + lb + R"(,table="conntrack"})")))
+      break;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+
+  // Rules: the busiest ones with their counters, as `sfcctl fw list` has them.
+  json list = sfcd_.CtlJson("fw list tbl fw");
+  std::map<std::string, uint64_t> packets;
+  for (const auto& rule : list["rules"])
+    packets[rule["rule"]["id"].get<std::string>()] =
+        std::stoull(rule["packets"].get<std::string>());
+  EXPECT_EQ(value(text, "sfc_vnf_fw_rule_packets_total{" + fw + R"(,rule="udp-to-s1"})"),
+            static_cast<double>(packets["udp-to-s1"]))
+      << text;
+  EXPECT_EQ(packets["udp-to-s1"], 40u) << list.dump();
+  EXPECT_GT(value(text, "sfc_vnf_fw_rule_bytes_total{" + fw + R"(,rule="udp-to-s1"})"), 40 * 28.0);
+  EXPECT_EQ(value(text, "sfc_vnf_fw_rule_packets_total{" + fw + R"(,rule="ping"})"), 1.0) << text;
+  // A rule that matched nothing is not among the busiest.
+  EXPECT_EQ(text.find(R"(rule="never")"), std::string::npos);
+
+  // Flow table: the 40 UDP flows, the ping's two directions, the server's
+  // port unreachables (one flow) and whatever IPv6 neighbour discovery the
+  // namespaces sent.
+  double flows = value(text, "sfc_vnf_table_entries{" + fm + R"(,table="flows"})");
+  EXPECT_GE(flows, 42.0) << text;
+  EXPECT_LE(flows, 60.0) << text;
+  EXPECT_EQ(value(text, "sfc_vnf_table_capacity{" + fm + R"(,table="flows"})"), 65536.0) << text;
+  // Firewall conntrack: the data plane's own count.
+  EXPECT_GE(value(text, "sfc_vnf_table_entries{" + fw + R"(,table="conntrack"})"), 41.0) << text;
+  // Load balancer: no packet went to the VIP, so its table is empty.
+  EXPECT_EQ(value(text, "sfc_vnf_table_entries{" + lb + R"(,table="conntrack"})"), 0.0) << text;
+  EXPECT_GT(value(text, "sfc_vnf_table_capacity{" + lb + R"(,table="conntrack"})"), 0.0) << text;
+  // Counters are typed as such.
+  EXPECT_NE(text.find("# TYPE sfc_vnf_fw_rule_packets_total counter"), std::string::npos);
 }
 
 }  // namespace

@@ -20,7 +20,9 @@ contents=$(dpkg-deb -c "$deb")
 for f in ./usr/sbin/sfcd ./usr/bin/sfcctl ./usr/lib/systemd/system/sfcd.service \
          ./usr/share/bash-completion/completions/sfcctl ./usr/share/doc/sfc/README.md \
          ./usr/share/doc/sfc/docs/deployment.md ./usr/share/sfc/chains/schema.json \
-         ./usr/share/sfc/chains/demo.json; do
+         ./usr/share/sfc/chains/demo.json ./usr/lib/python3/dist-packages/sfc/v1/chain_pb2.py \
+         ./usr/lib/python3/dist-packages/sfc/v1/chain_pb2_grpc.py \
+         ./usr/lib/python3/dist-packages/sfc_orchestrator/client.py; do
   grep -q " $f\$" <<<"$contents" || fail "$f is not in the package"
 done
 grep -q " ./usr/sbin/sfcd\$" <<<"$(grep '^-rwxr-xr-x' <<<"$contents")" || fail "sfcd is not executable"
@@ -35,6 +37,9 @@ dpkg-deb -x "$deb" "$root"
 want=$(grep -o '^#define SFC_VERSION "[^"]*"' "$build/generated/sfc_version.h" | cut -d'"' -f2)
 "$root/usr/sbin/sfcd" --version | grep -q "^sfcd $want (commit " || fail "sfcd --version: $("$root/usr/sbin/sfcd" --version)"
 "$root/usr/bin/sfcctl" version --client | grep -q "^client: sfcctl $want " || fail "sfcctl version --client"
+# The Python client imports from where the package put it, with Debian's grpcio.
+PYTHONPATH="$root/usr/lib/python3/dist-packages" /usr/bin/python3 -m sfc_orchestrator --help >/dev/null ||
+  fail "python3 -m sfc_orchestrator from the package"
 
 # systemd-analyze resolves the unit's dependencies inside --root: give it the
 # host's units beside the package's.
