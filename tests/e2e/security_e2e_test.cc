@@ -166,6 +166,21 @@ TEST_F(SecurityE2E, MutualTlsRefusesClientsWithoutTheRightCertificate) {
   EXPECT_EQ(received("-cert " + tmp_ + "/intruder.pem -key " + tmp_ + "/intruder.key"), 0)
       << "rogue CA";
 
+  // The Python client (clients/python, Debian's grpcio) over the same mutual TLS.
+  auto py = [&](const std::string& cert) {
+    return topo_.InVm("PYTHONPATH=" + BuildDir() + "/clients/python/gen:" + SourceDir() +
+                          "/clients/python /usr/bin/python3 -m sfc_orchestrator status --tls-ca " +
+                          tmp_ + "/ca.pem " + cert + " --sfcd " + addr + " 2>&1",
+                      60);
+  };
+  r = py("--tls-cert " + tmp_ + "/client.pem --tls-key " + tmp_ + "/client.key");
+  EXPECT_EQ(r.exit_code, 0) << "python, right certificate: " << r.output;
+  EXPECT_NE(r.output.find("\"version\""), std::string::npos) << r.output;
+  r = py("");
+  EXPECT_NE(r.exit_code, 0) << "python, no certificate: " << r.output;
+  r = py("--tls-cert " + tmp_ + "/intruder.pem --tls-key " + tmp_ + "/intruder.key");
+  EXPECT_NE(r.exit_code, 0) << "python, rogue CA: " << r.output;
+
   // Plain gRPC to the TLS port gets nowhere.
   r = topo_.InVm("/usr/bin/python3 -c \"import grpc; c = grpc.insecure_channel('" + addr +
                      "'); grpc.channel_ready_future(c).result(timeout=3)\"",
