@@ -52,6 +52,26 @@ struct {
 	__type(value, struct dpi_scratch);
 } scratch SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DPI_APP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dpi_app_counters);
+} app_stats SEC(".maps");
+
+static __always_inline void dpi_count_app(__u32 app, __u32 len)
+{
+	struct dpi_app_counters *c;
+
+	if (app >= DPI_APP_SLOTS)
+		app = 0;
+	c = bpf_map_lookup_elem(&app_stats, &app);
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
 /*
  * The flow key of the packet, the same for both directions: the endpoint
  * (address, then port) that compares lower word by word comes first. Returns
@@ -178,8 +198,9 @@ static __always_inline void dpi_inspect(struct xdp_md *ctx, struct sfc_pkt *pkt,
 	if (!f)
 		return;
 
-	__sync_fetch_and_add(&f->packets, 1);
-	__sync_fetch_and_add(&f->bytes, pkt->pkt_len);
+	/* Plain adds: see struct dpi_flow. */
+	f->packets++;
+	f->bytes += pkt->pkt_len;
 	if (now > f->last_seen_ns)
 		f->last_seen_ns = now;
 
@@ -189,8 +210,10 @@ static __always_inline void dpi_inspect(struct xdp_md *ctx, struct sfc_pkt *pkt,
 		pkt->app_category = f->category;
 		if (f->app)
 			st->dpi_labelled++;
+		dpi_count_app(f->app, pkt->pkt_len);
 		return;
 	}
+	dpi_count_app(0, pkt->pkt_len);
 	/* Pending: feed the classifier until it answers or max_packets were
 	 * copied; after that it gives up on what it has. */
 	seq = __sync_fetch_and_add(&f->fed, 1) + 1;

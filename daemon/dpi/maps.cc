@@ -1,6 +1,7 @@
 #include "dpi/maps.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <time.h>
 
 #include <cerrno>
@@ -46,6 +47,24 @@ Result<std::vector<FlowEntry>> ReadFlows(int flows_fd, size_t limit) {
     FlowEntry e{key, {}};
     if (bpf_map_lookup_elem(flows_fd, &key, &e.value) != 0) continue;  // evicted meanwhile
     out.push_back(e);
+  }
+  return out;
+}
+
+Result<std::map<uint16_t, dpi_app_counters>> ReadAppCounters(int app_stats_fd) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return ErrnoStatus("counting possible CPUs", -cpus);
+  std::vector<dpi_app_counters> per_cpu(static_cast<size_t>(cpus));
+  std::map<uint16_t, dpi_app_counters> out;
+  for (uint32_t slot = 0; slot < DPI_APP_SLOTS; ++slot) {
+    if (bpf_map_lookup_elem(app_stats_fd, &slot, per_cpu.data()) != 0)
+      return ErrnoStatus("reading dpi app_stats slot " + std::to_string(slot), errno);
+    dpi_app_counters sum{};
+    for (const auto& c : per_cpu) {
+      sum.packets += c.packets;
+      sum.bytes += c.bytes;
+    }
+    if (sum.packets != 0) out[static_cast<uint16_t>(slot)] = sum;
   }
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "common/status.h"
@@ -28,6 +29,10 @@ struct FlowEntry {
 
 // Every entry, in table order; stops after `limit`.
 Result<std::vector<FlowEntry>> ReadFlows(int flows_fd, size_t limit = SIZE_MAX);
+
+// The per-application packet and byte counters (`app_stats`), summed over
+// CPUs; slots that counted nothing are left out.
+Result<std::map<uint16_t, dpi_app_counters>> ReadAppCounters(int app_stats_fd);
 
 struct SweepResult {
   uint64_t scanned = 0;

@@ -54,6 +54,9 @@ class DpiServiceImpl final : public v1::DpiService::Service {
     if (!entries.ok()) return api::ToGrpc(entries.status());
     const WorkerSnapshot snap = (*worker)->Snapshot();
 
+    auto traffic = ReadAppCounters((*worker)->app_stats_fd());
+    if (!traffic.ok()) return api::ToGrpc(traffic.status());
+
     struct Agg {
       uint8_t category = 0;
       uint64_t flows = 0, packets = 0, bytes = 0, classified = 0;
@@ -65,17 +68,21 @@ class DpiServiceImpl final : public v1::DpiService::Service {
       Agg& a = apps[app];
       if (app != 0) a.category = e.value.category;
       a.flows++;
-      a.packets += e.value.packets;
-      a.bytes += e.value.bytes;
+    }
+    for (const auto& [app, c] : *traffic) {
+      Agg& a = apps[app];
+      a.packets = c.packets;
+      a.bytes = c.bytes;
     }
     const AppCatalog& cat = AppCatalog::Get();
     for (const auto& [app, n] : snap.classified_by_app) {
       Agg& a = apps[app];
       a.classified = n;
-      if (a.flows == 0) {
-        for (const AppInfo& info : cat.apps())
-          if (info.id == app) a.category = info.category;
-      }
+    }
+    for (auto& [app, a] : apps) {
+      if (a.flows != 0 || app == 0) continue;
+      for (const AppInfo& info : cat.apps())
+        if (info.id == app) a.category = info.category;
     }
     std::vector<std::pair<uint16_t, Agg>> sorted(apps.begin(), apps.end());
     std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {

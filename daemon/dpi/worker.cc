@@ -31,6 +31,7 @@ Status Worker::Start() {
   SFC_ASSIGN_OR_RETURN(ring_, OpenPinned(info_.pin_dir + "/ring"));
   SFC_ASSIGN_OR_RETURN(flows_, OpenPinned(info_.pin_dir + "/flows"));
   SFC_ASSIGN_OR_RETURN(stats_, OpenPinned(info_.pin_dir + "/stats"));
+  SFC_ASSIGN_OR_RETURN(app_stats_, OpenPinned(info_.pin_dir + "/app_stats"));
   SFC_ASSIGN_OR_RETURN(bpf_map_info ri, MapInfo(ring_.get()));
   SFC_ASSIGN_OR_RETURN(bpf_map_info fi, MapInfo(flows_.get()));
   if (fi.key_size != sizeof(dpi_flow_key) || fi.value_size != sizeof(dpi_flow))

@@ -47,6 +47,7 @@ class Worker {
   const DpiConfig& config() const { return cfg_; }
   int flows_fd() const { return flows_.get(); }
   int stats_fd() const { return stats_.get(); }
+  int app_stats_fd() const { return app_stats_.get(); }
   // The map ids it reads: a re-apply that made new maps needs a new worker.
   uint32_t ring_id() const { return ring_id_; }
   uint32_t flows_id() const { return flows_id_; }
@@ -60,7 +61,7 @@ class Worker {
 
   VnfInstanceInfo info_;
   DpiConfig cfg_;
-  UniqueFd ring_, flows_, stats_;
+  UniqueFd ring_, flows_, stats_, app_stats_;
   uint32_t ring_id_ = 0, flows_id_ = 0;
   ring_buffer* rb_ = nullptr;
   std::unique_ptr<Classifier> classifier_;

@@ -17,6 +17,7 @@
 #include "common/failpoint.h"
 #include "dpi/app_catalog.h"
 #include "dpi/dpi.h"
+#include "dpi/maps.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 
@@ -224,10 +225,23 @@ TEST(DpiBpf, ClassifiedFlowLabelsEveryPacketAndFeedsNoMore) {
   EXPECT_EQ(v.app, http);
 
   // Another flow, at the same time, is not labelled by it.
-  ASSERT_TRUE(c->Run(Frame("10.0.0.1", "10.0.0.2", 40001, 80, kTcpSyn, 0)).ok());
+  const Bytes syn = Frame("10.0.0.1", "10.0.0.2", 40001, 80, kTcpSyn, 0);
+  ASSERT_TRUE(c->Run(syn).ok());
   auto last = c->LastPacket();
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(last->app, 0);
+
+  // Per-application traffic: the three labelled packets under HTTP, the two
+  // first packets (pending) under Unknown.
+  auto apps_fd = c->OpenMap("dpi", "app_stats");
+  ASSERT_TRUE(apps_fd.ok());
+  auto apps = dpi::ReadAppCounters(apps_fd->get());
+  ASSERT_TRUE(apps.ok()) << apps.status().ToString();
+  EXPECT_EQ(apps->size(), 2u);
+  EXPECT_EQ((*apps)[http].packets, 3u);
+  EXPECT_EQ((*apps)[http].bytes, 2 * req.size() + resp.size());
+  EXPECT_EQ((*apps)[0].packets, 2u);
+  EXPECT_EQ((*apps)[0].bytes, req.size() + syn.size());
 }
 
 TEST(DpiBpf, NonTcpUdpIsNotInspected) {
