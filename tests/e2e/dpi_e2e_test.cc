@@ -176,8 +176,11 @@ TEST_F(DpiE2E, ClassifiesHttpTlsDnsLeavesUnknownAloneAndKeepsLabelsOverRestart) 
   for (const char* name : {"HTTP", "TLS", "DNS", "Unknown"}) {
     ASSERT_TRUE(by_name.count(name)) << name << " missing: " << apps.dump(2);
     EXPECT_GE(U64(by_name[name]["flows"]), 1u) << name;
-    EXPECT_GT(U64(by_name[name]["bytes"]), 0u) << name;
   }
+  // Packets after the verdict are counted under the app (the DNS answer may
+  // pass before the query's verdict is written: not checked).
+  for (const char* name : {"HTTP", "TLS", "Unknown"})
+    EXPECT_GT(U64(by_name[name]["bytes"]), 0u) << name;
   EXPECT_EQ(U64(by_name["HTTP"]["classified_total"]), 1u);
   EXPECT_GE(U64(apps["classified"]), 3u);
   EXPECT_GE(U64(apps["given_up"]), 1u);
