@@ -683,14 +683,21 @@ class Micro {
       with_ns.push_back((*b)["ns"].get<double>());
       noop_ns.push_back((*n)["ns"].get<double>());
     }
-    auto labelled = (*with)->VnfCounter("dpi", "dpi_labelled");
+    // Every timed packet left labelled: counted under the app in app_stats.
+    uint64_t labelled = 0;
+    if (auto apps = (*with)->OpenMap("dpi", "app_stats"); apps.ok()) {
+      std::vector<dpi_app_counters> per_cpu(libbpf_num_possible_cpus());
+      uint32_t slot = v.app;
+      if (bpf_map_lookup_elem(apps->get(), &slot, per_cpu.data()) == 0)
+        for (const auto& pc : per_cpu) labelled += pc.packets;
+    }
     c["without_dpi_ns"] = Median(without_ns);
     c["with_dpi_ns"] = Median(with_ns);
     c["with_noop_ns"] = Median(noop_ns);
     c["dpi_ns"] = Median(with_ns) - Median(without_ns);
     c["dpi_beyond_noop_ns"] = Median(with_ns) - Median(noop_ns);
     c["goal_ns"] = 30;
-    c["labelled_packets"] = labelled.ok() ? *labelled : 0;
+    c["labelled_packets"] = labelled;
     c["estimate_ns"] = c["dpi_ns"];
     c["estimate_method"] = "repeat";
     Add(c);

@@ -208,8 +208,6 @@ static __always_inline void dpi_inspect(struct xdp_md *ctx, struct sfc_pkt *pkt,
 		/* The fast path: classified (or given up) for good. */
 		pkt->app = f->app;
 		pkt->app_category = f->category;
-		if (f->app)
-			st->dpi_labelled++;
 		dpi_count_app(f->app, pkt->pkt_len);
 		return;
 	}

@@ -118,6 +118,8 @@ struct dpi_scratch {
 /*
  * Counters of one dpi instance, in its `stats` map. The classifier's own
  * counts (classified, given up, evicted) are the daemon's: sfcctl dpi apps.
+ * Packets that left labelled are counted per application in `app_stats`
+ * (not here: a second cache line on the fast path).
  */
 struct dpi_stats {
 	SFC_VNF_COMMON_STATS;
@@ -126,7 +128,6 @@ struct dpi_stats {
 	__u64 dpi_fed_bytes;     /* bytes of packet data copied */
 	__u64 dpi_ring_full;     /* copies the ring buffer had no room for */
 	__u64 dpi_gave_up_ring;  /* flows given up because of a full ring buffer */
-	__u64 dpi_labelled;      /* packets of classified flows (pkt->app set) */
 	__u64 dpi_not_inspected; /* not TCP/UDP, or a later fragment: passed unlabelled */
 	__u64 dpi_insert_fail;   /* flow could not be inserted: passed unlabelled */
 	__u64 dpi_copy_fail;     /* bpf_xdp_load_bytes() failed: packet not fed */
