@@ -188,6 +188,10 @@ TEST_F(DpiE2E, ClassifiesHttpTlsDnsLeavesUnknownAloneAndKeepsLabelsOverRestart) 
   r = sfcd_.Ctl("dpi apps dpi");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("HTTP"), std::string::npos) << r.output;
+  std::printf("$ sfcctl dpi apps dpi\n%s", r.output.c_str());
+  r = sfcd_.Ctl("dpi flows dpi --all");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::printf("$ sfcctl dpi flows dpi --all\n%s", r.output.c_str());
   r = sfcd_.Ctl("dpi protocols");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   for (const char* name : {"HTTP", "TLS", "DNS", "BitTorrent"})
