@@ -33,7 +33,7 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage:
-  sfc-bench micro --chain FILE [--net N] [--quick] [--cpu C] [-o FILE]
+  sfc-bench micro --chain FILE [--net N] [--quick] [--cpu C] [--only GROUP] [-o FILE]
   sfc-bench flood --client-ns NS [--client-dev DEV] --sink NS:DEV [--sink NS:DEV ...]
                   --src-mac MAC --dst-mac MAC --src-ip IP --dst-ip IP [--port N]
                   [--size BYTES] [--flows N] [--cpus LIST] [--seconds S] [--warmup S]
@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception&) {
       return Usage("--cpu must be a number");
     }
+    o.only = a.Get("--only");
     return Emit(sfc::bench::RunMicro(o), a.Get("-o"));
   }
 

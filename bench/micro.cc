@@ -12,6 +12,12 @@
 
 #include "bench_prog.h"
 #include "blocklist.h"
+#include "common/failpoint.h"
+#ifdef SFC_BENCH_DPI
+#include "dpi/app_catalog.h"
+#include "dpi/classifier.h"
+#include "dpi/dpi.h"
+#endif
 #include "efw/config.h"
 #include "efw/maps.h"
 #include "monitor/maps.h"
@@ -175,6 +181,17 @@ class Micro {
       c["estimate_method"] = "repeat";
       Add(c);
     }
+#ifdef SFC_BENCH_DPI
+    if (o_.only == "dpi") {
+      DpiLabelCost();
+      DpiClassifierThroughput();
+      return Finish();
+    }
+#endif
+    if (!o_.only.empty()) {
+      Add({{"name", "only"}, {"error", "--only: unknown group \"" + o_.only + "\" (dpi)"}});
+      return Finish();
+    }
     ChainCase("entry_only", "chain entry (parse, context) + egress pass, no VNF", json::array());
     for (const auto& v : base_["vnfs"])
       ChainCase("vnf_" + v["type"].get<std::string>(),
@@ -185,6 +202,10 @@ class Micro {
     FirewallScaling();
     FlowTableScaling();
     LoadBalancerNewVsEstablished();
+#ifdef SFC_BENCH_DPI
+    DpiLabelCost();
+    DpiClassifierThroughput();
+#endif
     return Finish();
   }
 
@@ -195,6 +216,7 @@ class Micro {
                  {{"chain_file", o_.chain_file},
                   {"quick", o_.quick},
                   {"cpu", o_.cpu},
+                  {"only", o_.only},
                   {"single_runs", z_.single_runs},
                   {"repeat", z_.repeat},
                   {"repeat_samples", z_.repeat_samples},
@@ -599,6 +621,160 @@ class Micro {
   // eFM with `n` flows in its table, then a walk over up to distinct_flows of
   // them (cache-cold when the table is large), against the parse program
   // walked alike.
+#ifdef SFC_BENCH_DPI
+  // dpi on a flow it has classified: the flow key, one flow-table lookup, the
+  // flow's and the application's counters, the label into the packet context.
+  // Timed against the same chain without dpi (entry + egress) and with a noop
+  // VNF in its place (what any VNF's slot costs), alternately, so that all
+  // three see the same machine.
+  // The classifier thread is kept off and the label written as it would.
+  void DpiLabelCost() {
+    json c = {{"name", "dpi_classified"},
+              {"what", "dpi alone on a classified flow (pkt->app set), against no VNF"}};
+    failpoint::Arm("dpi.classifier_start", failpoint::Action::kError);
+    double load_s = 0;
+    auto with =
+        Load(Spec("bm-dpi", json::array({json{{"name", "dpi"}, {"type", "dpi"}}})), &load_s);
+    auto without = Load(Spec("bm-nodpi", json::array()), &load_s);
+    // A VNF that does nothing: what any VNF's slot costs (tail call, counters).
+    auto noop =
+        Load(Spec("bm-dpinoop", json::array({json{{"name", "n"}, {"type", "noop"}}})), &load_s);
+    failpoint::DisarmAll();
+    if (!with.ok() || !without.ok() || !noop.ok()) {
+      c["error"] = (!with.ok()      ? with.status()
+                    : !without.ok() ? without.status()
+                                    : noop.status())
+                       .ToString();
+      return Add(c);
+    }
+    const Bytes udp = UdpToVip();
+    if (!Prime((*with)->entry_fd(), {udp}) || !Prime((*without)->entry_fd(), {udp}) ||
+        !Prime((*noop)->entry_fd(), {udp})) {
+      c["error"] = "BPF_PROG_TEST_RUN failed on the first packet";
+      return Add(c);
+    }
+    auto flows = (*with)->OpenMap("dpi", "flows");
+    if (!flows.ok()) {
+      c["error"] = flows.status().ToString();
+      return Add(c);
+    }
+    dpi_flow_key key{}, next{};
+    if (bpf_map_get_next_key(flows->get(), nullptr, &next) != 0) {
+      c["error"] = "the primed flow is not in the dpi table";
+      return Add(c);
+    }
+    key = next;
+    dpi_flow v{};
+    bpf_map_lookup_elem(flows->get(), &key, &v);
+    v.state = DPI_CLASSIFIED;
+    v.app = dpi::AppCatalog::Get().AppId("DNS").value_or(5);
+    v.category = 14;
+    bpf_map_update_elem(flows->get(), &key, &v, BPF_EXIST);
+    std::vector<double> with_ns, without_ns, noop_ns;
+    for (int round = 0; round < 5; ++round) {
+      auto a = TimeRepeat((*without)->entry_fd(), udp, z_);
+      auto b = TimeRepeat((*with)->entry_fd(), udp, z_);
+      auto n = TimeRepeat((*noop)->entry_fd(), udp, z_);
+      if (!a.ok() || !b.ok() || !n.ok()) {
+        c["error"] = (!a.ok() ? a.status() : !b.ok() ? b.status() : n.status()).ToString();
+        return Add(c);
+      }
+      without_ns.push_back((*a)["ns"].get<double>());
+      with_ns.push_back((*b)["ns"].get<double>());
+      noop_ns.push_back((*n)["ns"].get<double>());
+    }
+    // Every timed packet left labelled: counted under the app in app_stats.
+    uint64_t labelled = 0;
+    if (auto apps = (*with)->OpenMap("dpi", "app_stats"); apps.ok()) {
+      std::vector<dpi_app_counters> per_cpu(libbpf_num_possible_cpus());
+      uint32_t slot = v.app;
+      if (bpf_map_lookup_elem(apps->get(), &slot, per_cpu.data()) == 0)
+        for (const auto& pc : per_cpu) labelled += pc.packets;
+    }
+    c["without_dpi_ns"] = Median(without_ns);
+    c["with_dpi_ns"] = Median(with_ns);
+    c["with_noop_ns"] = Median(noop_ns);
+    c["dpi_ns"] = Median(with_ns) - Median(without_ns);
+    c["dpi_beyond_noop_ns"] = Median(with_ns) - Median(noop_ns);
+    c["goal_ns"] = 30;
+    c["labelled_packets"] = labelled;
+    c["estimate_ns"] = c["dpi_ns"];
+    c["estimate_method"] = "repeat";
+    Add(c);
+  }
+
+  // The classifier alone (daemon/dpi/classifier.h, nDPI 4.2), in this
+  // process: flows fed as the ring buffer carries them. Three mixes: HTTP
+  // requests (named on their first packet), DNS queries (same), and flows of
+  // random bytes (8 packets of 1000 bytes each, then given up: the worst case).
+  void DpiClassifierThroughput() {
+    struct Mix {
+      const char* name;
+      int packets_per_flow;
+    };
+    const size_t flows = o_.quick ? 2000 : 50000;
+    for (const Mix& mix : {Mix{"http", 1}, Mix{"dns", 1}, Mix{"unknown", 8}}) {
+      json c = {{"name", std::string("dpi_classifier_") + mix.name},
+                {"what", std::string("nDPI classifier, ") + mix.name + " flows"},
+                {"flows", flows}};
+      std::vector<Bytes> ips;
+      std::vector<dpi_event> evs;
+      Bytes noise(1000);
+      uint32_t x = 2463534242u;
+      for (auto& b : noise) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        b = static_cast<uint8_t>(x);
+      }
+      const std::string req = "GET / HTTP/1.1\r\nHost: www.example.test\r\nAccept: */*\r\n\r\n";
+      Bytes dns = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0,   0,   0,   0,   0,   0,
+                   3,    'w',  'w',  'w',  7,    'e',  'x', 'a', 'm', 'p', 'l', 'e',
+                   4,    't',  'e',  's',  't',  0,    0,   1,   0,   1};
+      // One template frame per mix; keys differ per flow by source port and address.
+      PacketBuilder b;
+      b.Eth(kClientMac, kVmMac).Ipv4("198.18.0.1", "198.19.0.1");
+      if (std::string(mix.name) == "http")
+        b.Tcp(10000, 80, sfc::test::kTcpAck | sfc::test::kTcpPsh)
+            .Payload(Bytes(req.begin(), req.end()));
+      else if (std::string(mix.name) == "dns")
+        b.Udp(10000, 53).Payload(dns);
+      else
+        b.Tcp(10000, 40123, sfc::test::kTcpAck).Payload(noise);
+      const Bytes frame = b.Build();
+      const Bytes ip(frame.begin() + 14, frame.end());
+      dpi::Classifier cls({8, 8192});
+      std::vector<std::pair<dpi_flow_key, dpi::Verdict>> evicted;
+      uint64_t bytes = 0, named = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      for (size_t f = 0; f < flows; ++f) {
+        dpi_event ev{};
+        ev.key.family = 4;
+        ev.key.proto = ip[9];
+        ev.key.addr_lo[0] = htonl((198u << 24 | 18u << 16) + static_cast<uint32_t>(f / 50000));
+        ev.key.addr_hi[0] = htonl(198u << 24 | 19u << 16 | 1);
+        ev.key.port_lo = htons(static_cast<uint16_t>(10000 + f % 50000));
+        ev.key.port_hi = htons(80);
+        ev.ip_len = ev.cap_len = static_cast<uint16_t>(ip.size());
+        for (int p = 1; p <= mix.packets_per_flow; ++p) {
+          ev.seq = static_cast<uint8_t>(p);
+          ev.ts_ns = f * 1000 + p;
+          auto v = cls.Feed(ev, ip.data(), &evicted);
+          bytes += ip.size();
+          if (v && v->state == DPI_CLASSIFIED) ++named;
+        }
+      }
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      c["seconds"] = secs;
+      c["flows_per_s"] = flows / secs;
+      c["packets_per_s"] = flows * mix.packets_per_flow / secs;
+      c["mbit_per_s"] = bytes * 8 / secs / 1e6;
+      c["classified"] = named;
+      c["given_up"] = cls.counters().given_up;
+      Add(c);
+    }
+  }
+#endif
+
   void FlowTableScaling() {
     const json* fm = VnfOfType("flowmon");
     std::vector<size_t> counts =

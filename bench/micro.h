@@ -44,6 +44,9 @@ struct MicroOptions {
   int net = 200;
   bool quick = false;  // smoke: fewer rule counts, no 1M flows, fewer samples
   int cpu = 0;         // every BPF_PROG_TEST_RUN runs on this CPU
+  // Empty: every case. "dpi": the references (xdp_pass, parse_only) and the
+  // dpi cases only.
+  std::string only;
 };
 
 // Returns {"cases": [...], "options": {...}}. A case that cannot run (e.g. a

@@ -7,6 +7,7 @@
 
 #include "chain_cmds.h"
 #include "cli.h"
+#include "dpi.h"
 #include "flows.h"
 #include "fw.h"
 #include "lb.h"
@@ -30,6 +31,8 @@ const VerbEntry kVerbs[] = {
     {"stats", "show a chain's counters (stats NAME [--watch])", sfc::cli::RunStats},
     {"flows", "show a chain's flows (flows NAME [--top N] [--sort bytes] [--watch])",
      sfc::cli::RunFlows},
+    {"dpi", "show what the dpi VNF classified (dpi apps|flows CHAIN [VNF], dpi protocols)",
+     sfc::cli::RunDpi},
     {"fw",
      "edit and list firewall rules (fw add-rule|delete-rule|list-rules|replace-rules|set-default)",
      sfc::cli::RunFw},

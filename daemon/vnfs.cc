@@ -10,6 +10,9 @@
 #ifdef SFC_WITH_ELB
 #include "elb/module.h"
 #endif
+#ifdef SFC_WITH_DPI
+#include "dpi/module.h"
+#endif
 
 namespace sfc {
 
@@ -24,6 +27,9 @@ void RegisterBuiltinVnfs(VnfRegistry& registry) {
 #endif
 #ifdef SFC_WITH_ELB
   registry.Add(MakeElbModule());
+#endif
+#ifdef SFC_WITH_DPI
+  registry.Add(MakeDpiModule());
 #endif
 }
 

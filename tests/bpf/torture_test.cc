@@ -26,6 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "common/failpoint.h"
+#ifdef SFC_TEST_DPI
+#include "dpi/dpi.h"
+#endif
 #include "efm/efm.h"
 #include "efw/maps.h"
 #include "efw_model.h"
@@ -557,6 +561,58 @@ TEST(Torture, EfmCountsEveryFrameOnce) {
   EXPECT_EQ(t.VnfCounter("mon", "ipv4_packets") + t.VnfCounter("mon", "ipv6_packets"),
             t.counts().ok);
 }
+
+#ifdef SFC_TEST_DPI
+// dpi, its classifier off (nobody reads the ring buffer, so it fills and
+// every later copy is a ring-full give-up): every frame goes on unchanged,
+// and each one is either in exactly one flow's packet count, not inspected
+// (not TCP/UDP, later fragment) or an insert failure.
+TEST(Torture, DpiPassesEveryFrameAndCountsItOnce) {
+  failpoint::Arm("dpi.classifier_start", failpoint::Action::kError);
+  auto chain = MustLoad(R"({"name": "tortdpi", "interfaces": ["lo"], "vnfs": [{"name": "dpi",
+      "type": "dpi", "config": {"max_flows": 262144, "ring_bytes": 65536}}],
+      "egress": {"action": "pass"}})");
+  failpoint::DisarmAll();
+  ASSERT_TRUE(chain);
+  auto flows = chain->OpenMap("dpi", "flows");
+  ASSERT_TRUE(flows.ok()) << flows.status().ToString();
+  Torture t(*chain, "dpi");
+  uint64_t in_flows = 0;
+  auto drain = [&] {
+    dpi_flow_key key{}, next{};
+    dpi_flow value{};
+    const void* prev = nullptr;
+    std::vector<dpi_flow_key> keys;
+    while (bpf_map_get_next_key(flows->get(), prev, &next) == 0) {
+      keys.push_back(key = next);
+      prev = &key;
+    }
+    for (const auto& k : keys) {
+      ASSERT_EQ(bpf_map_lookup_elem(flows->get(), &k, &value), 0);
+      in_flows += value.packets;
+      ASSERT_EQ(bpf_map_delete_elem(flows->get(), &k), 0);
+    }
+  };
+  for (uint64_t i = 0; i < Frames() && !testing::Test::HasFailure(); ++i) {
+    TortureFrame f = t.frames().Next();
+    XdpRun run;
+    if (!t.Run(f, &run)) continue;
+    const Parsed p = t.Model(f);
+    ASSERT_EQ(run.action, ChainAction(p, XDP_PASS)) << f.recipe;
+    ASSERT_EQ(run.out, f.bytes) << f.recipe;
+    if (i % 50000 == 49999) drain();
+  }
+  drain();
+  t.Report();
+  ExpectChainCounters(t, "dpi");
+  EXPECT_EQ(
+      in_flows + t.VnfCounter("dpi", "dpi_not_inspected") + t.VnfCounter("dpi", "dpi_insert_fail"),
+      t.counts().ok);
+  EXPECT_GT(t.VnfCounter("dpi", "dpi_fed"), 0u);
+  EXPECT_GT(t.VnfCounter("dpi", "dpi_ring_full"), 0u);
+  EXPECT_EQ(t.VnfCounter("dpi", "dpi_ring_full"), t.VnfCounter("dpi", "dpi_gave_up_ring"));
+}
+#endif  // SFC_TEST_DPI
 
 // eLB with an IPv4 TCP and an IPv6 UDP service: frames to the VIPs are
 // rewritten, replies from the backends translated back, ICMP errors about

@@ -37,6 +37,10 @@ bad = {
     "too many vnfs": {"name": "a", "interfaces": ["eth0"],
                       "vnfs": [{"name": f"v{i}", "type": "noop"} for i in range(31)]},
     "bad mode": {"name": "a", "interfaces": [{"name": "eth0", "mode": "fast"}]},
+    "dpi snap_bytes too large": {"name": "a", "interfaces": ["eth0"],
+                                 "vnfs": [{"name": "d", "type": "dpi", "config": {"snap_bytes": 4096}}]},
+    "dpi unknown member": {"name": "a", "interfaces": ["eth0"],
+                           "vnfs": [{"name": "d", "type": "dpi", "config": {"max_packet": 8}}]},
 }
 for what, doc in bad.items():
     if validator.is_valid(doc):
