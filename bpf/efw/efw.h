@@ -14,7 +14,10 @@
  * is a small array per group. The packet's verdict is the lowest-priority
  * result over the active groups; groups are visited in order of their best
  * rule so the scan stops early. Per-packet cost is bounded by the number of
- * groups, never by the number of rules.
+ * groups, never by the number of rules. Rules on the application a dpi VNF
+ * found (struct sfc_pkt app, app_category) add no shapes: a group holding
+ * some gets two more key fields, the regions of the packet's application and
+ * category ids from `apps`.
  *
  * Every table key carries a set bit: the daemon builds the inactive set (A/B)
  * completely, then flips `active` with one word write, so a packet sees either
