@@ -14,14 +14,16 @@ namespace {
 
 constexpr const char* kFlowsUsage =
     R"(usage: sfcctl flows CHAIN [--vnf NAME] [--top N] [--sort bytes|packets|rate]
-                    [--prefix CIDR] [--port N] [--proto NAME|NUMBER]
+                    [--prefix CIDR] [--port N] [--proto NAME|NUMBER] [--app NAME]
                     [--watch | --summary] [-o table|json]
 
 Shows the live flows of a chain's flowmon VNF (--vnf when it has several),
 largest first: --top N of them (default 20), sorted by bytes (default),
 packets or rate (bytes per second over the last scan interval). Filters:
 --prefix matches the source or destination address, --port the source or
-destination port, --proto the protocol.
+destination port, --proto the protocol, --app the application a dpi VNF
+earlier in the chain named for the flow (nDPI's name; "Unknown" for flows
+it did not classify). The APP column shows it.
 
 --watch streams flow records as the exporter emits them (idle or active
 timeout, TCP FIN/RST, eviction), one line each (JSON Lines with -o json).
@@ -95,6 +97,7 @@ bool FillFilters(const Args& a, Req* req, std::string* err) {
   req->set_vnf(a.Get("--vnf"));
   req->set_prefix(a.Get("--prefix"));
   req->set_protocol(a.Get("--proto"));
+  req->set_app(a.Get("--app"));
   if (a.Has("--port")) {
     uint64_t port = 0;
     if (!ParseUint(a.Get("--port"), 65535, &port)) {
@@ -130,9 +133,10 @@ int List(Context& ctx, const Args& a, const std::string& chain) {
     rows.push_back({f.protocol_name(), Source(f), Destination(f), Vlan(f),
                     std::to_string(f.ingress_ifindex()), std::to_string(f.packets()),
                     Human(static_cast<double>(f.bytes()), "B"), Human(f.bytes_per_second(), "B/s"),
-                    f.tcp_flags_text().empty() ? "-" : f.tcp_flags_text(), Duration(Seconds(f))});
+                    f.tcp_flags_text().empty() ? "-" : f.tcp_flags_text(), Duration(Seconds(f)),
+                    f.app().empty() ? "Unknown" : f.app()});
   PrintTable({"PROTO", "SOURCE", "DESTINATION", "VLAN", "IF", "PACKETS", "BYTES", "RATE", "FLAGS",
-              "DURATION"},
+              "DURATION", "APP"},
              rows);
   std::cout << resp.flows_size() << " of " << resp.matched() << " matching flows ("
             << resp.active_flows() << " active) in " << chain << "/" << resp.vnf() << "\n";
@@ -183,18 +187,19 @@ int Watch(Context& ctx, const Args& a, const std::string& chain) {
   auto reader = stub->WatchFlows(&call, req);
   v1::FinishedFlow msg;
   if (ctx.output == Output::kTable)
-    std::printf("%-24s %-14s %-9s %-44s %-44s %10s %10s %9s\n", "END", "REASON", "PROTO", "SOURCE",
-                "DESTINATION", "PACKETS", "BYTES", "DURATION");
+    std::printf("%-24s %-14s %-9s %-44s %-44s %10s %10s %9s %s\n", "END", "REASON", "PROTO",
+                "SOURCE", "DESTINATION", "PACKETS", "BYTES", "DURATION", "APP");
   while (reader->Read(&msg)) {
     const v1::Flow& f = msg.flow();
     if (ctx.output == Output::kJson) {
       std::cout << JsonLine(msg) << "\n";
     } else {
-      std::printf("%-24s %-14s %-9s %-44s %-44s %10llu %10s %9s\n",
+      std::printf("%-24s %-14s %-9s %-44s %-44s %10llu %10s %9s %s\n",
                   google::protobuf::util::TimeUtil::ToString(f.last_seen()).c_str(),
                   msg.end_reason().c_str(), f.protocol_name().c_str(), Source(f).c_str(),
                   Destination(f).c_str(), static_cast<unsigned long long>(f.packets()),
-                  Human(static_cast<double>(f.bytes()), "B").c_str(), Duration(Seconds(f)).c_str());
+                  Human(static_cast<double>(f.bytes()), "B").c_str(), Duration(Seconds(f)).c_str(),
+                  f.app().empty() ? "Unknown" : f.app().c_str());
     }
     std::cout.flush();
   }
@@ -210,9 +215,10 @@ int RunFlows(Context& ctx, const std::vector<std::string>& args) {
   if (WantsHelp(args)) return std::fputs(kFlowsUsage, stdout), kExitOk;
   Args a;
   std::string err;
-  if (!Args::Parse(args,
-                   {"--vnf", "--top", "--sort", "--prefix", "--port", "--proto", "-o", "--output"},
-                   {"--watch", "-w", "--summary"}, &a, &err))
+  if (!Args::Parse(
+          args,
+          {"--vnf", "--top", "--sort", "--prefix", "--port", "--proto", "--app", "-o", "--output"},
+          {"--watch", "-w", "--summary"}, &a, &err))
     return UsageError(kFlowsUsage, err);
   if (a.positional().size() != 1) return UsageError(kFlowsUsage, "flows: expected one chain NAME");
   // -o is a global option; accept it after the verb too (sfcctl flows web -o json).

@@ -37,6 +37,8 @@ rule flags (add-rule):
   --id ID --src CIDR --dst CIDR --proto tcp|udp|icmp|icmpv6|any
   --sport P[-Q] --dport P[-Q] --tcp-flags VALUE/MASK (e.g. syn/syn,ack)
   --icmp-type N --state new,established,related,invalid --iif IFNAME
+  --app NAME --app-category NAME   (nDPI names, from a dpi VNF earlier in
+                                    the chain; sfcctl dpi protocols lists them)
   --action allow|drop|reject   (required)
 )";
 
@@ -90,6 +92,10 @@ bool RuleFromJson(const json& j, const std::string& where, v1::FirewallRule* r, 
       }
     } else if (k == "iif")
       r->set_iif(Scalar(v));
+    else if (k == "app")
+      r->set_app(Scalar(v));
+    else if (k == "app_category")
+      r->set_app_category(Scalar(v));
     else if (k == "action")
       r->set_action(Scalar(v));
     else {
@@ -147,6 +153,8 @@ std::string Match(const v1::FirewallRule& r) {
   for (const auto& s : r.state()) states += (states.empty() ? "" : ",") + s;
   add("state", states);
   add("iif", r.iif());
+  add("app", r.app());
+  add("app-category", r.app_category());
   return m.empty() ? "*" : m;
 }
 
@@ -172,9 +180,9 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
   Args a;
   std::string err;
   const std::vector<std::string> value_flags = {
-      "-f",          "--before", "--default", "--offset", "--limit", "--id",
-      "--src",       "--dst",    "--proto",   "--sport",  "--dport", "--tcp-flags",
-      "--icmp-type", "--state",  "--iif",     "--action"};
+      "-f",          "--before", "--default", "--offset", "--limit",        "--id",
+      "--src",       "--dst",    "--proto",   "--sport",  "--dport",        "--tcp-flags",
+      "--icmp-type", "--state",  "--iif",     "--app",    "--app-category", "--action"};
   if (!Args::Parse(argv, value_flags, {"--help", "-h"}, &a, &err)) return UsageError(kFwUsage, err);
   if (a.Has("--help") || a.Has("-h")) {
     std::fputs(kFwUsage, stdout);
@@ -249,6 +257,8 @@ int RunFw(Context& ctx, const std::vector<std::string>& argv) {
       for (std::string s; std::getline(states, s, ',');)
         if (!s.empty()) r->add_state(s);
       r->set_iif(a.Get("--iif"));
+      r->set_app(a.Get("--app"));
+      r->set_app_category(a.Get("--app-category"));
       r->set_action(a.Get("--action"));
     }
     v1::RulesChanged resp;

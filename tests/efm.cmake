@@ -6,7 +6,7 @@ sfc_add_test(efm_unit_tests unit
   ${EFM_TESTS}/unit/efm_config_test.cc ${EFM_TESTS}/unit/efm_tracker_test.cc
   ${EFM_TESTS}/unit/efm_query_test.cc ${EFM_TESTS}/unit/efm_ipfix_test.cc
   ${EFM_TESTS}/unit/efm_watcher_test.cc)
-target_link_libraries(efm_unit_tests PRIVATE sfc_efm_core)
+target_link_libraries(efm_unit_tests PRIVATE sfc_efm_core sfc_efm_requests)
 
 sfc_add_test(efm_bpf_tests bpf ${EFM_TESTS}/bpf/efm_flow_test.cc)
 target_link_libraries(efm_bpf_tests PRIVATE sfc_vnf_efm)

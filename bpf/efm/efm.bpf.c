@@ -187,7 +187,8 @@ static __always_inline void efm_fill_key(struct xdp_md *ctx, struct efm_flow_key
 	}
 }
 
-static __always_inline void efm_update(struct efm_flow *f, __u64 bytes, __u64 now, __u8 tcp_flags)
+static __always_inline void efm_update(struct efm_flow *f, const struct sfc_pkt *pkt, __u64 bytes,
+				       __u64 now, __u8 tcp_flags)
 {
 	__sync_fetch_and_add(&f->packets, 1);
 	__sync_fetch_and_add(&f->bytes, bytes);
@@ -203,6 +204,13 @@ static __always_inline void efm_update(struct efm_flow *f, __u64 bytes, __u64 no
 		 * the same instant can be lost; flags change rarely per flow. */
 		f->tcp_flags |= tcp_flags;
 #endif
+	}
+	/* The first application named, written once: later packets pay a
+	 * test of a word the lookup brought into cache. Two CPUs racing here
+	 * write the same flow's label. */
+	if (!f->app && pkt->app) {
+		f->app = pkt->app;
+		f->app_category = pkt->app_category;
 	}
 }
 
@@ -223,7 +231,7 @@ static __always_inline void efm_account(struct xdp_md *ctx, const struct sfc_pkt
 	efm_fill_key(ctx, &key, pkt, st);
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (f) {
-		efm_update(f, bytes, now, tcp_flags);
+		efm_update(f, pkt, bytes, now, tcp_flags);
 		return;
 	}
 
@@ -234,6 +242,8 @@ static __always_inline void efm_account(struct xdp_md *ctx, const struct sfc_pkt
 			.first_seen_ns = now,
 			.last_seen_ns = now,
 			.tcp_flags = tcp_flags,
+			.app = pkt->app,
+			.app_category = pkt->app_category,
 		};
 		int err = bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST);
 
@@ -250,7 +260,7 @@ static __always_inline void efm_account(struct xdp_md *ctx, const struct sfc_pkt
 	st->flow_insert_races++;
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (f)
-		efm_update(f, bytes, now, tcp_flags);
+		efm_update(f, pkt, bytes, now, tcp_flags);
 	else
 		st->flow_insert_fail++; /* and evicted already: the table thrashes */
 }

@@ -69,7 +69,12 @@ struct efm_flow {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u32 tcp_flags; /* OR of the TCP flags byte of every packet */
-	__u32 pad;
+	/* The first application a dpi VNF earlier in the chain named for a
+	 * packet of the flow (struct sfc_pkt app, app_category; nDPI ids), 0
+	 * while none did. Kept once set: nDPI labels a flow once. */
+	__u16 app;
+	__u8 app_category;
+	__u8 pad;
 };
 
 /*

@@ -136,14 +136,25 @@ static __always_inline __u64 efw_pack(const struct efw_match *m)
 	return (__u64)m->prio << 32 | (__u64)(m->slot & 0xffffff) << 8 | m->action;
 }
 
+/* A group's interface id and tables, packed for efw_group_match (a global
+ * function takes at most five arguments): interface id (16) | the group
+ * matches app fields (bit 8) | port slot (8). Interface ids are at most the
+ * `iifs` map's size. */
+#define EFW_SLOTS_APP (1U << 8)
+
+static __always_inline __u32 efw_slots(__u32 iif, __u32 app, __u32 pslot)
+{
+	return (iif & 0xffff) << 16 | (app ? EFW_SLOTS_APP : 0) | (pslot & 0xff);
+}
+
 /*
  * One group's lookups. A global (non-inlined) function: the verifier checks
  * it once, instead of once per loop iteration and path of the caller, which
  * keeps the 32-group loop far below the instruction-processing limit.
- * `gs` is efw_gs(set, group); `iif_pslot` the interface id << 8 | port slot;
+ * `gs` is efw_gs(set, group); `slots` efw_slots() of the group;
  * `addr` the packet's address regions for every group.
  */
-__noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey, __u32 iif_pslot,
+__noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey, __u32 slots,
 				 struct efw_addr_ctx *addr)
 {
 	struct efw_match_key key = {};
@@ -193,7 +204,7 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 	}
 	if (g & (EFW_G_SPORT | EFW_G_DPORT)) {
 		struct efw_ports *pr;
-		__u32 pidx = iif_pslot & 0xff;
+		__u32 pidx = slots & 0xff;
 
 		/* The misc region already excluded packets without ports. */
 		if (pidx >= EFW_PORT_SLOTS || !(pkt->flags & SFC_PKT_F_L4))
@@ -214,8 +225,21 @@ __noinline __u64 efw_group_match(const struct sfc_pkt *pkt, __u32 gs, __u32 mkey
 		}
 	}
 	if (g & EFW_G_IIF) {
-		key.iif = iif_pslot >> 8;
+		key.iif = slots >> 16;
 		if (!key.iif)
+			return EFW_NO_MATCH;
+	}
+	/* Rule sets without app fields pay this one test per group. */
+	if (slots & EFW_SLOTS_APP) {
+		__u32 aidx = set * EFW_NGROUPS + g;
+		__u32 app = pkt->app < EFW_APP_IDS ? pkt->app : EFW_APP_IDS - 1;
+		struct efw_apps *ar = bpf_map_lookup_elem(&apps, &aidx);
+
+		if (!ar)
+			return EFW_NO_MATCH;
+		key.app = ar->app[app & (EFW_APP_IDS - 1)];
+		key.category = ar->category[pkt->app_category];
+		if (!key.app || !key.category)
 			return EFW_NO_MATCH;
 	}
 
@@ -242,7 +266,7 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 		__u32 *v = bpf_map_lookup_elem(&iifs, &ik);
 
 		if (v)
-			iif = *v & 0xffffff;
+			iif = *v & 0xffff;
 	}
 
 	/* At most one address lookup per direction, by the first group needing it. */
@@ -260,7 +284,8 @@ static __always_inline __u64 efw_classify(const struct sfc_pkt *pkt, __u32 set,
 		if ((best >> 32) < cfg->gmin[i])
 			break;
 		g = cfg->groups[i] & (EFW_NGROUPS - 1);
-		m = efw_group_match(pkt, efw_gs(set, g), mkey, iif << 8 | cfg->pslot[g], ac);
+		m = efw_group_match(pkt, efw_gs(set, g), mkey,
+				    efw_slots(iif, cfg->app_groups & (1U << g), cfg->pslot[g]), ac);
 		if (m < best)
 			best = m;
 	}

@@ -18,6 +18,12 @@ struct efw_ct {
 	__u8 trackable;             /* an allowed NEW packet creates an entry */
 };
 
+/* The packet's application as efw_ct_entry.app_tag holds it, sequence 0. */
+static __always_inline __u32 efw_app_tag(const struct sfc_pkt *pkt)
+{
+	return (__u32)pkt->app << 16 | (__u32)pkt->app_category << 8;
+}
+
 static __always_inline int efw_addr_cmp(const __u32 *x, const __u32 *y)
 {
 	int i;
@@ -251,6 +257,9 @@ static __always_inline void efw_ct_commit(const struct sfc_pkt *pkt, __u64 now, 
 		ne.last_seen_ns = now;
 		ne.orig_is_a = ct->from_a;
 		ne.tcp_state = EFW_TCP_SYN_SENT;
+		/* The application the first packet carried, so the connection's
+		 * next packets with the same one keep its cached verdicts. */
+		ne.app_tag = efw_app_tag(pkt);
 		if (bpf_map_update_elem(&conntrack, &ct->key, &ne, BPF_NOEXIST))
 			return; /* another CPU created it first */
 		st->ct_inserted++;

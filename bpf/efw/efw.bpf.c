@@ -22,21 +22,34 @@
 
 /*
  * The rule a connection's packets match does not change from one packet to
- * the next unless the rule set, the packet's connection state or its TCP
- * flags do (addresses, ports and protocol are the connection's own; rules on
- * the ingress interface turn the cache off). So the classification is kept in
- * the conntrack entry, per direction, as one word:
- *   epoch (24) | TCP flags or ICMP type (8) | state (3) | action (2) | counter slot (24)
+ * the next unless the rule set, the packet's connection state, its TCP
+ * flags or its application do (addresses, ports and protocol are the
+ * connection's own; rules on the ingress interface turn the cache off). So
+ * the classification is kept in the conntrack entry, per direction, as one
+ * word:
+ *   epoch (24) | TCP flags or ICMP type (8) | state (3) | app sequence (3) |
+ *   action (2) | counter slot (24)
  * and the next packet whose epoch, state and flags agree skips the
  * classifier: no LPM, port or match-table lookup.
+ *
+ * In rule sets with app fields a verdict also depends on the application a
+ * dpi VNF found, which is unknown (0) on a flow's first packets and set
+ * later. The application does not fit in the word, so the entry keeps it
+ * once for both directions (app_tag) with a sequence number bumped on every
+ * change, and each verdict carries the sequence it was made under: when the
+ * application changes, both directions classify again, and a verdict another
+ * CPU made for the old application meanwhile carries an old sequence and is
+ * never reused for the new one.
  */
 #define EFW_V_SLOT_DEFAULT 0xffffffULL /* no rule matched: the default action */
+#define EFW_APP_SEQ_MASK   7
 
-static __always_inline __u64 efw_verdict_pack(__u32 epoch, __u32 state, __u8 flags, __u32 slot,
-					      __u8 action)
+static __always_inline __u64 efw_verdict_pack(__u32 epoch, __u32 state, __u8 flags, __u32 seq,
+					      __u32 slot, __u8 action)
 {
 	return (__u64)(epoch & EFW_EPOCH_MASK) << 40 | (__u64)flags << 32 |
-	       (__u64)(state & 7) << 29 | (__u64)(action & 3) << 24 | (slot & 0xffffff);
+	       (__u64)(state & 7) << 29 | (__u64)(seq & EFW_APP_SEQ_MASK) << 26 |
+	       (__u64)(action & 3) << 24 | (slot & 0xffffff);
 }
 
 /* The flags a verdict depends on: none unless some rule looks at them.
@@ -82,7 +95,7 @@ int sfc_efw(struct xdp_md *ctx)
 	struct efw_set_cfg *cfg;
 	struct efw_active *act;
 	struct efw_ct ct;
-	__u32 zero = 0, set, state, slot, dir;
+	__u32 zero = 0, set, state, slot, dir, tag = 0, seq = 0, retag = 0;
 	__u64 now, verdict = 0;
 	__u32 reason, detail;
 	__u8 action, flags;
@@ -110,20 +123,37 @@ int sfc_efw(struct xdp_md *ctx)
 	dir = ct.from_a & 1;
 	if (ct.entry && !cfg->has_iif) {
 		verdict = ct.entry->verdict[dir];
-		if (verdict >> 40 != (act->epoch & EFW_EPOCH_MASK) ||
-		    (verdict >> 32 & 0xff) != flags || (verdict >> 29 & 7) != state)
+		if (cfg->has_app) {
+			/* One 32-bit load: application and sequence agree. */
+			__u32 et = *(volatile __u32 *)&ct.entry->app_tag;
+
+			tag = efw_app_tag(pkt);
+			seq = et & EFW_APP_SEQ_MASK;
+			if ((et & ~0xffU) != tag)
+				retag = 1;
+		}
+		if (retag || verdict >> 40 != (act->epoch & EFW_EPOCH_MASK) ||
+		    (verdict >> 32 & 0xff) != flags || (verdict >> 29 & 7) != state ||
+		    (verdict >> 26 & EFW_APP_SEQ_MASK) != seq)
 			verdict = 0;
 	}
 	if (verdict) {
 		st->verdict_cached++;
 	} else {
 		best = efw_classify(pkt, set, cfg, state);
+		if (retag)
+			seq = (seq + 1) & EFW_APP_SEQ_MASK;
 		verdict = efw_verdict_pack(
-			act->epoch, state, flags,
+			act->epoch, state, flags, seq,
 			best == EFW_NO_MATCH ? EFW_V_SLOT_DEFAULT : (best >> 8) & 0xffffff,
 			best == EFW_NO_MATCH ? cfg->default_action : best & 0xff);
-		if (ct.entry && !cfg->has_iif)
+		if (ct.entry && !cfg->has_iif) {
+			/* The new application first: the other direction's
+			 * verdict (old sequence) stops passing from here. */
+			if (retag)
+				*(volatile __u32 *)&ct.entry->app_tag = tag | seq;
 			ct.entry->verdict[dir] = verdict;
+		}
 	}
 
 	slot = verdict & 0xffffff;

@@ -14,7 +14,10 @@
  * is a small array per group. The packet's verdict is the lowest-priority
  * result over the active groups; groups are visited in order of their best
  * rule so the scan stops early. Per-packet cost is bounded by the number of
- * groups, never by the number of rules.
+ * groups, never by the number of rules. Rules on the application a dpi VNF
+ * found (struct sfc_pkt app, app_category) add no shapes: a group holding
+ * some gets two more key fields, the regions of the packet's application and
+ * category ids from `apps`.
  *
  * Every table key carries a set bit: the daemon builds the inactive set (A/B)
  * completely, then flips `active` with one word write, so a packet sees either
@@ -121,9 +124,11 @@ struct efw_set_cfg {
 	__u8 has_iif;        /* some group matches the ingress interface */
 	__u8 has_addr;       /* bit 0: some group has src, bit 1: dst */
 	__u8 has_tcp_flags;  /* some rule matches TCP flags */
-	__u8 pad[3];
+	__u8 has_app;        /* some rule matches app or app_category */
+	__u8 pad[2];
 	__u8 groups[EFW_NGROUPS]; /* active groups, by ascending gmin */
 	__u8 pslot[EFW_NGROUPS];  /* per group: its slot in `ports`, 0xff none */
+	__u32 app_groups;         /* bit g: group g matches app fields (its `apps` entry) */
 	__u32 gmin[EFW_NGROUPS];  /* per groups[] entry: priority of its best rule */
 	/* Per address table (enum efw_addr_table): 0 when its prefixes are in
 	 * the trie, else how many prefix lengths lens[] lists (longest first)
@@ -143,6 +148,21 @@ struct efw_misc {
 struct efw_ports {
 	__u16 sport[65536];
 	__u16 dport[65536];
+};
+
+/* `apps` map value, index set * EFW_NGROUPS + group, for groups with rules
+ * on app or app_category: region of each nDPI application and category id
+ * (0: no rule of the group covers it). Each of the two is cut into the ids
+ * the group's rules name, one region each, and region 1 for every other id;
+ * rules without the field cover all of them. Ids from EFW_APP_IDS - 1 up
+ * share the last entry, which no rule can name (the parser refuses them):
+ * nDPI's ids, custom protocols included, stay below 512 (NDPI_NUM_BITS). */
+#define EFW_APP_IDS        1024
+#define EFW_APP_CATEGORIES 256
+
+struct efw_apps {
+	__u16 app[EFW_APP_IDS];
+	__u16 category[EFW_APP_CATEGORIES];
 };
 
 /* LPM tries `src4`/`dst4` and `src6`/`dst6`: one per direction and family,
@@ -224,6 +244,8 @@ struct efw_match_key {
 	__u16 sport;
 	__u16 dport;
 	__u32 iif;
+	__u16 app; /* regions from `apps`, in groups that have a slot there */
+	__u16 category;
 };
 
 struct efw_match {
@@ -272,7 +294,12 @@ struct efw_ct_entry {
 	__u8 seen_reply; /* traffic seen in the reply direction */
 	__u8 tcp_state;  /* enum efw_tcp_state */
 	__u8 fin_seen;   /* bit 0: from a, bit 1: from b */
-	__u32 pad;
+	/* The application the cached verdicts were made for, in rule sets
+	 * matching on it: app (16) | app_category (8) | sequence (8). The
+	 * sequence (its low 3 bits) is bumped whenever the application changes
+	 * and stamped into each verdict, so a verdict made for the previous
+	 * application never passes for the new one (efw.bpf.c). */
+	__u32 app_tag;
 	/* The classification of the last packet each way ([1]: a -> b), reused
 	 * by the next packets of the connection while nothing it depends on
 	 * changed. One word each, so a reader sees a whole verdict (see

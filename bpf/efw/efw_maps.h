@@ -53,6 +53,13 @@ struct {
 	__type(value, struct efw_ports);
 } ports SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, (EFW_SETS * EFW_NGROUPS));
+	__type(key, __u32);
+	__type(value, struct efw_apps);
+} apps SEC(".maps");
+
 /* Sized by the daemon ("max_rules"); LPM tries need BPF_F_NO_PREALLOC. */
 #define EFW_LPM(name, keytype)                          \
 	struct {                                        \

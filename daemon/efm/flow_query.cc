@@ -57,6 +57,7 @@ Result<SortBy> ParseSortBy(std::string_view text) {
 bool Matches(const FlowQuery& q, const FlowView& v) {
   const FlowKey& k = v.key;
   if (q.proto && k.proto != *q.proto) return false;
+  if (q.app && v.counters.app != *q.app) return false;
   if (q.port) {
     if (IsIcmp(k)) return false;
     if (SrcPort(k) != *q.port && DstPort(k) != *q.port) return false;

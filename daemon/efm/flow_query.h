@@ -30,6 +30,7 @@ struct FlowQuery {
   std::optional<Prefix> prefix;  // source or destination inside it
   std::optional<uint16_t> port;  // source or destination port (TCP, UDP)
   std::optional<uint8_t> proto;
+  std::optional<uint16_t> app;  // nDPI application id; 0: flows not classified
   SortBy sort = SortBy::kBytes;
   size_t top = 0;  // 0: every match
 };

@@ -22,8 +22,9 @@ std::string_view ToString(EndReason r) {
 }
 
 FlowCounters ToCounters(const efm_flow& f) {
-  return FlowCounters{f.packets, f.bytes, f.first_seen_ns, f.last_seen_ns,
-                      static_cast<uint8_t>(f.tcp_flags)};
+  return FlowCounters{
+      f.packets, f.bytes,       f.first_seen_ns, f.last_seen_ns, static_cast<uint8_t>(f.tcp_flags),
+      f.app,     f.app_category};
 }
 
 bool IsIcmp(const FlowKey& k) { return k.proto == IPPROTO_ICMP || k.proto == IPPROTO_ICMPV6; }

@@ -44,6 +44,10 @@ struct FlowCounters {
   uint64_t first_seen_ns = 0;  // CLOCK_MONOTONIC
   uint64_t last_seen_ns = 0;
   uint8_t tcp_flags = 0;
+  // The flow's application as a dpi VNF earlier in the chain named it (nDPI
+  // ids, daemon/dpi/app_catalog.h); 0: unknown or no dpi.
+  uint16_t app = 0;
+  uint8_t app_category = 0;
 };
 FlowCounters ToCounters(const efm_flow& f);
 
@@ -56,6 +60,8 @@ struct FlowRecord {
   uint64_t start_ns = 0;
   uint64_t end_ns = 0;
   uint8_t tcp_flags = 0;
+  uint16_t app = 0;  // as in FlowCounters
+  uint8_t app_category = 0;
   EndReason reason = EndReason::kIdleTimeout;
 };
 

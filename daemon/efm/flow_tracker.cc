@@ -32,6 +32,8 @@ void FlowTracker::Emit(const FlowKey& key, const Tracked& t, const FlowCounters&
   r.start_ns = t.record_start_ns ? t.record_start_ns : PendingStart(t, upto);
   r.end_ns = std::max(upto.last_seen_ns, r.start_ns);
   r.tcp_flags = upto.tcp_flags;
+  r.app = upto.app;
+  r.app_category = upto.app_category;
   r.reason = reason;
   totals_.records++;
   totals_.packets += r.packets;

@@ -21,6 +21,7 @@ const std::vector<IpfixField> kV4Fields = {
     {ie::kFlowStartMilliseconds, 8},
     {ie::kFlowEndMilliseconds, 8},
     {ie::kFlowEndReason, 1},
+    {ie::kApplicationId, kApplicationIdLength},
 };
 const std::vector<IpfixField> kV6Fields = {
     {ie::kSourceIPv6Address, 16},
@@ -38,6 +39,7 @@ const std::vector<IpfixField> kV6Fields = {
     {ie::kFlowStartMilliseconds, 8},
     {ie::kFlowEndMilliseconds, 8},
     {ie::kFlowEndReason, 1},
+    {ie::kApplicationId, kApplicationIdLength},
 };
 
 constexpr size_t kMessageHeader = 16;
@@ -112,9 +114,22 @@ void WriteRecord(Writer& w, const FlowRecord& r, int64_t wall_offset_ns) {
   w.U64(ToMillis(r.start_ns, wall_offset_ns));
   w.U64(ToMillis(r.end_ns, wall_offset_ns));
   w.U8(static_cast<uint8_t>(r.reason));
+  uint8_t app[kApplicationIdLength];
+  PutApplicationId(r.app, app);
+  w.Raw(app, sizeof(app));
 }
 
 }  // namespace
+
+void PutApplicationId(uint16_t ndpi_id, uint8_t out[kApplicationIdLength]) {
+  out[0] = kAppEnginePanaL7Pen;
+  out[1] = static_cast<uint8_t>(kNtopPen >> 24);
+  out[2] = static_cast<uint8_t>(kNtopPen >> 16);
+  out[3] = static_cast<uint8_t>(kNtopPen >> 8);
+  out[4] = static_cast<uint8_t>(kNtopPen);
+  out[5] = static_cast<uint8_t>(ndpi_id >> 8);
+  out[6] = static_cast<uint8_t>(ndpi_id);
+}
 
 const std::vector<IpfixField>& IpfixTemplateFields(int family) {
   return family == 4 ? kV4Fields : kV6Fields;

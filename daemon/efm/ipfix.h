@@ -34,12 +34,25 @@ inline constexpr uint16_t kSourceIPv6Address = 27;
 inline constexpr uint16_t kDestinationIPv6Address = 28;
 inline constexpr uint16_t kIcmpTypeCodeIPv4 = 32;
 inline constexpr uint16_t kVlanId = 58;
+inline constexpr uint16_t kApplicationId = 95;
 inline constexpr uint16_t kFlowEndReason = 136;
 inline constexpr uint16_t kIcmpTypeCodeIPv6 = 139;
 inline constexpr uint16_t kFlowStartMilliseconds = 152;
 inline constexpr uint16_t kFlowEndMilliseconds = 153;
 inline constexpr uint16_t kDot1qCustomerVlanId = 245;
 }  // namespace ie
+
+// applicationId (IE 95) as RFC 6759 §4 encodes it: a Classification Engine
+// ID, then the Selector ID. The engine is 20, PANA-L7-PEN ("proprietary layer
+// 7 definition, including a Private Enterprise Number"), so the selector is
+// the PEN of the registry the ids come from, ntop's 35632 (nDPI's ids),
+// followed by the nDPI protocol id in 2 bytes, network order:
+//   0x14 | 0x00 0x00 0x8b 0x30 | id >> 8, id & 0xff
+// 0 is nDPI's "Unknown": flows no dpi VNF classified.
+inline constexpr uint8_t kAppEnginePanaL7Pen = 20;
+inline constexpr uint32_t kNtopPen = 35632;
+inline constexpr uint16_t kApplicationIdLength = 7;
+void PutApplicationId(uint16_t ndpi_id, uint8_t out[kApplicationIdLength]);
 
 struct IpfixField {
   uint16_t id;

@@ -23,4 +23,10 @@ Result<uint8_t> ParseProtocol(const std::string& text) {
                          "\" is not a protocol name (tcp, udp, icmp, ipv6-icmp, ...) or number");
 }
 
+Result<uint16_t> ParseApp(const std::string& text) {
+  if (auto id = dpi::AppCatalog::Get().AppId(text)) return *id;
+  return InvalidArgument("app: unknown application \"" + text +
+                         "\" (sfcctl dpi protocols lists them)");
+}
+
 }  // namespace sfc::efm

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "dpi/app_catalog.h"
 #include "efm/flow_query.h"
 #include "sfc/v1/flowmon.pb.h"
 
@@ -13,7 +14,11 @@ namespace sfc::efm {
 // A protocol name ("tcp", "ipv6-icmp", ...) or number 0-255.
 Result<uint8_t> ParseProtocol(const std::string& text);
 
-// The prefix, port and protocol filters of a ListFlows or WatchFlows request.
+// An application name as nDPI spells it (case-insensitive), for the app filter.
+Result<uint16_t> ParseApp(const std::string& text);
+
+// The prefix, port, protocol and application filters of a ListFlows or
+// WatchFlows request.
 template <typename Req>
 Result<FlowQuery> ParseFilters(const Req& req) {
   FlowQuery q;
@@ -30,6 +35,10 @@ Result<FlowQuery> ParseFilters(const Req& req) {
   if (!req.protocol().empty()) {
     SFC_ASSIGN_OR_RETURN(uint8_t proto, ParseProtocol(req.protocol()));
     q.proto = proto;
+  }
+  if (!req.app().empty()) {
+    SFC_ASSIGN_OR_RETURN(uint16_t app, ParseApp(req.app()));
+    q.app = app;
   }
   return q;
 }

@@ -19,7 +19,8 @@ google::protobuf::Timestamp WallTime(uint64_t mono_ns, int64_t wall_offset_ns) {
 }
 
 void FillFlow(const FlowKey& k, uint64_t packets, uint64_t bytes, uint64_t first_ns,
-              uint64_t last_ns, uint8_t tcp_flags, int64_t wall_offset_ns, v1::Flow* out) {
+              uint64_t last_ns, uint8_t tcp_flags, uint16_t app, uint8_t app_category,
+              int64_t wall_offset_ns, v1::Flow* out) {
   out->set_ip_version(k.family);
   out->set_src(SrcAddress(k));
   out->set_dst(DstAddress(k));
@@ -41,6 +42,11 @@ void FillFlow(const FlowKey& k, uint64_t packets, uint64_t bytes, uint64_t first
   *out->mutable_last_seen() = WallTime(last_ns, wall_offset_ns);
   out->set_tcp_flags(tcp_flags);
   out->set_tcp_flags_text(TcpFlagsString(tcp_flags));
+  const auto& catalog = dpi::AppCatalog::Get();
+  out->set_app_id(app);
+  out->set_app(catalog.AppName(app));
+  out->set_app_category_id(app_category);
+  out->set_app_category(catalog.CategoryName(app_category));
 }
 
 class FlowServiceImpl final : public v1::FlowService::Service {
@@ -71,7 +77,8 @@ class FlowServiceImpl final : public v1::FlowService::Service {
     for (const FlowView& v : listing.flows) {
       v1::Flow* f = resp->add_flows();
       FillFlow(v.key, v.counters.packets, v.counters.bytes, v.counters.first_seen_ns,
-               v.counters.last_seen_ns, v.counters.tcp_flags, listing.wall_offset_ns, f);
+               v.counters.last_seen_ns, v.counters.tcp_flags, v.counters.app,
+               v.counters.app_category, listing.wall_offset_ns, f);
       f->set_bytes_per_second(v.bytes_per_s);
       f->set_packets_per_second(v.packets_per_s);
     }
@@ -92,11 +99,15 @@ class FlowServiceImpl final : public v1::FlowService::Service {
     while (!ctx->IsCancelled() && watcher->Pop(&batch, 200)) {
       for (const auto& e : batch) {
         const FlowRecord& r = e.record;
-        FlowView view{r.key, {r.packets, r.bytes, r.start_ns, r.end_ns, r.tcp_flags}, 0, 0};
+        FlowView view{
+            r.key,
+            {r.packets, r.bytes, r.start_ns, r.end_ns, r.tcp_flags, r.app, r.app_category},
+            0,
+            0};
         if (!Matches(*q, view)) continue;
         v1::FinishedFlow msg;
-        FillFlow(r.key, r.packets, r.bytes, r.start_ns, r.end_ns, r.tcp_flags, e.wall_offset_ns,
-                 msg.mutable_flow());
+        FillFlow(r.key, r.packets, r.bytes, r.start_ns, r.end_ns, r.tcp_flags, r.app,
+                 r.app_category, e.wall_offset_ns, msg.mutable_flow());
         msg.set_end_reason(std::string(ToString(r.reason)));
         msg.set_end_reason_code(static_cast<uint32_t>(r.reason));
         if (!writer->Write(msg)) break;  // client went away

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -76,6 +77,28 @@ Result<std::vector<uint16_t>> PortRegions(const std::vector<PortRange>& ranges) 
     ++next;
   }
   return regions;
+}
+
+// Regions of an application or category id table of `size` entries: the
+// ids in `named` (sorted, distinct) get 2, 3, ... in order; every other id
+// gets 1 when some rule of the group leaves the field open, else 0.
+std::vector<uint16_t> IdRegions(const std::vector<uint32_t>& named, bool open, size_t size) {
+  std::vector<uint16_t> regions(size, open ? 1 : 0);
+  for (size_t k = 0; k < named.size(); ++k) regions[named[k]] = static_cast<uint16_t>(k + 2);
+  return regions;
+}
+
+// The regions a rule covers in an id table: the one of its id, or all of
+// them when it leaves the field open.
+std::vector<uint16_t> CoveredIdRegions(std::optional<uint32_t> id,
+                                       const std::vector<uint32_t>& named) {
+  if (id) {
+    auto it = std::lower_bound(named.begin(), named.end(), *id);
+    return {static_cast<uint16_t>(it - named.begin() + 2)};
+  }
+  std::vector<uint16_t> all{1};
+  for (size_t k = 0; k < named.size(); ++k) all.push_back(static_cast<uint16_t>(k + 2));
+  return all;
 }
 
 bool KeyLess(const std::pair<efw_match_key, efw_match>& a,
@@ -210,12 +233,14 @@ efw_set_cfg CompiledRuleSet::SetConfig() const {
   cfg.ngroups = static_cast<uint8_t>(groups.size());
   cfg.default_action = static_cast<uint8_t>(default_action);
   cfg.has_tcp_flags = uses_tcp_flags ? 1 : 0;
+  cfg.has_app = uses_app ? 1 : 0;
   std::memset(cfg.pslot, 0xff, sizeof(cfg.pslot));
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     cfg.groups[i] = g.group;
     cfg.gmin[i] = g.gmin;
     cfg.pslot[g.group] = g.pslot;
+    if (g.has_app()) cfg.app_groups |= 1u << g.group;
     if (g.group & EFW_G_IIF) cfg.has_iif = 1;
     if (g.group & EFW_G_SRC) cfg.has_addr |= 1;
     if (g.group & EFW_G_DST) cfg.has_addr |= 2;
@@ -234,7 +259,12 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
     return Internal("compiling rules: one counter slot per rule needed");
   CompiledRuleSet out;
   out.default_action = default_action;
-  for (const auto& r : rules) out.uses_tcp_flags |= r.tcp_flags.has_value();
+  for (const auto& r : rules) {
+    out.uses_tcp_flags |= r.tcp_flags.has_value();
+    if (r.app && *r.app >= EFW_APP_IDS - 1)
+      return InvalidArgument("rule \"" + r.id + "\": application id " + std::to_string(*r.app) +
+                             " is above the firewall's limit " + std::to_string(EFW_APP_IDS - 2));
+  }
 
   // Interfaces: one id per distinct ifindex.
   std::map<std::string, uint32_t> iif_id;  // name -> id, 0: unresolved
@@ -332,6 +362,30 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
       cg.pslot = next_pslot++;
     }
 
+    // Application regions, in groups with rules on app or app_category.
+    std::vector<uint32_t> apps, cats;
+    bool app_open = false, cat_open = false;
+    for (uint32_t i : idx) {
+      if (rules[i].app)
+        apps.push_back(*rules[i].app);
+      else
+        app_open = true;
+      if (rules[i].app_category)
+        cats.push_back(*rules[i].app_category);
+      else
+        cat_open = true;
+    }
+    if (!apps.empty() || !cats.empty()) {
+      for (auto* v : {&apps, &cats}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+      }
+      cg.app = IdRegions(apps, app_open, EFW_APP_IDS);
+      cg.category = IdRegions(cats, cat_open, EFW_APP_CATEGORIES);
+      out.uses_app = true;
+    }
+    const bool with_app = cg.has_app();
+
     // The cross product, first rule first: the first entry of a key wins.
     const size_t group_start = out.matches.size();
     for (size_t k = 0; k < idx.size(); ++k) {
@@ -342,8 +396,13 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
       if (r.sport) sp_lo = cg.sport[r.sport->lo], sp_hi = cg.sport[r.sport->hi];
       if (r.dport) dp_lo = cg.dport[r.dport->lo], dp_hi = cg.dport[r.dport->hi];
       const auto& mregs = pred_regions[rule_pred[k]];
-      const size_t count =
-          mregs.size() * (s_hi - s_lo) * (d_hi - d_lo) * (sp_hi - sp_lo + 1) * (dp_hi - dp_lo + 1);
+      // Outside app groups the key's app and category stay 0.
+      const std::vector<uint16_t> aregs =
+          with_app ? CoveredIdRegions(r.app, apps) : std::vector<uint16_t>{0};
+      const std::vector<uint16_t> cregs =
+          with_app ? CoveredIdRegions(r.app_category, cats) : std::vector<uint16_t>{0};
+      const size_t count = mregs.size() * (s_hi - s_lo) * (d_hi - d_lo) * (sp_hi - sp_lo + 1) *
+                           (dp_hi - dp_lo + 1) * aregs.size() * cregs.size();
       if (out.matches.size() + count > options.max_match_entries)
         return InvalidArgument("rule set needs more than " +
                                std::to_string(options.max_match_entries) +
@@ -358,17 +417,21 @@ Result<CompiledRuleSet> CompileRules(const std::vector<Rule>& rules, Action defa
         for (size_t s = s_lo; s < s_hi; ++s)
           for (size_t d = d_lo; d < d_hi; ++d)
             for (uint32_t sp = sp_lo; sp <= sp_hi; ++sp)
-              for (uint32_t dp = dp_lo; dp <= dp_hi; ++dp) {
-                efw_match_key key{};
-                key.gs = efw_gs(0, g);
-                key.misc = m;
-                key.src = r.src ? static_cast<uint32_t>(s + 1) : 0;
-                key.dst = r.dst ? static_cast<uint32_t>(d + 1) : 0;
-                key.sport = static_cast<uint16_t>(sp);
-                key.dport = static_cast<uint16_t>(dp);
-                key.iif = iif;
-                out.matches.emplace_back(key, val);
-              }
+              for (uint32_t dp = dp_lo; dp <= dp_hi; ++dp)
+                for (uint16_t a : aregs)
+                  for (uint16_t c : cregs) {
+                    efw_match_key key{};
+                    key.gs = efw_gs(0, g);
+                    key.misc = m;
+                    key.src = r.src ? static_cast<uint32_t>(s + 1) : 0;
+                    key.dst = r.dst ? static_cast<uint32_t>(d + 1) : 0;
+                    key.sport = static_cast<uint16_t>(sp);
+                    key.dport = static_cast<uint16_t>(dp);
+                    key.iif = iif;
+                    key.app = a;
+                    key.category = c;
+                    out.matches.emplace_back(key, val);
+                  }
     }
     auto first = out.matches.begin() + static_cast<std::ptrdiff_t>(group_start);
     std::stable_sort(first, out.matches.end(), KeyLess);

@@ -4,6 +4,9 @@
 //
 // Scheme (docs/firewall.md has the long form): rules are partitioned into
 // groups by shape (which of src, dst, sport, dport, iif they constrain).
+// The application fields do not make shapes of their own: a group with
+// rules on app or app_category cuts both into the ids its rules name plus
+// one region for every other id, and its rules without them cover all.
 // Inside a group, each constrained field is cut into regions, the distinct
 // prefixes for addresses (an LPM lookup yields the longest one) and the
 // elementary intervals for ports; the protocol/state/flags/ICMP-type byte
@@ -46,6 +49,10 @@ struct CompiledGroup {
   uint8_t pslot = 0xff;                // slot in the ports map, 0xff when no ports
   std::vector<uint16_t> misc;          // EFW_MISC_SIZE regions
   std::vector<uint16_t> sport, dport;  // 65536 regions each, with ports
+  // With rules on app or app_category (else empty): EFW_APP_IDS and
+  // EFW_APP_CATEGORIES regions, the group's entry in the apps map.
+  std::vector<uint16_t> app, category;
+  bool has_app() const { return !app.empty(); }
 };
 
 struct CompiledRuleSet {
@@ -62,6 +69,9 @@ struct CompiledRuleSet {
   std::vector<std::string> unresolved_iifs;
   // Some rule matches TCP flags: a connection's packets may then differ in verdict.
   bool uses_tcp_flags = false;
+  // Some rule matches app or app_category: a connection's verdict then
+  // depends on the application a dpi VNF found, which changes once.
+  bool uses_app = false;
 
   // The setcfg entry for this rule set.
   efw_set_cfg SetConfig() const;

@@ -6,6 +6,9 @@
 #include <charconv>
 #include <set>
 
+#include "dpi/app_catalog.h"
+#include "efw/efw.h"
+
 namespace sfc::efw {
 
 using nlohmann::json;
@@ -252,7 +255,7 @@ Result<Rule> ParseRule(const json& r, const std::string& path) {
   if (!r.is_object()) return Bad(path, "a rule must be an object");
   SFC_RETURN_IF_ERROR(CheckKeys(r, path,
                                 {"id", "src", "dst", "proto", "sport", "dport", "tcp_flags",
-                                 "icmp_type", "state", "iif", "action"}));
+                                 "icmp_type", "state", "iif", "app", "app_category", "action"}));
   Rule rule;
   if (r.contains("id")) {
     const auto& v = r["id"];
@@ -351,6 +354,27 @@ Result<Rule> ParseRule(const json& r, const std::string& path) {
                     [](char c) { return c == '/' || c <= ' ' || c == ':'; }))
       return Bad(p, "\"" + rule.iif + "\" is not a valid interface name");
   }
+  const auto& catalog = dpi::AppCatalog::Get();
+  if (r.contains("app")) {
+    std::string p = Member(path, "app");
+    if (!r["app"].is_string()) return Bad(p, "must be an application name (a string)");
+    const std::string name = r["app"].get<std::string>();
+    rule.app = catalog.AppId(name);
+    if (!rule.app)
+      return Bad(p, "unknown application \"" + name + "\" (sfcctl dpi protocols lists them)");
+    if (*rule.app >= EFW_APP_IDS - 1)
+      return Bad(p, "application \"" + name + "\" has id " + std::to_string(*rule.app) +
+                        ", above the firewall's limit " + std::to_string(EFW_APP_IDS - 2));
+  }
+  if (r.contains("app_category")) {
+    std::string p = Member(path, "app_category");
+    if (!r["app_category"].is_string()) return Bad(p, "must be a category name (a string)");
+    const std::string name = r["app_category"].get<std::string>();
+    rule.app_category = catalog.CategoryId(name);
+    if (!rule.app_category)
+      return Bad(p, "unknown application category \"" + name +
+                        "\" (sfcctl dpi protocols lists them with their categories)");
+  }
   if (!r.contains("action")) return Bad(Member(path, "action"), "required (allow, drop or reject)");
   {
     const auto& v = r["action"];
@@ -405,6 +429,8 @@ json Rule::ToJson() const {
     j["state"] = s;
   }
   if (!iif.empty()) j["iif"] = iif;
+  if (app) j["app"] = dpi::AppCatalog::Get().AppName(*app);
+  if (app_category) j["app_category"] = dpi::AppCatalog::Get().CategoryName(*app_category);
   j["action"] = ToString(action);
   return j;
 }

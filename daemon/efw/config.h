@@ -67,6 +67,11 @@ struct Rule {
   std::optional<uint8_t> icmp_type;
   uint8_t states = 0;  // StateBit set; 0: any
   std::string iif;     // empty: any interface
+  // The flow's application and category as a dpi VNF earlier in the chain
+  // names them (nDPI ids, daemon/dpi/app_catalog.h); 0 is "Unknown", what
+  // packets carry before their flow is classified and in chains without dpi.
+  std::optional<uint16_t> app;
+  std::optional<uint8_t> app_category;
   Action action = Action::kDrop;
 
   bool operator==(const Rule&) const = default;

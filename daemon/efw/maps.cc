@@ -24,9 +24,9 @@ namespace sfc::efw {
 namespace {
 
 // Maps rebuilt for every new generation (everything else carries over).
-constexpr const char* kRuleMaps[] = {"active", "setcfg",  "misc",   "ports", "src4",
-                                     "dst4",   "src6",    "dst6",   "pfx4",  "pfx6",
-                                     "iifs",   "matches", "scratch"};
+constexpr const char* kRuleMaps[] = {"active", "setcfg", "misc",    "ports",  "apps",
+                                     "src4",   "dst4",   "src6",    "dst6",   "pfx4",
+                                     "pfx6",   "iifs",   "matches", "scratch"};
 
 Result<UniqueFd> Dup(int fd, const std::string& name) {
   if (fd < 0) return Internal("firewall map " + name + " is not loaded");
@@ -131,20 +131,15 @@ bool FirewallTables::IsStateMap(std::string_view name) {
 // Both ways in differ only in where each map's fd comes from.
 Result<FirewallTables> FirewallTables::Open(const MapOpener& open) {
   FirewallTables t;
-  const std::pair<const char*, UniqueFd*> maps[] = {{"active", &t.active_},
-                                                    {"setcfg", &t.setcfg_},
-                                                    {"misc", &t.misc_},
-                                                    {"ports", &t.ports_},
-                                                    {"src4", &t.src4_},
-                                                    {"dst4", &t.dst4_},
-                                                    {"src6", &t.src6_},
-                                                    {"dst6", &t.dst6_},
-                                                    {"pfx4", &t.pfx4_},
-                                                    {"pfx6", &t.pfx6_},
-                                                    {"iifs", &t.iifs_},
-                                                    {"matches", &t.matches_},
-                                                    {"rule_stats", &t.rule_stats_},
-                                                    {"rule_ids", &t.rule_ids_}};
+  const std::pair<const char*, UniqueFd*> maps[] = {
+      {"active", &t.active_},    {"setcfg", &t.setcfg_},
+      {"misc", &t.misc_},        {"ports", &t.ports_},
+      {"apps", &t.apps_},        {"src4", &t.src4_},
+      {"dst4", &t.dst4_},        {"src6", &t.src6_},
+      {"dst6", &t.dst6_},        {"pfx4", &t.pfx4_},
+      {"pfx6", &t.pfx6_},        {"iifs", &t.iifs_},
+      {"matches", &t.matches_},  {"rule_stats", &t.rule_stats_},
+      {"rule_ids", &t.rule_ids_}};
   for (const auto& [name, fd] : maps) {
     SFC_ASSIGN_OR_RETURN(*fd, open(name));
   }
@@ -565,6 +560,7 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
 
   auto misc = std::make_unique<efw_misc>();
   auto ports = std::make_unique<efw_ports>();
+  auto apps = std::make_unique<efw_apps>();
   for (const auto& g : cs.groups) {
     uint32_t idx = next * EFW_NGROUPS + g.group;
     std::copy(g.misc.begin(), g.misc.end(), misc->region);
@@ -576,6 +572,13 @@ Result<InstallStats> FirewallTables::Install(const std::vector<Rule>& rules, Act
       std::copy(g.dport.begin(), g.dport.end(), ports->dport);
       if (bpf_map_update_elem(ports_.get(), &idx, ports.get(), BPF_ANY))
         return ErrnoStatus("writing port table", errno);
+    }
+    if (g.has_app()) {
+      idx = next * EFW_NGROUPS + g.group;
+      std::copy(g.app.begin(), g.app.end(), apps->app);
+      std::copy(g.category.begin(), g.category.end(), apps->category);
+      if (bpf_map_update_elem(apps_.get(), &idx, apps.get(), BPF_ANY))
+        return ErrnoStatus("writing application table", errno);
     }
   }
   for (const auto& [ifindex, id] : cs.iifs) {

@@ -97,7 +97,7 @@ class FirewallTables {
                       const std::vector<LpmEntry>& lpm_sorted, InstallStats* st);
   Result<std::vector<uint32_t>> AssignSlots(const std::vector<Rule>& rules);
 
-  UniqueFd active_, setcfg_, misc_, ports_, src4_, dst4_, src6_, dst6_, pfx4_, pfx6_, iifs_,
+  UniqueFd active_, setcfg_, misc_, ports_, apps_, src4_, dst4_, src6_, dst6_, pfx4_, pfx6_, iifs_,
       matches_, rule_stats_, rule_ids_;
   std::vector<uint32_t> stale_slots_;  // between AssignSlots and ReleaseStaleSlots
   std::vector<uint32_t> fresh_slots_;  // given to new rule ids by the last AssignSlots

@@ -21,6 +21,8 @@ json RuleToJson(const v1::FirewallRule& m) {
   if (m.has_icmp_type()) j["icmp_type"] = m.icmp_type();
   if (m.state_size()) j["state"] = std::vector<std::string>(m.state().begin(), m.state().end());
   put("iif", m.iif());
+  put("app", m.app());
+  put("app_category", m.app_category());
   put("action", m.action());
   return j;
 }
@@ -43,6 +45,8 @@ void RuleToProto(const Rule& r, v1::FirewallRule* m) {
   if (j.contains("state"))
     for (const auto& s : j["state"]) m->add_state(s.get<std::string>());
   m->set_iif(r.iif);
+  if (j.contains("app")) m->set_app(j["app"].get<std::string>());
+  if (j.contains("app_category")) m->set_app_category(j["app_category"].get<std::string>());
   m->set_action(std::string(ToString(r.action)));
 }
 

@@ -1,7 +1,8 @@
 // eFM through a whole loaded chain (entry -> flowmon -> egress): what lands in
 // the flow table for each protocol and family, VLANs, fragments, truncated
-// frames; exact counts under concurrency; LRU eviction accounting; and the
-// exporter's IPFIX output for a flow that idles out.
+// frames; the application a dpi VNF labelled the flow with; exact counts
+// under concurrency; LRU eviction accounting; and the exporter's IPFIX output
+// for a flow that idles out.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
@@ -14,9 +15,11 @@
 #include <chrono>
 #include <thread>
 
+#include "dpi/app_catalog.h"
 #include "efm/exporter.h"
 #include "efm/flow_record.h"
 #include "efm/ipfix.h"
+#include "support/app_stamp.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 
@@ -115,6 +118,55 @@ TEST(EfmBpf, TcpIpv4FlowCountsPacketsBytesFlagsAndTimes) {
   Send(*c, PacketBuilder().Ipv4("10.0.0.2", "10.0.0.1").Tcp(80, 40000, kTcpSyn | kTcpAck).Build());
   EXPECT_TRUE(Lookup(*c, Key("10.0.0.2", "10.0.0.1", IPPROTO_TCP, 80, 40000)));
   EXPECT_EQ(Counter(*c, "flows_created"), 2u);
+}
+
+// A dpi VNF (played by app_stamp) labels a flow's packets once it has
+// classified it: the flow keeps the first application named, from the
+// packet that carried it on, and shows it through ListFlows.
+TEST(EfmBpf, RecordsTheFirstApplication) {
+  auto c = Load(R"({"name": "fmapp", "interfaces": ["lo"], "vnfs": [
+      {"name": "dpi", "type": "app_stamp", "config": {}},
+      {"name": "mon", "type": "flowmon", "config": {"idle_timeout_s": 3600,
+          "active_timeout_s": 7200, "scan_interval_ms": 60000}}]})");
+  ASSERT_TRUE(c);
+  const auto& catalog = dpi::AppCatalog::Get();
+  const uint16_t tls = *catalog.AppId("TLS"), google = *catalog.AppId("Google");
+  const uint8_t web = *catalog.CategoryId("Web");
+  const Bytes pkt = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Tcp(40000, 443, kTcpAck).Build();
+  const auto key = Key("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 40000, 443);
+
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", 0, 0).ok());
+  Send(*c, pkt);
+  Send(*c, pkt);
+  auto f = Lookup(*c, key);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->app, 0) << "not classified yet";
+
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", tls, web).ok());
+  Send(*c, pkt);
+  f = Lookup(*c, key);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->app, tls);
+  EXPECT_EQ(f->app_category, web);
+
+  // A later label does not replace the first, nor does an unlabelled packet.
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", google, web).ok());
+  Send(*c, pkt);
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", 0, 0).ok());
+  Send(*c, pkt);
+  f = Lookup(*c, key);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->packets, 5u);
+  EXPECT_EQ(f->app, tls);
+
+  // A flow whose first packet is already labelled records it at insert.
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", google, web).ok());
+  Send(*c, PacketBuilder().Ipv4("10.0.0.1", "10.0.0.3").Udp(5000, 443).Build());
+  f = Lookup(*c, Key("10.0.0.1", "10.0.0.3", IPPROTO_UDP, 5000, 443));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->app, google);
+  EXPECT_EQ(efm::ToCounters(*f).app, google);
+  EXPECT_EQ(efm::ToCounters(*f).app_category, web);
 }
 
 TEST(EfmBpf, UdpIpv6BehindExtensionHeaders) {

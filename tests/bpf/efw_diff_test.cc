@@ -15,6 +15,7 @@
 #include "efw_model.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
+#include "tools/app_stamp.h"
 
 namespace sfc::test {
 namespace {
@@ -271,6 +272,115 @@ TEST(EfwDifferential, BpfAgreesWithModel) {
   EXPECT_GT(allowed, total / 10);
   EXPECT_GT(dropped, total / 10);
   EXPECT_GT(rejected, total / 20);
+}
+
+// The same with rules on app and app_category: an app_stamp VNF before the
+// firewall labels each packet with the application the generator drew, so a
+// connection's packets change application at random and every verdict the
+// connection cached must give way to the model's.
+TEST(EfwDifferential, AppRulesAgreeWithModel) {
+  auto chain = LoadedChain::Load(
+      R"({"name": "fwdiffapp", "interfaces": ["lo"], "vnfs": [
+          {"name": "dpi", "type": "app_stamp", "config": {}},
+          {"name": "fw", "type": "firewall", "config": {"max_rules": 4096}}]})");
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  LoadedChain& c = **chain;
+  std::string dir = c.PinPath("fw", "x");
+  dir.resize(dir.size() - 2);
+  auto tables = efw::FirewallTables::FromPins(dir);
+  ASSERT_TRUE(tables.ok()) << tables.status().ToString();
+  auto stamp = c.OpenMap("dpi", "app");
+  ASSERT_TRUE(stamp.ok()) << stamp.status().ToString();
+  auto ifindex_of = [](const std::string& name) {
+    return static_cast<uint32_t>(if_nametoindex(name.c_str()));
+  };
+
+  int total = 0, by_app_rule = 0;
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    efw::model::Generator gen(seed * 104729, /*with_apps=*/true);
+    auto rules = gen.RandomRules(1 + gen.Pick(100));
+    for (auto& r : rules) r.id = "a" + std::to_string(seed) + "-" + r.id;
+    const efw::Action def = gen.Chance(50) ? efw::Action::kAllow : efw::Action::kDrop;
+    auto st = tables->Install(rules, def);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    CtModel ct;  // the previous seed's connections may linger: fresh addresses below
+    std::vector<uint64_t> want_counts(rules.size());
+    std::map<std::tuple<std::pair<uint16_t, uint8_t>, std::pair<uint16_t, uint8_t>, uint8_t, int>,
+             std::pair<uint16_t, uint8_t>>
+        flow_app;
+    std::vector<Packet> history;
+    for (int i = 0; i < 2000; ++i) {
+      // Replays of earlier packets, so connections see many packets.
+      Packet p = !history.empty() && gen.Chance(50) ? history[gen.Pick(history.size())]
+                                                    : gen.RandomPacket();
+      history.push_back(p);
+      if (p.proto == 1 || p.proto == 58) p.proto = p.family == 4 ? 1 : 58;
+      // Each seed its own address space, so no connection carries over.
+      p.saddr[p.family == 4 ? 1 : 13] = static_cast<uint8_t>(seed);
+      p.daddr[p.family == 4 ? 1 : 13] = static_cast<uint8_t>(seed);
+      p.ifindex = 1;  // what c.Run() gives the entry
+      // Mostly the application the flow's (either direction's) last packet
+      // had, as a dpi VNF labels a flow; now and then a new one, so cached
+      // verdicts both hold and have to give way.
+      const auto flow =
+          std::minmax(std::pair{p.sport, p.saddr[15]}, std::pair{p.dport, p.daddr[15]});
+      const auto flow_key = std::tuple{flow.first, flow.second, p.proto, p.family};
+      if (auto it = flow_app.find(flow_key); it != flow_app.end() && gen.Chance(85)) {
+        p.app = it->second.first;
+        p.app_category = it->second.second;
+      }
+      flow_app[flow_key] = {p.app, p.app_category};
+      uint16_t icmp_id = static_cast<uint16_t>(1 + gen.Pick(2));
+      Bytes frame = BuildFrame(p, gen, icmp_id);
+      if (p.proto == 1 || p.proto == 58) p.sport = p.dport = icmp_id;
+      uint32_t zero = 0;
+      app_stamp label{};
+      label.app = p.app;
+      label.app_category = p.app_category;
+      ASSERT_EQ(bpf_map_update_elem(stamp->get(), &zero, &label, BPF_ANY), 0);
+
+      auto d = ct.State(p);
+      p.state = d.state;
+      const int idx = efw::model::FirstMatch(rules, p, ifindex_of);
+      const efw::Action action = idx >= 0 ? rules[idx].action : def;
+      int want;
+      if (action == efw::Action::kAllow) {
+        want = XDP_PASS;
+        ct.Commit(p, d);
+      } else if (action == efw::Action::kDrop) {
+        want = XDP_DROP;
+      } else {
+        bool answerable = !p.frag_later;
+        if (p.proto == 6)
+          answerable = answerable && !(p.tcp_flags & 0x04);
+        else if (p.proto == 1 || p.proto == 58)
+          answerable = answerable && !CtModel::IsIcmpError(p.proto, p.icmp_type);
+        want = answerable ? XDP_TX : XDP_DROP;
+      }
+      if (idx >= 0) want_counts[idx]++;
+      by_app_rule += idx >= 0 && (rules[idx].app || rules[idx].app_category);
+
+      auto run = c.Run(frame, 1);
+      ASSERT_TRUE(run.ok()) << run.status().ToString();
+      ASSERT_EQ(run->action, want)
+          << "seed " << seed << " packet " << i << " app " << p.app << "/" << int(p.app_category)
+          << " state " << p.state << " proto " << int(p.proto) << " flags " << int(p.tcp_flags)
+          << " frag " << p.frag_later << " " << AddrString(p.family, p.saddr) << ":" << p.sport
+          << " > " << AddrString(p.family, p.daddr) << ":" << p.dport << " rule "
+          << (idx >= 0 ? rules[idx].ToJson().dump() : "default");
+      ++total;
+    }
+    auto counters = tables->Counters(rules);
+    ASSERT_TRUE(counters.ok()) << counters.status().ToString();
+    for (size_t r = 0; r < rules.size(); ++r)
+      ASSERT_EQ((*counters)[r].packets, want_counts[r])
+          << "seed " << seed << " rule " << rules[r].id;
+  }
+  EXPECT_EQ(total, 24000);
+  EXPECT_GT(by_app_rule, total / 20);
+  auto cached = c.VnfCounter("fw", "verdict_cached");
+  ASSERT_TRUE(cached.ok());
+  EXPECT_GT(*cached, 0u);  // the cache was in play, not bypassed
 }
 
 }  // namespace

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 
+#include "dpi/app_catalog.h"
 #include "efw/service.h"
 #include "sfc/v1/firewall.grpc.pb.h"
+#include "support/app_stamp.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 
@@ -159,6 +161,69 @@ TEST_F(EfwService, RefusedCallsChangeNothing) {
   EXPECT_EQ(SavedConfig(), before);
   EXPECT_EQ(Verdict(80), XDP_PASS);
   EXPECT_EQ(Verdict(22), XDP_DROP);
+}
+
+// Application rules through the API: names resolve (case-insensitive) and
+// come back in nDPI's spelling, the saved spec keeps them, labelled packets
+// meet them, and an unknown name is refused naming the field.
+TEST(EfwServiceApp, AppRulesAddListAndMatch) {
+  auto c = LoadedChain::Load(R"({"name": "svcapp", "interfaces": ["lo"], "vnfs": [
+      {"name": "dpi", "type": "app_stamp"},
+      {"name": "fw", "type": "firewall", "config": {"default": "allow"}}]})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto owner = efw::MakeFirewallService((*c)->engine());
+  auto* svc = dynamic_cast<v1::FirewallService::Service*>(owner.get());
+  ASSERT_NE(svc, nullptr);
+  grpc::ServerContext ctx;
+  v1::RulesChanged changed;
+
+  v1::AddRulesRequest add;
+  add.set_chain("svcapp");
+  add.set_vnf("fw");
+  v1::FirewallRule* r = add.add_rules();
+  r->set_id("no-bt");
+  r->set_app("bittorrent");
+  r->set_action("drop");
+  r = add.add_rules();
+  r->set_id("no-games");
+  r->set_app_category("game");
+  r->set_action("drop");
+  auto st = svc->AddRules(&ctx, &add, &changed);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  v1::ListRulesRequest list;
+  list.set_chain("svcapp");
+  list.set_vnf("fw");
+  v1::ListRulesResponse listed;
+  ASSERT_TRUE(svc->ListRules(&ctx, &list, &listed).ok());
+  ASSERT_EQ(listed.rules_size(), 2);
+  EXPECT_EQ(listed.rules(0).rule().app(), "BitTorrent");
+  EXPECT_EQ(listed.rules(1).rule().app_category(),
+            dpi::AppCatalog::Get().CategoryName(*dpi::AppCatalog::Get().CategoryId("Game")));
+  auto info = (*c)->engine().Get("svcapp");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->spec.vnfs[1].config["rules"][0]["app"], "BitTorrent");
+
+  const Bytes pkt = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(6881, 6881).Build();
+  ASSERT_TRUE(SetStampedApp(**c, "dpi", *dpi::AppCatalog::Get().AppId("BitTorrent"), 0).ok());
+  auto run = (*c)->Run(pkt);
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->action, XDP_DROP);
+  ASSERT_TRUE(SetStampedApp(**c, "dpi", *dpi::AppCatalog::Get().AppId("DNS"), 0).ok());
+  run = (*c)->Run(PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(5353, 53).Build());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->action, XDP_PASS);
+
+  v1::AddRulesRequest bad;
+  bad.set_chain("svcapp");
+  bad.set_vnf("fw");
+  r = bad.add_rules();
+  r->set_app("Foo");
+  r->set_action("drop");
+  st = svc->AddRules(&ctx, &bad, &changed);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("rules/0/app: unknown application \"Foo\""), std::string::npos)
+      << st.error_message();
 }
 
 }  // namespace

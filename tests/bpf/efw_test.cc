@@ -1,7 +1,8 @@
 // eFW through BPF_PROG_TEST_RUN in a real chain (entry -> firewall -> egress
 // "pass"): every match field and action on IPv4 and IPv6, VLAN, options,
 // extension headers, fragments; conntrack transitions; reject replies checked
-// byte for byte and by checksum; live rule replacement; counters.
+// byte for byte and by checksum; live rule replacement; counters; rules on
+// the application (entry -> app_stamp -> firewall).
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
@@ -9,8 +10,11 @@
 #include <chrono>
 #include <thread>
 
+#include "dpi/app_catalog.h"
+#include "efw/config.h"
 #include "efw/efw.h"
 #include "efw/maps.h"
+#include "support/app_stamp.h"
 #include "support/chain_fixture.h"
 #include "support/packet.h"
 
@@ -536,6 +540,132 @@ TEST(EfwBpf, ReapplyKeepsConnectionsAndCounters) {
   EXPECT_EQ((*counters)[0].packets, 1u);
   EXPECT_EQ((*counters)[1].packets, 1u);
   EXPECT_EQ((*counters)[2].packets, 2u);  // counted before the re-apply, kept
+}
+
+// --- Rules on the application a dpi VNF found (an app_stamp VNF plays it) ---
+
+std::unique_ptr<LoadedChain> MustLoadWithApp(const std::string& config) {
+  auto c = LoadedChain::Load(
+      R"({"name": "fwapp", "interfaces": ["lo"], "vnfs": [
+          {"name": "dpi", "type": "app_stamp", "config": {}},
+          {"name": "fw", "type": "firewall", "config": )" +
+      config + "}]}");
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+uint16_t AppId(const char* name) { return dpi::AppCatalog::Get().AppId(name).value_or(0); }
+uint8_t CategoryId(const char* name) { return dpi::AppCatalog::Get().CategoryId(name).value_or(0); }
+
+TEST(EfwBpfApp, MatchesAppAndCategory) {
+  auto c = MustLoadWithApp(R"({"default": "drop", "rules": [
+      {"id": "bt", "app": "BitTorrent", "action": "reject"},
+      {"id": "games", "app_category": "Game", "action": "drop"},
+      {"id": "unknown", "app": "Unknown", "proto": "udp", "action": "allow"},
+      {"id": "tls-web", "app": "TLS", "app_category": "Web", "action": "allow"}]})");
+  ASSERT_TRUE(c);
+  auto udp = [](uint16_t sport) {
+    return PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(sport, 9000).Build();
+  };
+  struct Case {
+    uint16_t app;
+    uint8_t category;
+    int want;
+  } cases[] = {
+      {0, 0, XDP_PASS},                                       // not classified yet
+      {AppId("BitTorrent"), 0, XDP_TX},                       // ICMP unreachable back
+      {AppId("HTTP"), CategoryId("Game"), XDP_DROP},          // category
+      {AppId("TLS"), CategoryId("Web"), XDP_PASS},            // both fields
+      {AppId("TLS"), CategoryId("Media"), XDP_DROP},          // app without its category
+      {AppId("HTTP"), CategoryId("Web"), XDP_DROP},           // no rule: default
+      {static_cast<uint16_t>(EFW_APP_IDS + 7), 0, XDP_DROP},  // an id past the table
+  };
+  uint16_t sport = 1000;
+  for (const auto& k : cases) {
+    ASSERT_TRUE(SetStampedApp(*c, "dpi", k.app, k.category).ok());
+    EXPECT_EQ(Verdict(*c, udp(sport++)), k.want)
+        << "app " << k.app << " category " << int(k.category);
+  }
+  auto tables = efw::FirewallTables::FromPins(VnfDir(*c));
+  ASSERT_TRUE(tables.ok()) << tables.status().ToString();
+  auto cfg = efw::ParseFirewallConfig(nlohmann::json::parse(R"({"rules": [
+      {"id": "bt", "app": "BitTorrent", "action": "reject"},
+      {"id": "games", "app_category": "Game", "action": "drop"},
+      {"id": "unknown", "app": "Unknown", "proto": "udp", "action": "allow"},
+      {"id": "tls-web", "app": "TLS", "app_category": "Web", "action": "allow"}]})"),
+                                      "/c");
+  ASSERT_TRUE(cfg.ok());
+  auto counters = tables->Counters(cfg->rules);
+  ASSERT_TRUE(counters.ok()) << counters.status().ToString();
+  EXPECT_EQ((*counters)[0].packets, 1u);
+  EXPECT_EQ((*counters)[1].packets, 1u);
+  EXPECT_EQ((*counters)[2].packets, 1u);
+  EXPECT_EQ((*counters)[3].packets, 1u);
+}
+
+// A flow's first packets pass unclassified and the connection caches that
+// verdict; once the dpi VNF names the application, the cached verdict must
+// not outlive it: "drop BitTorrent" drops the flow both ways from then on,
+// while another flow classified as something else keeps passing.
+TEST(EfwBpfApp, ClassifiedFlowIsEvaluatedAgain) {
+  auto c = MustLoadWithApp(R"({"default": "allow", "rules": [
+      {"id": "bt", "app": "BitTorrent", "action": "drop"}]})");
+  ASSERT_TRUE(c);
+  auto out = [](const char* s, const char* d, uint16_t sp, uint16_t dp, uint8_t fl) {
+    return Tcp4(s, d, sp, dp, fl).Build();
+  };
+  const auto bt_out = out("10.0.0.1", "10.0.0.2", 40000, 6881, kTcpAck);
+  const auto bt_in = out("10.0.0.2", "10.0.0.1", 6881, 40000, kTcpAck);
+  const auto web_out = out("10.0.0.1", "10.0.0.3", 40001, 80, kTcpAck);
+
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", 0, 0).ok());
+  EXPECT_EQ(Verdict(*c, out("10.0.0.1", "10.0.0.2", 40000, 6881, kTcpSyn)), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, out("10.0.0.2", "10.0.0.1", 6881, 40000, kTcpSyn | kTcpAck)), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, out("10.0.0.1", "10.0.0.3", 40001, 80, kTcpSyn)), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, out("10.0.0.3", "10.0.0.1", 80, 40001, kTcpSyn | kTcpAck)), XDP_PASS);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Verdict(*c, bt_out), XDP_PASS);
+    EXPECT_EQ(Verdict(*c, bt_in), XDP_PASS);
+  }
+  const uint64_t cached = Ctr(*c, "verdict_cached");
+  EXPECT_GE(cached, 4u);  // unclassified, the flow rides its cached verdict
+
+  ASSERT_TRUE(
+      SetStampedApp(*c, "dpi", AppId("BitTorrent"), CategoryId("Download-FileTransfer-FileSharing"))
+          .ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Verdict(*c, bt_out), XDP_DROP) << i;
+    EXPECT_EQ(Verdict(*c, bt_in), XDP_DROP) << i;
+  }
+  // Both directions classified again once, then the drop is cached too.
+  EXPECT_EQ(Ctr(*c, "verdict_cached"), cached + 4);
+  EXPECT_EQ(Ctr(*c, "drop"), 6u);
+
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", AppId("HTTP"), CategoryId("Web")).ok());
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(Verdict(*c, web_out), XDP_PASS);
+
+  auto tables = efw::FirewallTables::FromPins(VnfDir(*c));
+  ASSERT_TRUE(tables.ok()) << tables.status().ToString();
+  efw::Rule bt;
+  bt.id = "bt";
+  auto counters = tables->Counters({bt});
+  ASSERT_TRUE(counters.ok()) << counters.status().ToString();
+  EXPECT_EQ((*counters)[0].packets, 6u);
+}
+
+// Rule sets without app fields ignore the application: a flow labelled
+// after its first packets keeps its cached verdict.
+TEST(EfwBpfApp, RulesWithoutAppIgnoreIt) {
+  auto c = MustLoadWithApp(R"({"default": "drop", "rules": [
+      {"proto": "udp", "action": "allow"}]})");
+  ASSERT_TRUE(c);
+  const auto pkt = PacketBuilder().Ipv4("10.0.0.1", "10.0.0.2").Udp(5000, 53).Build();
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", 0, 0).ok());
+  EXPECT_EQ(Verdict(*c, pkt), XDP_PASS);
+  EXPECT_EQ(Verdict(*c, pkt), XDP_PASS);
+  ASSERT_TRUE(SetStampedApp(*c, "dpi", AppId("DNS"), 0).ok());
+  EXPECT_EQ(Verdict(*c, pkt), XDP_PASS);
+  EXPECT_EQ(Ctr(*c, "verdict_cached"), 1u);
 }
 
 }  // namespace

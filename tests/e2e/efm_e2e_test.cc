@@ -209,6 +209,15 @@ TEST_F(FlowmonE2E, FlowsQueriedLiveAndExportedToNfcapd) {
   }
   EXPECT_TRUE(udp_ok) << nf.output;
   EXPECT_TRUE(icmp6_ok) << nf.output;
+
+  // applicationId (IE 95) reaches the collector: 14 00 00 8b 30 00 00 (engine
+  // 20 PANA-L7-PEN, ntop's PEN 35632, nDPI id 0 "Unknown": no dpi VNF runs in
+  // this chain). nfdump 1.7.1 stores the field's bytes reversed and prints
+  // them as "<last byte>..<bytes 3..0 as a number>", i.e. "0..2332033044"
+  // (0x8b000014); docs/flowmon.md explains it.
+  CommandResult raw = Sh("nfdump -R " + dir_ + " -q -o raw");
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  EXPECT_NE(raw.output.find("0..2332033044"), std::string::npos) << raw.output;
 }
 
 // sfcd restarts (and crashes): the data plane keeps counting, the new sfcd

@@ -8,6 +8,7 @@ set(SFC_FUZZ_DAEMON_SOURCES
   common/status.cc common/log.cc common/json_fields.cc common/failpoint.cc common/latency_histogram.cc
   engine/chain_spec.cc
   api/convert.cc
+  dpi/app_catalog.cc
   efw/config.cc efw/compiler.cc efw/edits.cc efw/requests.cc
   elb/config.cc elb/maglev.cc elb/requests.cc
   efm/config.cc efm/flow_record.cc efm/flow_tracker.cc efm/flow_query.cc efm/requests.cc)

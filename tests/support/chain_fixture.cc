@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/bpf_util.h"
+#include "support/app_stamp.h"
 #include "vnfs.h"
 
 namespace sfc::test {
@@ -39,6 +40,7 @@ Result<std::unique_ptr<LoadedChain>> LoadedChain::Load(const std::string& spec_j
   c->state_dir_ = std::filesystem::temp_directory_path() / ("sfc-test-state-" + tag);
   c->registry_ = std::make_unique<VnfRegistry>();
   RegisterBuiltinVnfs(*c->registry_);
+  c->registry_->Add(MakeAppStampModule());  // test chains may label packets with an app
   c->engine_ = std::make_unique<ChainEngine>(
       ChainEngine::Options{.bpffs_root = c->root_, .state_dir = c->state_dir_, .attach = false},
       *c->registry_);

@@ -11,6 +11,8 @@
 //   auto counters = (*chain)->VnfCounters("fw");
 //
 // The destructor deletes the chain, its pins and its state directory.
+// Besides the built-in VNF types, test chains may use "app_stamp"
+// (support/app_stamp.h) to label packets with an application.
 #pragma once
 
 #include <memory>

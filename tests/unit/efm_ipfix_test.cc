@@ -29,6 +29,7 @@ FlowRecord V4Record() {
   r.start_ns = 5'000'000'000;  // monotonic
   r.end_ns = 6'500'000'000;
   r.tcp_flags = 0x1b;  // FIN SYN PSH ACK
+  r.app = 7;           // nDPI's HTTP
   r.reason = EndReason::kEndOfFlow;
   return r;
 }
@@ -36,8 +37,8 @@ FlowRecord V4Record() {
 constexpr int64_t kWallOffset = 1'700'000'000'000'000'000;  // mono 0 = this Unix time (ns)
 
 TEST(EfmIpfix, TemplateRecordSizes) {
-  EXPECT_EQ(IpfixRecordSize(4), 58u);
-  EXPECT_EQ(IpfixRecordSize(6), 82u);
+  EXPECT_EQ(IpfixRecordSize(4), 65u);
+  EXPECT_EQ(IpfixRecordSize(6), 89u);
 }
 
 TEST(EfmIpfix, HeaderAndTemplateSet) {
@@ -50,28 +51,30 @@ TEST(EfmIpfix, HeaderAndTemplateSet) {
   EXPECT_EQ(Get32(m, 4), 1700000123u) << "export time";
   EXPECT_EQ(Get32(m, 8), 0u) << "sequence";
   EXPECT_EQ(Get32(m, 12), 42u) << "observation domain";
-  // Template set: id 2, two templates of 15 fields each.
+  // Template set: id 2, two templates of 16 fields each.
   EXPECT_EQ(Get16(m, 16), 2);
-  const size_t set_len = 4 + 2 * (4 + 15 * 4);
+  const size_t set_len = 4 + 2 * (4 + 16 * 4);
   EXPECT_EQ(Get16(m, 18), set_len);
   EXPECT_EQ(m.size(), 16 + set_len);
   EXPECT_EQ(Get16(m, 20), 256);
-  EXPECT_EQ(Get16(m, 22), 15);
-  const std::pair<uint16_t, uint16_t> v4[] = {{8, 4}, {12, 4}, {7, 2},   {11, 2},  {4, 1},
-                                              {6, 2}, {32, 2}, {10, 4},  {58, 2},  {245, 2},
-                                              {1, 8}, {2, 8},  {152, 8}, {153, 8}, {136, 1}};
-  for (size_t i = 0; i < 15; ++i) {
+  EXPECT_EQ(Get16(m, 22), 16);
+  const std::pair<uint16_t, uint16_t> v4[] = {
+      {8, 4},  {12, 4},  {7, 2}, {11, 2}, {4, 1},   {6, 2},   {32, 2},  {10, 4},
+      {58, 2}, {245, 2}, {1, 8}, {2, 8},  {152, 8}, {153, 8}, {136, 1}, {95, 7}};
+  for (size_t i = 0; i < 16; ++i) {
     EXPECT_EQ(Get16(m, 24 + 4 * i), v4[i].first) << "v4 field " << i;
     EXPECT_EQ(Get16(m, 26 + 4 * i), v4[i].second) << "v4 field " << i;
   }
-  const size_t t6 = 24 + 15 * 4;
+  const size_t t6 = 24 + 16 * 4;
   EXPECT_EQ(Get16(m, t6), 257);
-  EXPECT_EQ(Get16(m, t6 + 2), 15);
+  EXPECT_EQ(Get16(m, t6 + 2), 16);
   EXPECT_EQ(Get16(m, t6 + 4), 27);
   EXPECT_EQ(Get16(m, t6 + 6), 16);
   EXPECT_EQ(Get16(m, t6 + 8), 28);
   EXPECT_EQ(Get16(m, t6 + 10), 16);
   EXPECT_EQ(Get16(m, t6 + 4 + 6 * 4), 139) << "icmpTypeCodeIPv6";
+  EXPECT_EQ(Get16(m, t6 + 4 + 15 * 4), 95) << "applicationId";
+  EXPECT_EQ(Get16(m, t6 + 6 + 15 * 4), 7);
   EXPECT_EQ(enc.sequence(), 0u) << "templates do not advance the sequence";
 }
 
@@ -80,9 +83,9 @@ TEST(EfmIpfix, Ipv4DataRecordLayout) {
   auto msgs = enc.Encode({V4Record()}, kWallOffset, 1, false);
   ASSERT_EQ(msgs.size(), 1u);
   const auto& m = msgs[0];
-  ASSERT_EQ(m.size(), 16u + 4 + 58);
+  ASSERT_EQ(m.size(), 16u + 4 + 65);
   EXPECT_EQ(Get16(m, 16), 256) << "data set uses the v4 template";
-  EXPECT_EQ(Get16(m, 18), 4 + 58);
+  EXPECT_EQ(Get16(m, 18), 4 + 65);
   size_t o = 20;
   EXPECT_EQ(Get32(m, o), 0x0a010203u);
   EXPECT_EQ(Get32(m, o + 4), 0xc0000209u);
@@ -99,6 +102,9 @@ TEST(EfmIpfix, Ipv4DataRecordLayout) {
   EXPECT_EQ(Get64(m, o + 41), 1'700'000'005'000u) << "flowStartMilliseconds";
   EXPECT_EQ(Get64(m, o + 49), 1'700'000'006'500u) << "flowEndMilliseconds";
   EXPECT_EQ(m[o + 57], 3) << "flowEndReason endOfFlowDetected";
+  // applicationId: PANA-L7-PEN (20), ntop's PEN 35632, nDPI id 7 (HTTP).
+  const std::vector<uint8_t> app(m.begin() + o + 58, m.end());
+  EXPECT_EQ(app, (std::vector<uint8_t>{20, 0x00, 0x00, 0x8b, 0x30, 0x00, 0x07}));
   EXPECT_EQ(enc.sequence(), 1u);
 }
 
@@ -112,7 +118,7 @@ TEST(EfmIpfix, Ipv6AndIcmpRecords) {
   auto msgs = enc.Encode({r}, kWallOffset, 1, false);
   ASSERT_EQ(msgs.size(), 1u);
   const auto& m = msgs[0];
-  ASSERT_EQ(m.size(), 16u + 4 + 82);
+  ASSERT_EQ(m.size(), 16u + 4 + 89);
   EXPECT_EQ(Get16(m, 16), 257);
   const size_t o = 20;
   EXPECT_EQ(Get32(m, o), 0x20010db8u);
@@ -125,6 +131,19 @@ TEST(EfmIpfix, Ipv6AndIcmpRecords) {
   EXPECT_EQ(Get64(m, o + 49), 312u);
   EXPECT_EQ(Get64(m, o + 57), 3u);
   EXPECT_EQ(m[o + 81], 1) << "idleTimeout";
+  // Not classified: nDPI's "Unknown" (0) under the same engine and PEN.
+  const std::vector<uint8_t> app(m.begin() + o + 82, m.end());
+  EXPECT_EQ(app, (std::vector<uint8_t>{20, 0x00, 0x00, 0x8b, 0x30, 0x00, 0x00}));
+}
+
+TEST(EfmIpfix, ApplicationIdEncoding) {
+  uint8_t out[kApplicationIdLength];
+  PutApplicationId(0x1234, out);
+  EXPECT_EQ(std::vector<uint8_t>(out, out + sizeof(out)),
+            (std::vector<uint8_t>{20, 0x00, 0x00, 0x8b, 0x30, 0x12, 0x34}));
+  PutApplicationId(0xffff, out);
+  EXPECT_EQ(out[5], 0xff);
+  EXPECT_EQ(out[6], 0xff);
 }
 
 TEST(EfmIpfix, SplitsAtMaxSizeAndCountsSequence) {
@@ -152,7 +171,7 @@ TEST(EfmIpfix, SplitsAtMaxSizeAndCountsSequence) {
     while (off < m.size()) {
       const uint16_t id = Get16(m, off), len = Get16(m, off + 2);
       ASSERT_GE(len, 4);
-      const size_t rec = id == 256 ? 58 : id == 257 ? 82 : 0;
+      const size_t rec = id == 256 ? 65 : id == 257 ? 89 : 0;
       if (rec) {
         EXPECT_EQ((len - 4) % rec, 0u);
         in_msg += (len - 4) / rec;

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include "dpi/app_catalog.h"
 #include "efm/flow_query.h"
+#include "efm/requests.h"
 
 namespace sfc::efm {
 namespace {
@@ -122,6 +124,45 @@ TEST(EfmQuery, FiltersByPortAndProtocol) {
       }(),
       Flows());
   EXPECT_TRUE(r.empty());
+}
+
+TEST(EfmQuery, FiltersByApp) {
+  const auto& catalog = dpi::AppCatalog::Get();
+  const uint16_t http = *catalog.AppId("HTTP"), bt = *catalog.AppId("BitTorrent");
+  FlowView web = View("10.0.0.1", "10.0.0.2", IPPROTO_TCP, 40000, 80, 5, 500);
+  web.counters.app = http;
+  FlowView torrent = View("10.0.0.1", "10.0.0.3", IPPROTO_TCP, 40001, 6881, 5, 500);
+  torrent.counters.app = bt;
+  FlowView unknown = View("10.0.0.1", "10.0.0.4", IPPROTO_UDP, 40002, 9999, 5, 500);
+
+  v1::ListFlowsRequest req;
+  req.set_app("bittorrent");  // nDPI's names, case-insensitive
+  auto q = ParseFilters(req);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->app, bt);
+  EXPECT_TRUE(Matches(*q, torrent));
+  EXPECT_FALSE(Matches(*q, web));
+  EXPECT_FALSE(Matches(*q, unknown));
+
+  req.set_app("Unknown");  // flows no dpi VNF classified
+  q = ParseFilters(req);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_TRUE(Matches(*q, unknown));
+  EXPECT_FALSE(Matches(*q, web));
+
+  req.clear_app();
+  q = ParseFilters(req);
+  ASSERT_TRUE(q.ok());
+  EXPECT_FALSE(q->app);
+  EXPECT_TRUE(Matches(*q, web) && Matches(*q, torrent) && Matches(*q, unknown));
+
+  v1::WatchFlowsRequest watch;
+  watch.set_app("Foo");
+  auto bad = ParseFilters(watch);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "app: unknown application \"Foo\" (sfcctl dpi protocols lists them)");
 }
 
 TEST(EfmQuery, PrefixParsing) {

@@ -87,6 +87,11 @@ class TableEvaluator {
         if (!iif) continue;
         key.iif = iif;
       }
+      if (g.has_app()) {
+        key.app = g.app[std::min<uint32_t>(p.app, EFW_APP_IDS - 1)];
+        key.category = g.category[p.app_category];
+        if (!key.app || !key.category) continue;
+      }
       auto it = matches_.find(key);
       if (it != matches_.end() && (best < 0 || it->second.prio < best)) best = it->second.prio;
     }
@@ -273,6 +278,71 @@ TEST(EfwCompiler, DifferentialAgainstModel) {
   }
   EXPECT_EQ(compared, 100000);
   EXPECT_GT(matched, compared / 4);  // the pools make rules hit, not just the default
+}
+
+// The same with rules on app and app_category, packets labelled by a dpi VNF.
+TEST(EfwCompiler, DifferentialWithApps) {
+  int compared = 0, matched_app = 0;
+  for (uint32_t seed = 1; seed <= 30; ++seed) {
+    model::Generator gen(seed, /*with_apps=*/true);
+    auto rules = gen.RandomRules(1 + gen.Pick(120));
+    auto cs = MustCompile(rules);
+    TableEvaluator ev(cs);
+    for (int i = 0; i < 2500; ++i) {
+      Packet p = gen.RandomPacket();
+      int want = model::FirstMatch(rules, p, TestIfindex);
+      int got = ev.Classify(p);
+      ASSERT_EQ(got, want) << "seed " << seed << " packet " << i << " app " << p.app << "/"
+                           << int(p.app_category) << " rule "
+                           << (want >= 0 ? rules[want].ToJson().dump() : "none") << " got "
+                           << (got >= 0 ? rules[got].ToJson().dump() : "none");
+      ++compared;
+      matched_app += want >= 0 && (rules[want].app || rules[want].app_category);
+    }
+  }
+  EXPECT_GT(matched_app, compared / 20);  // app rules decide a fair share
+}
+
+TEST(EfwCompiler, AppFieldsCostNothingWithoutThem) {
+  auto plain = MustCompile(ParseRules(R"([{"proto": "tcp", "dport": 80, "action": "allow"}])"));
+  EXPECT_FALSE(plain.uses_app);
+  EXPECT_EQ(plain.SetConfig().has_app, 0);
+  EXPECT_EQ(plain.SetConfig().app_groups, 0u);
+  for (const auto& g : plain.groups) EXPECT_FALSE(g.has_app());
+
+  // An app rule in a group of its own shape leaves the port group alone.
+  auto mixed = MustCompile(ParseRules(R"([{"app": "BitTorrent", "action": "drop"},
+      {"proto": "tcp", "dport": 80, "action": "allow"}])"));
+  EXPECT_TRUE(mixed.uses_app);
+  efw_set_cfg cfg = mixed.SetConfig();
+  EXPECT_EQ(cfg.has_app, 1);
+  EXPECT_EQ(cfg.app_groups, 1u);  // group 0: no address, port or interface field
+  for (const auto& g : mixed.groups) EXPECT_EQ(g.has_app(), g.group == 0);
+  EXPECT_EQ(mixed.matches.size(), 2u);
+}
+
+TEST(EfwCompiler, AppRulesClassify) {
+  auto rules = ParseRules(R"([
+      {"id": "bt", "app": "BitTorrent", "action": "drop"},
+      {"id": "games", "app_category": "Game", "action": "drop"},
+      {"id": "unknown-web", "app": "Unknown", "proto": "tcp", "action": "allow"},
+      {"id": "web", "proto": "tcp", "action": "allow"}])");
+  ASSERT_EQ(rules.size(), 4u);
+  auto cs = MustCompile(rules);
+  TableEvaluator ev(cs);
+  Packet p;
+  p.proto = 6;
+  p.app = *rules[0].app;
+  EXPECT_EQ(ev.Classify(p), 0);
+  p.app = 7;  // HTTP
+  p.app_category = *rules[1].app_category;
+  EXPECT_EQ(ev.Classify(p), 1);
+  p.app_category = 0;
+  EXPECT_EQ(ev.Classify(p), 3);
+  p.app = 0;  // not classified yet: "Unknown"
+  EXPECT_EQ(ev.Classify(p), 2);
+  p.app = EFW_APP_IDS + 100;  // an id past the table reads its last entry
+  EXPECT_EQ(ev.Classify(p), 3);
 }
 
 TEST(EfwCompiler, LargeBlocklistIsLinear) {

@@ -26,6 +26,8 @@ struct Packet {
   uint8_t icmp_type = 0;
   uint32_t state = 0;  // 0 new, 1 established, 2 related, 3 invalid, 4 untracked
   uint32_t ifindex = 1;
+  uint16_t app = 0;  // nDPI ids a dpi VNF put in the packet context; 0: unknown
+  uint8_t app_category = 0;
 };
 
 inline uint8_t ProtoNumber(Proto p) {
@@ -60,6 +62,8 @@ inline bool Matches(const Rule& r, const Packet& p,
     uint32_t idx = ifindex_of(r.iif);
     if (idx == 0 || idx != p.ifindex) return false;
   }
+  if (r.app && *r.app != p.app) return false;
+  if (r.app_category && *r.app_category != p.app_category) return false;
   return true;
 }
 
@@ -75,7 +79,13 @@ inline int FirstMatch(const std::vector<Rule>& rules, const Packet& p,
 // ranges overlap and packets hit rules often.
 class Generator {
  public:
-  explicit Generator(uint32_t seed) : rng_(seed) {}
+  // `with_apps`: rules also name applications and categories, packets carry
+  // them (off keeps the draws, and so the rule sets, of the older tests).
+  explicit Generator(uint32_t seed, bool with_apps = false) : rng_(seed), with_apps_(with_apps) {}
+
+  // Small pools of nDPI application and category ids, 0 (unknown) included.
+  static constexpr uint16_t kApps[] = {0, 7, 91, 126, 37};
+  static constexpr uint8_t kCategories[] = {0, 5, 7};
 
   int Pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
   bool Chance(int percent) { return Pick(100) < percent; }
@@ -148,6 +158,10 @@ class Generator {
       r.icmp_type = static_cast<uint8_t>(std::array<int, 5>{0, 3, 8, 128, 129}[Pick(5)]);
     if (Chance(30)) r.states = static_cast<uint8_t>(1 + Pick(15));
     if (Chance(10)) r.iif = Chance(70) ? "lo" : "efwnosuch0";
+    if (with_apps_) {
+      if (Chance(30)) r.app = kApps[Pick(5)];
+      if (Chance(15)) r.app_category = kCategories[Pick(3)];
+    }
     r.action = static_cast<Action>(Pick(3));
     return r;
   }
@@ -189,11 +203,16 @@ class Generator {
       p.icmp_type = static_cast<uint8_t>(std::array<int, 6>{0, 3, 8, 128, 129, 11}[Pick(6)]);
     p.state = p.frag_later ? 4 : static_cast<uint32_t>(Pick(4));
     p.ifindex = Chance(50) ? 1 : 7;
+    if (with_apps_) {
+      p.app = kApps[Pick(5)];
+      p.app_category = kCategories[Pick(3)];
+    }
     return p;
   }
 
  private:
   std::mt19937 rng_;
+  bool with_apps_ = false;
 };
 
 }  // namespace sfc::efw::model

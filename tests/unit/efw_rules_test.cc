@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "dpi/app_catalog.h"
 #include "efw/config.h"
 #include "efw/edits.h"
 
@@ -194,7 +195,43 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"rules": [{"id": "x", "action": "drop"}, {"id": "x", "action": "drop"}]})",
                 "/vnfs/0/config/rules/1/id", "duplicate"},
         BadCase{R"({"rules": [{"id": "rule-2", "action": "drop"}, {"action": "drop"}]})",
-                "/vnfs/0/config/rules/1/id", "duplicate"}));
+                "/vnfs/0/config/rules/1/id", "duplicate"},
+        BadCase{R"({"rules": [{"action": "drop"}, {"action": "drop"}, {"action": "drop"},
+                               {"app": "Foo", "action": "drop"}]})",
+                "/vnfs/0/config/rules/3/app",
+                "unknown application \"Foo\" (sfcctl dpi protocols lists them)"},
+        BadCase{R"({"rules": [{"app": 7, "action": "drop"}]})", "/vnfs/0/config/rules/0/app",
+                "application name"},
+        BadCase{R"({"rules": [{"app_category": "Nonsense", "action": "drop"}]})",
+                "/vnfs/0/config/rules/0/app_category", "unknown application category \"Nonsense\""},
+        BadCase{R"({"rules": [{"app_category": ["Web"], "action": "drop"}]})",
+                "/vnfs/0/config/rules/0/app_category", "category name"}));
+
+// nDPI's names resolve case-insensitively to the catalog's ids, and the
+// normalized form (saved spec, ListRules) spells them as nDPI does.
+TEST(EfwConfig, AppNamesResolve) {
+  const auto& catalog = dpi::AppCatalog::Get();
+  auto c = Parse(R"({"rules": [
+      {"id": "bt", "app": "bittorrent", "action": "drop"},
+      {"id": "games", "app_category": "GAME", "proto": "udp", "action": "drop"},
+      {"id": "tls-web", "app": "TLS", "app_category": "Web", "action": "allow"},
+      {"id": "unknown", "app": "Unknown", "action": "allow"}]})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->rules.size(), 4u);
+  EXPECT_EQ(c->rules[0].app, catalog.AppId("BitTorrent"));
+  EXPECT_FALSE(c->rules[0].app_category);
+  EXPECT_EQ(c->rules[1].app_category, catalog.CategoryId("Game"));
+  EXPECT_EQ(c->rules[2].app, catalog.AppId("TLS"));
+  EXPECT_EQ(c->rules[2].app_category, catalog.CategoryId("Web"));
+  EXPECT_EQ(c->rules[3].app, 0);
+  const auto j = c->ToJson();
+  EXPECT_EQ(j["rules"][0]["app"], "BitTorrent");
+  EXPECT_EQ(j["rules"][1]["app_category"], catalog.CategoryName(*catalog.CategoryId("game")));
+  EXPECT_EQ(j["rules"][3]["app"], "Unknown");
+  auto again = ParseFirewallConfig(j, "/x");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->rules, c->rules);
+}
 
 TEST(EfwPrefix, ContainsAndFormat) {
   auto p = ParsePrefix("10.1.0.0/16");
