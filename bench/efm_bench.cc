@@ -65,7 +65,12 @@ bool Prefill(LoadedChain& c, const std::vector<Flow>& flows) {
     efm::MakeFlowKey(f.src, f.dst, IPPROTO_UDP, f.sport, f.dport, &k);
     k.ifindex = 1;
     keys.push_back(k);
-    values.push_back(efm_flow{1, 46, 1, 1, 0, 0});
+    efm_flow v{};
+    v.packets = 1;
+    v.bytes = 46;
+    v.first_seen_ns = 1;
+    v.last_seen_ns = 1;
+    values.push_back(v);
   }
   for (size_t off = 0; off < keys.size(); off += 8192) {
     uint32_t count = static_cast<uint32_t>(std::min<size_t>(8192, keys.size() - off));

@@ -39,7 +39,10 @@ class DpiE2E : public ::testing::Test {
         << "master_process off; daemon off; pid " << dir_ << "/nginx.pid; error_log " << dir_
         << "/nginx.err;\nevents {}\nhttp { access_log off; "
            "server { listen "
-        << ip << ":80; location / { return 200 \"hello\\n\"; } } }\n";
+        << ip << ":80; location / { return 200 \"hello\\n\"; } location /big { root " << dir_
+        << "/www; } } }\n";
+    std::filesystem::create_directories(dir_ + "/www");
+    ASSERT_EQ(Sh("head -c 4194304 /dev/urandom > " + dir_ + "/www/big").exit_code, 0);
     topo_.Spawn(s, "exec nginx -c " + dir_ + "/nginx.conf -p " + dir_ + " >/dev/null 2>&1");
     CommandResult cert =
         Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=www.example.test -keyout " +
@@ -214,6 +217,46 @@ TEST_F(DpiE2E, ClassifiesHttpTlsDnsLeavesUnknownAloneAndKeepsLabelsOverRestart) 
   tls = FlowsTo(listing, 443);
   ASSERT_EQ(tls.size(), 1u);
   EXPECT_EQ(tls[0]["app"], "TLS");
+}
+
+// The firewall after dpi drops an application by name: the HTTP flow is
+// classified from its request, and the rest of it (the 4 MB answer) is
+// dropped, while DNS and TLS flows pass. The rule counts what it dropped.
+TEST_F(DpiE2E, FirewallRuleByApplicationDropsThatApplicationOnly) {
+  json dpi = {{"max_flows", 4096}, {"max_classifying", 1024}, {"idle_timeout_s", 600}};
+  json fw = {{"default", "allow"},
+             {"rules", json::array({{{"id", "no-http"}, {"app", "HTTP"}, {"action", "drop"}}})}};
+  json spec = {{"name", "dpi"},
+               {"interfaces", json::array({{{"name", "eth0"}}, {{"name", "eth1"}}})},
+               {"vnfs", json::array({{{"name", "dpi"}, {"type", "dpi"}, {"config", dpi}},
+                                     {{"name", "fw"}, {"type", "firewall"}, {"config", fw}}})},
+               {"egress", {{"action", "fib"}}}};
+  CommandResult r = sfcd_.Apply(spec.dump());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string ip = topo_.server_ip(1);
+
+  r = topo_.In(topo_.client_ns(),
+               "curl -s -o /dev/null -w '%{size_download}' -m 4 http://" + ip + "/big", 10);
+  EXPECT_NE(r.exit_code, 0) << "the HTTP download went through: " << r.output;
+  EXPECT_LT(std::stoull(r.output.empty() ? "0" : r.output), 4194304u) << r.output;
+
+  r = topo_.In(topo_.client_ns(), "dig +short +time=2 +tries=1 @" + ip + " www.x.test");
+  EXPECT_EQ(r.output, AnswerIp() + "\n") << "DNS must pass";
+  r = topo_.In(topo_.client_ns(),
+               "openssl s_client -connect " + ip +
+                   ":443 -servername www.example.test -brief </dev/null 2>&1",
+               10);
+  EXPECT_NE(r.output.find("CONNECTION ESTABLISHED"), std::string::npos) << "TLS must pass";
+
+  json listing = WaitDecided(80, 1);
+  auto http = FlowsTo(listing, 80);
+  ASSERT_EQ(http.size(), 1u) << listing.dump(2);
+  EXPECT_EQ(http[0]["app"], "HTTP") << http[0].dump(2);
+  json rules = sfcd_.CtlJson("fw list dpi fw");
+  ASSERT_EQ(rules["rules"].size(), 1u) << rules.dump(2);
+  EXPECT_GT(U64(rules["rules"][0]["packets"]), 0u) << rules.dump(2);
+  r = sfcd_.Ctl("fw list dpi fw");
+  EXPECT_NE(r.output.find("app=HTTP"), std::string::npos) << r.output;
 }
 
 }  // namespace
