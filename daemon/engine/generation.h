@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,6 +36,13 @@ class Generation {
   // chain): VNFs it shares with `spec` (same name and type) keep their state.
   Generation(const PinLayout& pins, const VnfRegistry& registry, ChainSpec spec,
              const ChainSpec* current, uint64_t number);
+  // A private copy of a running chain for a packet trace (trace/shadow.h):
+  // every map is new, nothing is pinned, no live map is written. Instead of
+  // Populate(), `fill` gets each loaded VNF object and the names of its own
+  // maps (all but the chain-level ones), to fill from the live instance.
+  using ShadowFill = std::function<Status(const VnfSpec& vnf, bpf_object* obj,
+                                          const std::vector<std::string>& maps)>;
+  Generation(const PinLayout& pins, const VnfRegistry& registry, ChainSpec spec, ShadowFill fill);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -63,6 +71,8 @@ class Generation {
   int events_fd() const { return events_.get(); }
   int monitor_fd() const { return monitor_.get(); }
   int monitor_stats_fd() const { return monitor_stats_.get(); }
+  // The redirect port map of the egress stage (redirect action).
+  int tx_port_fd() const;
   // Shared maps that are not pinned yet (a new chain's, created by the egress
   // object; the monitor maps of a chain an older sfcd made) go in place.
   Status PinSharedMaps();
@@ -93,6 +103,7 @@ class Generation {
   const std::unique_ptr<ChainSpec> current_;
   const uint64_t number_;
   const std::string staging_;
+  const ShadowFill shadow_fill_;  // set: a trace's private copy
   bool committed_ = false;
 
   UniqueFd pktctx_, chain_stats_, progs_;
