@@ -74,10 +74,13 @@ void PrintTable(const v1::TraceReply& r) {
     result += " to " + (r.egress_interface().empty() ? std::to_string(r.egress_ifindex())
                                                      : r.egress_interface());
   std::printf("result %s\n", result.c_str());
-  std::printf("(copied %llu table entries in %llu us; run %llu us)\n",
-              static_cast<unsigned long long>(r.entries_copied()),
-              static_cast<unsigned long long>(r.copy_us()),
-              static_cast<unsigned long long>(r.run_us()));
+  std::printf(
+      "(private copy of the chain: %llu ms, of which %llu table entries copied in %llu "
+      "ms; run %llu us)\n",
+      static_cast<unsigned long long>(r.build_us() / 1000),
+      static_cast<unsigned long long>(r.entries_copied()),
+      static_cast<unsigned long long>(r.copy_us() / 1000),
+      static_cast<unsigned long long>(r.run_us()));
 }
 
 }  // namespace

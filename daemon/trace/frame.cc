@@ -113,7 +113,8 @@ Bytes BuildFrame(const PacketSpec& s) {
     f.push_back(0x45);
     f.push_back(0);
     Put16(f, static_cast<uint16_t>(20 + l4.size()));
-    Put32(f, 0x4000);  // id 0, DF
+    Put16(f, 0x1234);  // id
+    Put16(f, 0);       // not a fragment
     f.push_back(s.ttl);
     f.push_back(proto);
     Put16(f, 0);

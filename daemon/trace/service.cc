@@ -53,6 +53,7 @@ void ToProto(const TraceResult& r, v1::TraceReply* out) {
   out->set_entries_copied(r.entries_copied);
   out->set_copy_us(r.copy_us);
   out->set_run_us(r.run_us);
+  out->set_build_us(r.build_us);
 }
 
 grpc::Status TraceServiceImpl::Trace(grpc::ServerContext*, const v1::TraceRequest* req,
@@ -67,7 +68,8 @@ grpc::Status TraceServiceImpl::Trace(grpc::ServerContext*, const v1::TraceReques
                            {"packet", req->packet()},
                            {"result", std::string(XdpActionName(result->xdp_action))},
                            {"entries_copied", std::to_string(result->entries_copied)},
-                           {"copy_us", std::to_string(result->copy_us)}});
+                           {"copy_us", std::to_string(result->copy_us)},
+                           {"build_us", std::to_string(result->build_us)}});
   ToProto(*result, reply);
   return grpc::Status::OK;
 }

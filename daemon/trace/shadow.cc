@@ -95,7 +95,9 @@ class Copier {
       if (!Copyable(have.type))
         return Internal("map " + pin + ": type " + std::to_string(have.type) +
                         " cannot be copied for a trace");
+      const auto start = Clock::now();
       SFC_RETURN_IF_ERROR(Copy(live->get(), c).Wrap("copying " + pin));
+      copy_time_ += Clock::now() - start;
       maps_.push_back(std::move(c));
     }
     return Status::Ok();
@@ -103,6 +105,7 @@ class Copier {
 
   std::vector<CopiedMap>& maps() { return maps_; }
   uint64_t copied() const { return copied_; }
+  Clock::duration copy_time() const { return copy_time_; }
 
  private:
   Status Copy(int from, CopiedMap& to) {
@@ -190,6 +193,7 @@ class Copier {
   const std::string chain_;
   std::vector<CopiedMap> maps_;
   uint64_t copied_ = 0;
+  Clock::duration copy_time_{};
 };
 
 void Append(void* ctx, const char* fmt, va_list args) {
@@ -282,7 +286,7 @@ Result<TraceResult> RunTrace(ChainEngine& engine, const std::string& chain,
   r.frame_in = BuildFrame(spec);
 
   // The copy of the live generation.
-  const auto copy_start = Clock::now();
+  const auto build_start = Clock::now();
   Copier copier(engine.pins(), chain);
   Generation gen(engine.pins(), engine.registry(), info.spec,
                  [&](const VnfSpec& v, bpf_object* obj, const std::vector<std::string>& maps) {
@@ -309,7 +313,8 @@ Result<TraceResult> RunTrace(ChainEngine& engine, const std::string& chain,
   if (bpf_map_update_elem(gen.monitor_fd(), &zero, &mc, BPF_ANY))
     return ErrnoStatus("turning on the copy's monitor", errno);
   r.entries_copied = copier.copied();
-  r.copy_us = Micros(Clock::now() - copy_start);
+  r.copy_us = Micros(copier.copy_time());
+  r.build_us = Micros(Clock::now() - build_start);
 
   // The run.
   r.frame_out.resize(r.frame_in.size() + 256);

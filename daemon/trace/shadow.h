@@ -46,7 +46,9 @@ struct TraceResult {
   std::string egress_interface;
   uint32_t egress_ifindex = 0;
   uint64_t entries_copied = 0;
-  uint64_t copy_us = 0, run_us = 0;
+  uint64_t copy_us = 0;   // copying the live tables
+  uint64_t build_us = 0;  // the whole copy: objects loaded (verifier) and tables copied
+  uint64_t run_us = 0;
 };
 
 // Runs `spec`'s frame through the live chain `chain`. NOT_FOUND for an
