@@ -6,11 +6,13 @@
 #include <net/if.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstring>
 #include <unordered_map>
 
+#include "common/log.h"
 #include "engine/attachment.h"
 #include "engine/bpf_util.h"
 #include "engine/generation.h"
@@ -96,8 +98,12 @@ class Copier {
         return Internal("map " + pin + ": type " + std::to_string(have.type) +
                         " cannot be copied for a trace");
       const auto start = Clock::now();
+      const uint64_t before = copied_;
       SFC_RETURN_IF_ERROR(Copy(live->get(), c).Wrap("copying " + pin));
       copy_time_ += Clock::now() - start;
+      log::Debug("trace.map_copied", {{"map", pin},
+                                      {"entries", std::to_string(copied_ - before)},
+                                      {"us", std::to_string(Micros(Clock::now() - start))}});
       maps_.push_back(std::move(c));
     }
     return Status::Ok();
@@ -110,22 +116,14 @@ class Copier {
  private:
   Status Copy(int from, CopiedMap& to) {
     if (Batched(to.info.type)) return CopyBatched(from, to);
+    if (MapInMap(to.info.type)) return CopyMapInMap(from, to);
     const bpf_map_info& info = to.info;
     std::vector<uint8_t> key(info.key_size), next(info.key_size), value(ValueBytes(info));
     const bool watched = Watched(info.type);
     void* prev = nullptr;
     while (bpf_map_get_next_key(from, prev, next.data()) == 0) {
       if (bpf_map_lookup_elem(from, next.data(), value.data()) == 0) {
-        if (MapInMap(info.type)) {
-          // The value is the inner map's id; an update takes an fd.
-          uint32_t id;
-          std::memcpy(&id, value.data(), sizeof(id));
-          UniqueFd inner(bpf_map_get_fd_by_id(id));
-          if (!inner) return ErrnoStatus("opening inner map id " + std::to_string(id), errno);
-          int fd = inner.get();
-          if (bpf_map_update_elem(to.fd, next.data(), &fd, BPF_ANY))
-            return ErrnoStatus("inserting inner map", errno);
-        } else if (bpf_map_update_elem(to.fd, next.data(), value.data(), BPF_ANY)) {
+        if (bpf_map_update_elem(to.fd, next.data(), value.data(), BPF_ANY)) {
           return ErrnoStatus("writing an entry", errno);
         }
         if (watched) to.before[Fnv(next.data(), next.size())] = Fnv(value.data(), value.size());
@@ -146,12 +144,52 @@ class Copier {
            type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
   }
 
+  // Lookups give the inner maps' ids, updates take fds. Every update of a
+  // map-in-map from user space waits for an RCU grace period (tens to
+  // hundreds of ms on a busy VM), so all slots go in one batch when the
+  // kernel takes it, one by one otherwise.
+  Status CopyMapInMap(int from, CopiedMap& to) {
+    const size_t ks = to.info.key_size;
+    std::vector<uint8_t> key(ks), next(ks), keys;
+    std::vector<UniqueFd> inner;
+    std::vector<int> fds;
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(from, prev, next.data()) == 0) {
+      uint32_t id = 0;
+      if (bpf_map_lookup_elem(from, next.data(), &id) == 0) {
+        UniqueFd fd(bpf_map_get_fd_by_id(id));
+        if (!fd) return ErrnoStatus("opening inner map id " + std::to_string(id), errno);
+        fds.push_back(fd.get());
+        inner.push_back(std::move(fd));
+        keys.insert(keys.end(), next.begin(), next.end());
+        ++copied_;
+      } else if (errno != ENOENT) {
+        return ErrnoStatus("reading an entry", errno);
+      }
+      key.swap(next);
+      prev = key.data();
+    }
+    if (errno != ENOENT) return ErrnoStatus("walking the keys", errno);
+    if (fds.empty()) return Status::Ok();
+    uint32_t n = static_cast<uint32_t>(fds.size());
+    if (bpf_map_update_batch(to.fd, keys.data(), fds.data(), &n, nullptr) == 0) return Status::Ok();
+    if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP)
+      return ErrnoStatus("inserting inner maps", errno);
+    for (size_t i = 0; i < fds.size(); ++i)
+      if (bpf_map_update_elem(to.fd, &keys[i * ks], &fds[i], BPF_ANY))
+        return ErrnoStatus("inserting inner map", errno);
+    return Status::Ok();
+  }
+
   // Thousands of entries per syscall: a 1M-entry table copies in well under
   // a second. Array slots that are all zero are left as the new map has them.
   Status CopyBatched(int from, CopiedMap& to) {
-    constexpr uint32_t kChunk = 4096;
     const bpf_map_info& info = to.info;
     const size_t ks = info.key_size, vs = ValueBytes(info);
+    // At most 4096 entries and about 4 MB per batch: the firewall's port
+    // tables have 256 KB values.
+    const uint32_t kChunk =
+        static_cast<uint32_t>(std::clamp<size_t>((4u << 20) / std::max<size_t>(vs, 1), 1, 4096));
     const bool array = info.type == BPF_MAP_TYPE_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
     const bool watched = Watched(info.type);
     std::vector<uint8_t> keys(kChunk * ks), values(kChunk * vs);

@@ -11,9 +11,10 @@
 // reason. Live maps are only read: counters, connection tracking, flows and
 // connections are exactly as they were, while live traffic keeps flowing.
 //
-// Cost: the copy reads every entry of every live table once, and the tables
-// the packet may change (hash tables) a second time after the run; about a
-// microsecond per entry (docs/api.md has the measurement). Inner maps of
+// Cost: the copy loads the chain's programs (the verifier) and reads every
+// entry of every live table once, batched, and the tables the packet may
+// change (hash tables) a second time after the run (docs/api.md has the
+// measurement). Inner maps of
 // map-in-map tables (the load balancer's Maglev tables) are shared, not
 // copied: the data plane only reads them.
 #pragma once

@@ -181,6 +181,17 @@ TEST_F(TraceE2E, LiveCountersAndTablesDoNotChange) {
   EXPECT_EQ(flows.output.find("41000"), std::string::npos) << flows.output;
 }
 
+TEST_F(TraceE2E, TableShowsHopsStateAndResult) {
+  auto r = sfcd_.Ctl("trace tr 'tcp " + topo_.client_ip() + ":41002 > " + Vip() +
+                     ":80 flags S iif eth0'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::fprintf(stderr, "%s\n", r.output.c_str());
+  EXPECT_NE(r.output.find("STAGE"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fw_default (new)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("+ conntrack"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("result redirect to eth"), std::string::npos) << r.output;
+}
+
 TEST_F(TraceE2E, BadPacketNamesTheWordAndUnknownChainFails) {
   auto r = sfcd_.Ctl("trace tr 'tcp 10.0.0.1 > 10.0.0.2:80'");
   EXPECT_EQ(r.exit_code, 1) << r.output;
