@@ -102,8 +102,6 @@ Status Generation::Prepare(bool pin) {
   return Status::Ok();
 }
 
-int Generation::tx_port_fd() const { return bpf_map__fd(egress_->maps.sfc_tx_port); }
-
 int Generation::first_prog_fd() const {
   return vnf_prog_fds_.empty() ? bpf_program__fd(egress_->progs.sfc_egress) : vnf_prog_fds_[0];
 }

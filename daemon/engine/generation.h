@@ -71,8 +71,6 @@ class Generation {
   int events_fd() const { return events_.get(); }
   int monitor_fd() const { return monitor_.get(); }
   int monitor_stats_fd() const { return monitor_stats_.get(); }
-  // The redirect port map of the egress stage (redirect action).
-  int tx_port_fd() const;
   // Shared maps that are not pinned yet (a new chain's, created by the egress
   // object; the monitor maps of a chain an older sfcd made) go in place.
   Status PinSharedMaps();
