@@ -12,6 +12,7 @@
 #include "fw.h"
 #include "lb.h"
 #include "monitor.h"
+#include "trace.h"
 #include "version.h"
 
 namespace {
@@ -43,6 +44,8 @@ const VerbEntry kVerbs[] = {
     {"monitor",
      "stream a chain's drops or verdicts (monitor NAME [--vnf V] [--drops|--all] [--sample N])",
      sfc::cli::RunMonitor},
+    {"trace", "run one crafted packet through a chain, hop by hop (trace NAME 'PACKET')",
+     sfc::cli::RunTrace},
     {"version", "show the client's and the server's version (version [--client])",
      sfc::cli::RunVersion},
 };

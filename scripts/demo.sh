@@ -5,7 +5,7 @@
 #
 # Builds the topology, starts sfcd in the VM namespace, applies
 # chains/demo.json with sfcctl, sends traffic, and shows what the chain saw:
-# `sfcctl stats`, `sfcctl monitor` (drops with their reasons), a `bpftool map
+# `sfcctl stats`, `sfcctl monitor` (drops with their reasons), `sfcctl trace`, a `bpftool map
 # dump` of a stats map and `xdp-loader status`.
 # Tears everything down at the end unless KEEP=1.
 set -euo pipefail
@@ -78,6 +78,10 @@ MON_PID=$!
 sleep 1  # the Watch turns the chain's monitor on
 for _ in 1 2 3; do client sh -c "echo probe | nc -u -w1 10.$NET.12.2 9999" || true; done
 wait $MON_PID || true
+
+say "sfcctl trace: one crafted packet through the live chain, hop by hop (live state untouched)"
+$SFCCTL trace demo "tcp 10.$NET.1.2:40000 > 10.$NET.100.10:80 flags S iif eth0"
+$SFCCTL trace demo "udp 10.$NET.1.2:40000 > 10.$NET.12.2:9999 iif eth0"
 
 say "Load balanced: 60 HTTP requests to the VIP 10.$NET.100.10 (backend weights 1:2)"
 for _ in $(seq 60); do client curl -s --max-time 3 http://10.$NET.100.10/index.html; done | sort | uniq -c

@@ -135,7 +135,8 @@ Server::Server(ChainEngine& engine, VnfRegistry& registry)
       chains_(std::make_unique<ChainServiceImpl>(engine, registry)),
       stats_(std::make_unique<StatsServiceImpl>(engine)),
       monitor_hub_(engine),
-      monitor_(monitor_hub_) {}
+      monitor_(monitor_hub_),
+      trace_(engine) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -177,6 +178,7 @@ Status Server::Start(const ServerOptions& options) {
   builder.RegisterService(chains_.get());
   builder.RegisterService(stats_.get());
   builder.RegisterService(&monitor_);
+  builder.RegisterService(&trace_);
   monitor_hub_.ResetAll();  // what an sfcd that died while watched left on
   for (const auto& type : registry_.Types())
     registry_.Find(type)->RegisterServices(builder, engine_);

@@ -1,5 +1,5 @@
-// The gRPC front of sfcd: ChainService, StatsService, MonitorService, health and reflection,
-// plus whatever services the VNF modules register.
+// The gRPC front of sfcd: ChainService, StatsService, MonitorService, TraceService, health
+// and reflection, plus whatever services the VNF modules register.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -13,6 +13,7 @@
 #include "engine/chain_engine.h"
 #include "monitor/hub.h"
 #include "monitor/service.h"
+#include "trace/service.h"
 
 namespace sfc::api {
 
@@ -46,6 +47,7 @@ class Server {
   std::unique_ptr<StatsServiceImpl> stats_;
   monitor::Hub monitor_hub_;
   monitor::MonitorServiceImpl monitor_;
+  trace::TraceServiceImpl trace_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> unix_paths_;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;

@@ -76,11 +76,20 @@ Generation::Generation(const PinLayout& pins, const VnfRegistry& registry, Chain
       number_(number),
       staging_(pins.Staging(spec_.name, number)) {}
 
+Generation::Generation(const PinLayout& pins, const VnfRegistry& registry, ChainSpec spec,
+                       ShadowFill fill)
+    : pins_(pins),
+      registry_(registry),
+      spec_(std::move(spec)),
+      number_(0),
+      shadow_fill_(std::move(fill)) {}
+
 Generation::~Generation() {
-  if (!committed_) (void)RemoveTree(staging_);
+  if (!committed_ && !shadow_fill_) (void)RemoveTree(staging_);
 }
 
 Status Generation::Prepare(bool pin) {
+  if (shadow_fill_ && pin) return Internal("a trace's copy of a chain is never pinned");
   SFC_RETURN_IF_ERROR(OpenSharedMaps());
   SFC_RETURN_IF_ERROR(OpenLatency());
   SFC_RETURN_IF_ERROR(LoadEgress());
@@ -216,6 +225,8 @@ Status Generation::LoadVnf(size_t index) {
       SFC_RETURN_IF_ERROR(ReuseMap(map, monitor_.get(), "monitor settings"));
     } else if (name == kMonitorStatsMap) {
       SFC_RETURN_IF_ERROR(ReuseMap(map, monitor_stats_.get(), "monitor counters"));
+    } else if (shadow_fill_) {
+      fresh.push_back(name);
     } else if (stays && vo->KeepsState(name)) {
       std::string pin = pins_.VnfMap(spec_.name, v.name, name);
       auto fd = OpenPinned(pin);
@@ -242,7 +253,10 @@ Status Generation::LoadVnf(size_t index) {
   // Until this generation is committed or abandoned, the object may hold
   // changes to state it shares with the running generation.
   vnfs_.push_back(std::move(vo));
-  SFC_RETURN_IF_ERROR(vnfs_.back()->Populate().Wrap(path));
+  if (shadow_fill_)
+    SFC_RETURN_IF_ERROR(shadow_fill_(v, obj, fresh).Wrap(path));
+  else
+    SFC_RETURN_IF_ERROR(vnfs_.back()->Populate().Wrap(path));
 
   if (!latency_) {
     if (bpf_map* m = bpf_object__find_map_by_name(obj, std::string(kLatencyMap).c_str())) {

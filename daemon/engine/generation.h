@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,6 +36,13 @@ class Generation {
   // chain): VNFs it shares with `spec` (same name and type) keep their state.
   Generation(const PinLayout& pins, const VnfRegistry& registry, ChainSpec spec,
              const ChainSpec* current, uint64_t number);
+  // A private copy of a running chain for a packet trace (trace/shadow.h):
+  // every map is new, nothing is pinned, no live map is written. Instead of
+  // Populate(), `fill` gets each loaded VNF object and the names of its own
+  // maps (all but the chain-level ones), to fill from the live instance.
+  using ShadowFill = std::function<Status(const VnfSpec& vnf, bpf_object* obj,
+                                          const std::vector<std::string>& maps)>;
+  Generation(const PinLayout& pins, const VnfRegistry& registry, ChainSpec spec, ShadowFill fill);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -93,6 +101,7 @@ class Generation {
   const std::unique_ptr<ChainSpec> current_;
   const uint64_t number_;
   const std::string staging_;
+  const ShadowFill shadow_fill_;  // set: a trace's private copy
   bool committed_ = false;
 
   UniqueFd pktctx_, chain_stats_, progs_;
