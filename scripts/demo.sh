@@ -5,7 +5,8 @@
 #
 # Builds the topology, starts sfcd in the VM namespace, applies
 # chains/demo.json with sfcctl, sends traffic, and shows what the chain saw:
-# `sfcctl stats`, `sfcctl monitor` (drops with their reasons), `sfcctl trace`, a `bpftool map
+# `sfcctl stats`, `sfcctl monitor` (drops with their reasons), `sfcctl trace`, an application
+# recognised by dpi and dropped by the firewall (`sfcctl dpi`), a `bpftool map
 # dump` of a stats map and `xdp-loader status`.
 # Tears everything down at the end unless KEEP=1.
 set -euo pipefail
@@ -51,6 +52,12 @@ for s in 1 2; do
   disown  # killed with the namespace at teardown; no job-control noise
   ip netns exec ${P}s$s iperf3 -s -D -1 >/dev/null 2>&1 || true
 done
+# A TLS server on port 8443 of server 1, which the firewall admits by port but drops as TLS.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=shop.example -keyout /tmp/sfcdemo-www-1/key.pem \
+  -out /tmp/sfcdemo-www-1/cert.pem >/dev/null 2>&1
+ip netns exec ${P}s1 openssl s_server -accept 8443 -www -quiet -cert /tmp/sfcdemo-www-1/cert.pem \
+  -key /tmp/sfcdemo-www-1/key.pem >/dev/null 2>&1 &
+disown
 
 say "Starting sfcd in the VM namespace"
 mkdir -p "$(dirname "$SOCK")"
@@ -85,6 +92,14 @@ $SFCCTL trace demo "udp 10.$NET.1.2:40000 > 10.$NET.12.2:9999 iif eth0"
 
 say "Load balanced: 60 HTTP requests to the VIP 10.$NET.100.10 (backend weights 1:2)"
 for _ in $(seq 60); do client curl -s --max-time 3 http://10.$NET.100.10/index.html; done | sort | uniq -c
+
+say "Application-aware: dpi names flows with nDPI, the firewall drops TLS by name (rule no-tls)"
+echo "  TCP to 10.$NET.11.2:8443 is allowed by port; the TLS handshake starts, nDPI names it from the"
+echo "  ClientHello, and from then on the firewall drops the flow:"
+client curl -sSk --max-time 3 https://10.$NET.11.2:8443/ 2>&1 | sed 's/^/  curl: /' | head -3 || true
+sleep 0.5  # the classifier writes its verdicts within milliseconds
+$SFCCTL dpi flows demo --app TLS
+$SFCCTL dpi apps demo
 
 say "Bulk TCP: iperf3 through the whole chain for 3 s"
 client iperf3 -c 10.$NET.11.2 -t 3 -f m 2>&1 | grep -E "sender|receiver" || true

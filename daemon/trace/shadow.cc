@@ -94,6 +94,10 @@ class Copier {
         return FailedPrecondition("map " + pin +
                                   " differs from what the saved spec builds (type, key, value "
                                   "or size): was the chain applied by a different sfcd?");
+      // A ring buffer is a channel to sfcd (dpi's packet copies), not
+      // state: the copy keeps the new, empty one it was built with, which
+      // nobody reads.
+      if (have.type == BPF_MAP_TYPE_RINGBUF) continue;
       if (!Copyable(have.type))
         return Internal("map " + pin + ": type " + std::to_string(have.type) +
                         " cannot be copied for a trace");

@@ -257,6 +257,15 @@ TEST_F(DpiE2E, FirewallRuleByApplicationDropsThatApplicationOnly) {
   EXPECT_GT(U64(rules["rules"][0]["packets"]), 0u) << rules.dump(2);
   r = sfcd_.Ctl("fw list dpi fw");
   EXPECT_NE(r.output.find("app=HTTP"), std::string::npos) << r.output;
+
+  // sfcctl trace of a packet of that flow: the trace's copy of the flow table
+  // has the label, dpi puts it on the packet, the firewall's rule drops it.
+  r = sfcd_.Ctl("trace dpi 'tcp " + http[0]["addr_lo"].get<std::string>() + ":" +
+                std::to_string(http[0]["port_lo"].get<int>()) + " > " + ip +
+                ":80 flags A iif eth0'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no-http"), std::string::npos) << r.output;
+  std::printf("$ sfcctl trace dpi ...\n%s", r.output.c_str());
 }
 
 }  // namespace
